@@ -1,0 +1,1 @@
+//! State (placeholder, being written).

@@ -1,0 +1,1 @@
+//! Streams (placeholder, being written).
