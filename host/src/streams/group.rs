@@ -1,0 +1,455 @@
+//! One stream group: its seq counter, its replay window of recent frames, its items and the
+//! clients subscribed to it. A group is only touched under the hub's lock, so the frames it
+//! queues reach every client in the same order; queuing never waits (a full client queue closes
+//! that client instead), so no lock is held across an await.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use super::frame::{FrameEvent, stream_frame};
+
+/// Identifies a connected socket inside the hub.
+pub(crate) type ClientId = u64;
+
+/// Why the host closes a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CloseReason {
+    /// Its queue filled up: it reads slower than the group writes.
+    TooSlow,
+    /// It sent a message over `max_message_bytes`.
+    TooBig,
+    /// It sent a binary message; the protocol is JSON text.
+    Binary,
+}
+
+/// The hub's handle on one connected socket: where its frames go and how to close it.
+pub(crate) struct Client {
+    pub id: ClientId,
+    /// Frames waiting for the socket's writer. Bounded, so a slow reader costs a bounded amount
+    /// of memory; the hub only ever `try_send`s into it.
+    queue: mpsc::Sender<Utf8Bytes>,
+    /// Set once, when the host decides to close the socket; the writer watches it.
+    close: watch::Sender<Option<CloseReason>>,
+}
+
+/// The socket's side of a [`Client`]: the frames to write and the close signal.
+pub(crate) struct ClientReceivers {
+    pub queue: mpsc::Receiver<Utf8Bytes>,
+    pub close: watch::Receiver<Option<CloseReason>>,
+}
+
+impl Client {
+    /// A client whose queue holds `capacity` frames (at least one).
+    pub fn new(id: ClientId, capacity: usize) -> (Arc<Client>, ClientReceivers) {
+        let (queue, queue_rx) = mpsc::channel(capacity.max(1));
+        let (close, close_rx) = watch::channel(None);
+        let client = Arc::new(Client { id, queue, close });
+        let receivers = ClientReceivers {
+            queue: queue_rx,
+            close: close_rx,
+        };
+        (client, receivers)
+    }
+
+    /// Queues a frame without waiting. A full queue closes the client as too slow: the frame is
+    /// lost to it, and it must reconnect (with `since`) to catch up. False when not queued.
+    pub fn deliver(&self, frame: Utf8Bytes) -> bool {
+        if self.is_closing() {
+            return false;
+        }
+        match self.queue.try_send(frame) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                tracing::debug!(client = self.id, "stream client too slow, closing it");
+                self.close(CloseReason::TooSlow);
+                false
+            }
+            Err(TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Asks the socket to close; the first reason wins.
+    pub fn close(&self, reason: CloseReason) {
+        self.close.send_if_modified(|current| {
+            let first = current.is_none();
+            if first {
+                *current = Some(reason);
+            }
+            first
+        });
+    }
+
+    /// Whether the host has decided to close this socket.
+    pub fn is_closing(&self) -> bool {
+        self.close.borrow().is_some()
+    }
+
+    /// How many more frames fit in the queue right now.
+    fn free_slots(&self) -> usize {
+        self.queue.capacity()
+    }
+}
+
+/// A frame kept for replay to clients that reconnect with `since`.
+struct WindowFrame {
+    seq: u64,
+    /// The frame's item or event id, for subscriptions that filter on one.
+    id: Option<String>,
+    text: Utf8Bytes,
+}
+
+/// One client's subscriptions to a group. A frame reaches the client once even when several of
+/// its subscriptions want it: frames carry no subscription id, so a copy would be a duplicate.
+struct Member {
+    client: Arc<Client>,
+    /// (subscription id, the item or event id it is limited to).
+    subscriptions: Vec<(String, Option<String>)>,
+}
+
+impl Member {
+    fn wants(&self, id: Option<&str>) -> bool {
+        self.subscriptions
+            .iter()
+            .any(|(_, only)| only.is_none() || only.as_deref() == id)
+    }
+}
+
+/// The names a group is known by, which every frame repeats.
+#[derive(Clone, Copy)]
+pub(crate) struct GroupName<'a> {
+    pub stream: &'a str,
+    pub group: &'a str,
+}
+
+/// A group's state. See the module docs.
+pub(crate) struct Group {
+    /// The seq of the last broadcast frame.
+    seq: u64,
+    /// The last `replay_window` frames, oldest first, seqs contiguous and ending at `seq`.
+    window: VecDeque<WindowFrame>,
+    /// The group's items by id; a BTreeMap so syncs and lists come in item-id order.
+    pub items: BTreeMap<String, Value>,
+    members: HashMap<ClientId, Member>,
+    /// When the group last broadcast or lost its last member, for dropping idle groups.
+    last_active: Instant,
+}
+
+impl Group {
+    /// An empty group whose first frame will be `seq + 1`.
+    pub fn new(seq: u64, now: Instant) -> Self {
+        Group {
+            seq,
+            window: VecDeque::new(),
+            items: BTreeMap::new(),
+            members: HashMap::new(),
+            last_active: now,
+        }
+    }
+
+    /// The seq of the last broadcast frame.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Gives the frame the next seq, keeps it for replay and queues it to every member that
+    /// wants it. Members whose queue is full are closed and dropped from the group.
+    pub fn broadcast(
+        &mut self,
+        name: GroupName<'_>,
+        id: Option<&str>,
+        event: &FrameEvent<'_>,
+        replay_window: usize,
+        now: Instant,
+    ) {
+        self.seq += 1;
+        self.last_active = now;
+        let text = stream_frame(name.stream, name.group, id, self.seq, event);
+        self.members
+            .retain(|_, member| !member.wants(id) || member.client.deliver(text.clone()));
+        if replay_window > 0 {
+            if self.window.len() >= replay_window {
+                self.window.pop_front();
+            }
+            self.window.push_back(WindowFrame {
+                seq: self.seq,
+                id: id.map(str::to_owned),
+                text,
+            });
+        }
+    }
+
+    /// Subscribes `client` and queues what it needs to catch up: the frames after `since` when
+    /// the window still holds all of them, nothing when it is up to date, a sync otherwise.
+    /// Returns false (and subscribes nothing) when the client is closing or its queue is full.
+    pub fn join(
+        &mut self,
+        name: GroupName<'_>,
+        client: &Arc<Client>,
+        subscription_id: &str,
+        only: Option<&str>,
+        since: Option<u64>,
+    ) -> bool {
+        let mut frames = match since {
+            Some(since) if since == self.seq => Vec::new(),
+            Some(since) if self.window_covers(since) => self.replay(since, only),
+            _ => vec![self.sync_frame(name, only)],
+        };
+        if frames.len() > client.free_slots() {
+            // A catch-up the queue cannot hold: one sync says the same in one frame.
+            frames = vec![self.sync_frame(name, only)];
+        }
+        if !frames.into_iter().all(|frame| client.deliver(frame)) || client.is_closing() {
+            return false;
+        }
+        let member = self.members.entry(client.id).or_insert_with(|| Member {
+            client: Arc::clone(client),
+            subscriptions: Vec::new(),
+        });
+        member
+            .subscriptions
+            .push((subscription_id.to_owned(), only.map(str::to_owned)));
+        true
+    }
+
+    /// Drops one subscription of a client (a no-op when it has none here).
+    pub fn leave(&mut self, client: ClientId, subscription_id: &str, now: Instant) {
+        if let Some(member) = self.members.get_mut(&client) {
+            member.subscriptions.retain(|(id, _)| id != subscription_id);
+            if member.subscriptions.is_empty() {
+                self.members.remove(&client);
+                if self.members.is_empty() {
+                    self.last_active = now;
+                }
+            }
+        }
+    }
+
+    /// A group with no members and no items, quiet for `ttl`: nobody can still need its window
+    /// (a client gone that long gets a sync anyway), so it may be forgotten.
+    pub fn is_idle(&self, now: Instant, ttl: Duration) -> bool {
+        self.members.is_empty()
+            && self.items.is_empty()
+            && now.saturating_duration_since(self.last_active) >= ttl
+    }
+
+    /// Whether every frame after `since` is still in the window.
+    fn window_covers(&self, since: u64) -> bool {
+        since < self.seq
+            && self
+                .window
+                .front()
+                .is_some_and(|oldest| oldest.seq <= since + 1)
+    }
+
+    fn replay(&self, since: u64, only: Option<&str>) -> Vec<Utf8Bytes> {
+        self.window
+            .iter()
+            .filter(|frame| frame.seq > since)
+            .filter(|frame| only.is_none() || frame.id.as_deref() == only)
+            .map(|frame| frame.text.clone())
+            .collect()
+    }
+
+    /// `sync` with the items in id order, or the one item (or null) a subscription names.
+    fn sync_frame(&self, name: GroupName<'_>, only: Option<&str>) -> Utf8Bytes {
+        let data = match only {
+            Some(id) => self.items.get(id).cloned().unwrap_or(Value::Null),
+            None => Value::Array(self.items.values().cloned().collect()),
+        };
+        stream_frame(
+            name.stream,
+            name.group,
+            only,
+            self.seq,
+            &FrameEvent::Sync { data: &data },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NAME: GroupName<'static> = GroupName {
+        stream: "s",
+        group: "g",
+    };
+
+    fn group_with_frames(count: u64, window: usize) -> Group {
+        let mut group = Group::new(0, Instant::now());
+        for n in 0..count {
+            let data = json!(n);
+            let id = format!("i{}", n % 2);
+            group.broadcast(
+                NAME,
+                Some(&id),
+                &FrameEvent::Create { data: &data },
+                window,
+                Instant::now(),
+            );
+        }
+        group
+    }
+
+    fn drain(receivers: &mut ClientReceivers) -> Vec<Value> {
+        let mut frames = Vec::new();
+        while let Ok(text) = receivers.queue.try_recv() {
+            frames.push(serde_json::from_str(text.as_str()).unwrap());
+        }
+        frames
+    }
+
+    #[test]
+    fn a_join_without_since_gets_one_sync_at_the_current_seq() {
+        let mut group = group_with_frames(3, 10);
+        group.items.insert("b".into(), json!(2));
+        group.items.insert("a".into(), json!(1));
+        let (client, mut rx) = Client::new(1, 8);
+        assert!(group.join(NAME, &client, "sub", None, None));
+        let frames = drain(&mut rx);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0]["seq"], 3);
+        assert_eq!(frames[0]["event"], json!({"type": "sync", "data": [1, 2]}));
+        assert_eq!(group.seq(), 3, "a sync does not take a seq");
+    }
+
+    #[test]
+    fn a_join_with_since_in_the_window_gets_exactly_the_missed_frames() {
+        let mut group = group_with_frames(6, 10);
+        let (client, mut rx) = Client::new(1, 8);
+        assert!(group.join(NAME, &client, "sub", None, Some(3)));
+        let seqs: Vec<u64> = drain(&mut rx)
+            .iter()
+            .map(|f| f["seq"].as_u64().unwrap())
+            .collect();
+        assert_eq!(seqs, [4, 5, 6]);
+    }
+
+    #[test]
+    fn a_join_with_since_out_of_the_window_or_ahead_gets_a_sync() {
+        let mut group = group_with_frames(6, 3);
+        for since in [0, 2, 7, 1000] {
+            let (client, mut rx) = Client::new(1, 8);
+            assert!(group.join(NAME, &client, "sub", None, Some(since)));
+            let frames = drain(&mut rx);
+            assert_eq!(frames.len(), 1, "since = {since}");
+            assert_eq!(frames[0]["event"]["type"], "sync");
+            assert_eq!(frames[0]["seq"], 6);
+        }
+        // The oldest frame still held is 4, so since = 3 is the oldest that replays.
+        let (client, mut rx) = Client::new(2, 8);
+        assert!(group.join(NAME, &client, "sub", None, Some(3)));
+        assert_eq!(drain(&mut rx).len(), 3);
+    }
+
+    #[test]
+    fn a_join_that_is_up_to_date_gets_nothing() {
+        let mut group = group_with_frames(4, 10);
+        let (client, mut rx) = Client::new(1, 8);
+        assert!(group.join(NAME, &client, "sub", None, Some(4)));
+        assert!(drain(&mut rx).is_empty());
+        let mut fresh = Group::new(0, Instant::now());
+        assert!(fresh.join(NAME, &client, "sub", None, Some(0)));
+        assert!(drain(&mut rx).is_empty());
+    }
+
+    #[test]
+    fn a_replay_for_an_id_subscription_holds_only_frames_with_that_id() {
+        let mut group = group_with_frames(6, 10);
+        let (client, mut rx) = Client::new(1, 8);
+        assert!(group.join(NAME, &client, "sub", Some("i1"), Some(0)));
+        let frames = drain(&mut rx);
+        let seqs: Vec<u64> = frames.iter().map(|f| f["seq"].as_u64().unwrap()).collect();
+        assert_eq!(seqs, [2, 4, 6]);
+        assert!(frames.iter().all(|f| f["id"] == "i1"));
+    }
+
+    #[test]
+    fn a_catch_up_larger_than_the_queue_becomes_a_sync() {
+        let mut group = group_with_frames(6, 10);
+        let (client, mut rx) = Client::new(1, 2);
+        assert!(group.join(NAME, &client, "sub", None, Some(0)));
+        let frames = drain(&mut rx);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0]["event"]["type"], "sync");
+    }
+
+    #[test]
+    fn a_member_with_a_full_queue_is_closed_and_dropped_without_blocking() {
+        let mut group = Group::new(0, Instant::now());
+        let (slow, slow_rx) = Client::new(1, 2);
+        let (fast, mut fast_rx) = Client::new(2, 100);
+        assert!(group.join(NAME, &slow, "a", None, Some(0)));
+        assert!(group.join(NAME, &fast, "a", None, Some(0)));
+        for n in 0..10 {
+            let data = json!(n);
+            group.broadcast(
+                NAME,
+                None,
+                &FrameEvent::Create { data: &data },
+                10,
+                Instant::now(),
+            );
+        }
+        assert_eq!(*slow_rx.close.borrow(), Some(CloseReason::TooSlow));
+        assert_eq!(group.members.len(), 1);
+        assert_eq!(drain(&mut fast_rx).len(), 10);
+    }
+
+    #[test]
+    fn a_client_gets_each_frame_once_however_many_subscriptions_want_it() {
+        let mut group = Group::new(0, Instant::now());
+        let (client, mut rx) = Client::new(1, 8);
+        assert!(group.join(NAME, &client, "all", None, Some(0)));
+        assert!(group.join(NAME, &client, "one", Some("x"), Some(0)));
+        let data = json!(1);
+        group.broadcast(
+            NAME,
+            Some("x"),
+            &FrameEvent::Create { data: &data },
+            10,
+            Instant::now(),
+        );
+        assert_eq!(drain(&mut rx).len(), 1);
+        group.leave(1, "all", Instant::now());
+        group.broadcast(
+            NAME,
+            Some("y"),
+            &FrameEvent::Create { data: &data },
+            10,
+            Instant::now(),
+        );
+        group.broadcast(
+            NAME,
+            Some("x"),
+            &FrameEvent::Update { data: &data },
+            10,
+            Instant::now(),
+        );
+        let frames = drain(&mut rx);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0]["seq"], 3);
+    }
+
+    #[test]
+    fn a_group_is_idle_only_without_members_or_items_after_the_ttl() {
+        let start = Instant::now();
+        let ttl = Duration::from_secs(60);
+        let mut group = Group::new(0, start);
+        assert!(!group.is_idle(start, ttl));
+        assert!(group.is_idle(start + ttl, ttl));
+        group.items.insert("a".into(), json!(1));
+        assert!(!group.is_idle(start + ttl, ttl));
+        group.items.clear();
+        let (client, _rx) = Client::new(1, 8);
+        assert!(group.join(NAME, &client, "a", None, None));
+        assert!(!group.is_idle(start + ttl, ttl));
+    }
+}

@@ -1,0 +1,266 @@
+//! The WebSocket protocol loop of one stream client. A socket runs two halves side by side: the
+//! reader parses `join`/`leave` messages and enforces the message limits, the writer moves
+//! frames from the client's bounded queue (filled by the hub) onto the socket. When the host
+//! decides to close the socket (too slow, too big, binary) the writer drops what is still queued,
+//! sends a close frame, and the reader waits a moment for the client's answering close.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tracing::Instrument;
+
+use super::frame::{ClientMessage, error_frame, parse_client_message};
+use super::group::{Client, ClientReceivers, CloseReason};
+use super::{Streams, check_name};
+
+/// The subscription id of the subscription a socket opened on `/stream/{stream}/{group}` starts
+/// with; `leave` accepts it like any other.
+pub const INITIAL_SUBSCRIPTION_ID: &str = "initial";
+
+/// The most subscriptions one socket may hold, so one client cannot make every broadcast scan
+/// an unbounded list.
+pub const MAX_SUBSCRIPTIONS_PER_SOCKET: usize = 256;
+
+/// How long the writer tries to get a close frame out to a client that is not reading.
+const CLOSE_SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long, after sending a close frame, to wait for the client's answering close.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// The initial subscription of a socket opened on `/stream/{stream}/{group}?since=N`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    /// The stream to subscribe to.
+    pub stream_name: String,
+    /// The group within the stream.
+    pub group_id: String,
+    /// Only frames whose id is this item or event id, when present.
+    pub id: Option<String>,
+    /// The last seq the client saw: it gets the frames after it from the replay window, or a
+    /// sync when they are gone. `None` (or an unparsable `since`) means a sync.
+    pub since: Option<u64>,
+}
+
+/// Runs one WebSocket client until it closes: subscribes it to `initial` (if any), answers its
+/// `join`/`leave` messages and writes the frames of its subscriptions. Generic over the socket so
+/// tests can drive it with channels; the HTTP layer passes the upgraded `WebSocketStream`.
+///
+/// Configure the socket's own message limit at or above `max_message_bytes`, so an oversized
+/// message gets the documented close (1009) from here rather than a read error.
+pub async fn serve_socket<S, E>(streams: Streams, socket: S, initial: Option<Subscription>)
+where
+    S: Sink<Message> + Stream<Item = Result<Message, E>> + Send + Unpin + 'static,
+    S::Error: Display,
+    E: Display,
+{
+    let (client, receivers) = streams.connect();
+    let span = tracing::debug_span!("stream_socket", client = client.id);
+    async move {
+        tracing::debug!("stream client connected");
+        let max_message_bytes = streams.config().max_message_bytes;
+        let mut session = Session {
+            streams,
+            client,
+            subscriptions: HashMap::new(),
+        };
+        if let Some(initial) = initial {
+            session.join(INITIAL_SUBSCRIPTION_ID.to_owned(), initial);
+        }
+        let (sink, incoming) = socket.split();
+        {
+            let writer = write_loop(sink, receivers);
+            let reader = read_loop(&mut session, incoming, max_message_bytes);
+            tokio::pin!(writer, reader);
+            tokio::select! {
+                () = &mut writer => {
+                    // Our close is out (or the socket is dead): let the reader take the answer.
+                    let _ = tokio::time::timeout(CLOSE_GRACE, &mut reader).await;
+                }
+                () = &mut reader => {}
+            }
+        }
+        session.leave_all();
+        tracing::debug!("stream client disconnected");
+    }
+    .instrument(span)
+    .await
+}
+
+/// The reader's view of one socket: its subscriptions, by the client's subscription id.
+struct Session {
+    streams: Streams,
+    client: Arc<Client>,
+    /// subscription id -> (stream name, group id).
+    subscriptions: HashMap<String, (String, String)>,
+}
+
+impl Session {
+    fn handle_text(&mut self, text: &str) {
+        match parse_client_message(text) {
+            Ok(ClientMessage::Join(join)) => self.join(
+                join.subscription_id,
+                Subscription {
+                    stream_name: join.stream_name,
+                    group_id: join.group_id,
+                    id: join.id,
+                    since: join.since,
+                },
+            ),
+            Ok(ClientMessage::Leave { subscription_id }) => self.leave(&subscription_id),
+            Err(message) => self.reply_error(&message),
+        }
+    }
+
+    /// Subscribes; a subscription id already in use is replaced.
+    fn join(&mut self, subscription_id: String, target: Subscription) {
+        if let Err(error) = check_name("subscriptionId", &subscription_id) {
+            return self.reply_error(&error.to_string());
+        }
+        self.leave(&subscription_id);
+        if self.subscriptions.len() >= MAX_SUBSCRIPTIONS_PER_SOCKET {
+            return self.reply_error(&format!(
+                "a socket may hold at most {MAX_SUBSCRIPTIONS_PER_SOCKET} subscriptions"
+            ));
+        }
+        match self.streams.join(&self.client, &subscription_id, &target) {
+            Ok(true) => {
+                tracing::debug!(
+                    subscription = %subscription_id,
+                    stream = %target.stream_name,
+                    group = %target.group_id,
+                    "stream client joined"
+                );
+                self.subscriptions
+                    .insert(subscription_id, (target.stream_name, target.group_id));
+            }
+            // The client is being closed; nothing more to do.
+            Ok(false) => {}
+            Err(error) => self.reply_error(&error.to_string()),
+        }
+    }
+
+    /// Unsubscribes; an unknown subscription id is not an error (leave is idempotent).
+    fn leave(&mut self, subscription_id: &str) {
+        if let Some((stream, group)) = self.subscriptions.remove(subscription_id) {
+            self.streams
+                .leave(self.client.id, subscription_id, &stream, &group);
+        }
+    }
+
+    fn leave_all(&mut self) {
+        for (subscription_id, (stream, group)) in self.subscriptions.drain() {
+            self.streams
+                .leave(self.client.id, &subscription_id, &stream, &group);
+        }
+    }
+
+    /// Queues a `bad_request` error frame. Like any frame it goes through the client's queue, so
+    /// a client that floods bad messages without reading is closed as too slow.
+    fn reply_error(&self, message: &str) {
+        tracing::debug!(%message, "bad stream client message");
+        self.client.deliver(error_frame("bad_request", message));
+    }
+}
+
+/// Reads client messages until the socket ends. Once the host has decided to close the socket it
+/// only drains, waiting for the client's close.
+async fn read_loop<St, E>(session: &mut Session, mut incoming: St, max_message_bytes: usize)
+where
+    St: Stream<Item = Result<Message, E>> + Unpin,
+    E: Display,
+{
+    while let Some(message) = incoming.next().await {
+        let message = match message {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::debug!(%error, "stream socket read ended");
+                return;
+            }
+        };
+        if session.client.is_closing() {
+            continue;
+        }
+        match message {
+            Message::Text(text) if text.len() > max_message_bytes => {
+                session.client.close(CloseReason::TooBig);
+            }
+            Message::Text(text) => session.handle_text(text.as_str()),
+            Message::Binary(data) if data.len() > max_message_bytes => {
+                session.client.close(CloseReason::TooBig);
+            }
+            Message::Binary(_) => session.client.close(CloseReason::Binary),
+            // Pings are answered by the WebSocket library; a close is answered by it too, and
+            // the stream then ends.
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_) => {}
+        }
+    }
+}
+
+/// Writes queued frames until the host closes the socket or the socket fails.
+async fn write_loop<Si>(mut sink: Si, receivers: ClientReceivers)
+where
+    Si: Sink<Message> + Unpin,
+    Si::Error: Display,
+{
+    let ClientReceivers {
+        mut queue,
+        mut close,
+    } = receivers;
+    let reason = loop {
+        let text = tokio::select! {
+            biased;
+            reason = closing(&mut close) => break reason,
+            next = queue.recv() => match next {
+                Some(text) => text,
+                None => return,
+            },
+        };
+        tokio::select! {
+            biased;
+            reason = closing(&mut close) => break reason,
+            sent = sink.send(Message::Text(text)) => {
+                if let Err(error) = sent {
+                    tracing::debug!(%error, "stream socket write failed");
+                    return;
+                }
+            }
+        }
+    };
+    let frame = close_frame(reason);
+    tracing::debug!(code = %frame.code, reason = %frame.reason, "closing stream client");
+    match tokio::time::timeout(CLOSE_SEND_TIMEOUT, sink.send(Message::Close(Some(frame)))).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::debug!(%error, "stream socket close failed"),
+        Err(_) => tracing::debug!("stream client did not take its close frame in time"),
+    }
+}
+
+/// Resolves once the host decides to close the socket.
+async fn closing(close: &mut watch::Receiver<Option<CloseReason>>) -> CloseReason {
+    let reason = close.wait_for(Option::is_some).await.ok().and_then(|r| *r);
+    match reason {
+        Some(reason) => reason,
+        // The hub's side is gone, so nobody can ask for a close any more.
+        None => std::future::pending().await,
+    }
+}
+
+fn close_frame(reason: CloseReason) -> CloseFrame {
+    let (code, reason) = match reason {
+        // 1013 "try again later": reconnecting with `since` is the way to catch up.
+        CloseReason::TooSlow => (CloseCode::Again, "too slow"),
+        CloseReason::TooBig => (CloseCode::Size, "message too big"),
+        CloseReason::Binary => (CloseCode::Unsupported, "binary messages are not supported"),
+    };
+    CloseFrame {
+        code,
+        reason: reason.into(),
+    }
+}

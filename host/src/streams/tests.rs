@@ -1,0 +1,363 @@
+//! Tests of the hub: items, seq numbering, `on_event`, idle groups. They subscribe through the
+//! hub's own client handles and read the queues directly; `socket_tests` covers the protocol.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::group::ClientReceivers;
+use super::*;
+
+type Recorded = Arc<Mutex<Vec<StreamEvent>>>;
+
+fn hub_with_config(config: StreamsConfig) -> (Streams, Recorded) {
+    let recorded: Recorded = Arc::default();
+    let sink = Arc::clone(&recorded);
+    let streams = Streams::new(
+        config,
+        Arc::new(move |event| sink.lock().unwrap().push(event)),
+    );
+    (streams, recorded)
+}
+
+fn hub() -> (Streams, Recorded) {
+    hub_with_config(StreamsConfig::default())
+}
+
+fn subscribe(
+    streams: &Streams,
+    group: &str,
+    id: Option<&str>,
+    since: Option<u64>,
+) -> ClientReceivers {
+    let (client, receivers) = streams.connect();
+    let target = Subscription {
+        stream_name: "s".into(),
+        group_id: group.into(),
+        id: id.map(str::to_owned),
+        since,
+    };
+    assert!(streams.join(&client, "sub", &target).unwrap());
+    receivers
+}
+
+fn frames(receivers: &mut ClientReceivers) -> Vec<Value> {
+    let mut frames = Vec::new();
+    while let Ok(text) = receivers.queue.try_recv() {
+        frames.push(serde_json::from_str(text.as_str()).unwrap());
+    }
+    frames
+}
+
+fn events(frames: &[Value]) -> Vec<(u64, Value)> {
+    frames
+        .iter()
+        .map(|f| (f["seq"].as_u64().unwrap(), f["event"].clone()))
+        .collect()
+}
+
+const CAUSE: Cause = Cause { depth: 2 };
+
+#[test]
+fn seq_grows_by_one_per_group_and_each_group_counts_on_its_own() {
+    let (streams, _) = hub();
+    let mut a = subscribe(&streams, "a", None, Some(0));
+    let mut b = subscribe(&streams, "b", None, Some(0));
+    for n in 0..3 {
+        streams.send("s", "a", None, "t", json!(n), CAUSE).unwrap();
+    }
+    streams.set("s", "b", "x", json!(1), CAUSE).unwrap();
+    streams.send("s", "a", None, "t", json!(3), CAUSE).unwrap();
+    let seqs = |frames: Vec<Value>| -> Vec<u64> {
+        frames.iter().map(|f| f["seq"].as_u64().unwrap()).collect()
+    };
+    assert_eq!(seqs(frames(&mut a)), [1, 2, 3, 4]);
+    assert_eq!(seqs(frames(&mut b)), [1]);
+    // A sync carries the current seq and does not take one.
+    let mut late = subscribe(&streams, "a", None, None);
+    let sync = frames(&mut late);
+    assert_eq!(sync[0]["seq"], 4);
+    assert_eq!(sync[0]["event"]["type"], "sync");
+    streams.send("s", "a", None, "t", json!(4), CAUSE).unwrap();
+    assert_eq!(seqs(frames(&mut late)), [5]);
+}
+
+#[test]
+fn send_broadcasts_an_event_frame_with_its_type_data_and_id() {
+    let (streams, _) = hub();
+    let mut rx = subscribe(&streams, "g", None, Some(0));
+    streams
+        .send("s", "g", Some("e1"), "todo_changed", json!({"a": 1}), CAUSE)
+        .unwrap();
+    let frame = &frames(&mut rx)[0];
+    assert_eq!(frame["type"], "stream");
+    assert_eq!(frame["streamName"], "s");
+    assert_eq!(frame["groupId"], "g");
+    assert_eq!(frame["id"], "e1");
+    assert_eq!(
+        frame["event"],
+        json!({"type": "event", "event": {"type": "todo_changed", "data": {"a": 1}}})
+    );
+}
+
+#[test]
+fn set_broadcasts_create_then_update_and_nothing_when_the_value_is_unchanged() {
+    let (streams, _) = hub();
+    let mut rx = subscribe(&streams, "g", None, Some(0));
+    let first = streams.set("s", "g", "x", json!({"n": 1}), CAUSE).unwrap();
+    assert_eq!(
+        (first.old_value, first.new_value),
+        (None, Some(json!({"n": 1})))
+    );
+    let same = streams.set("s", "g", "x", json!({"n": 1}), CAUSE).unwrap();
+    assert_eq!(same.old_value, Some(json!({"n": 1})));
+    streams.set("s", "g", "x", json!({"n": 2}), CAUSE).unwrap();
+    let frames = frames(&mut rx);
+    assert_eq!(
+        events(&frames),
+        [
+            (1, json!({"type": "create", "data": {"n": 1}})),
+            (2, json!({"type": "update", "data": {"n": 2}})),
+        ]
+    );
+    assert!(frames.iter().all(|f| f["id"] == "x"));
+    assert_eq!(streams.get("s", "g", "x").unwrap(), Some(json!({"n": 2})));
+}
+
+#[test]
+fn delete_broadcasts_the_old_value_and_a_missing_item_broadcasts_nothing() {
+    let (streams, _) = hub();
+    streams.set("s", "g", "x", json!(1), CAUSE).unwrap();
+    let mut rx = subscribe(&streams, "g", None, Some(1));
+    assert_eq!(
+        streams.delete("s", "g", "x", CAUSE).unwrap(),
+        Some(json!(1))
+    );
+    assert_eq!(streams.delete("s", "g", "x", CAUSE).unwrap(), None);
+    assert_eq!(streams.delete("s", "nowhere", "x", CAUSE).unwrap(), None);
+    let frames = frames(&mut rx);
+    assert_eq!(events(&frames), [(2, json!({"type": "delete", "data": 1}))]);
+    assert_eq!(frames[0]["id"], "x");
+    assert_eq!(streams.get("s", "g", "x").unwrap(), None);
+}
+
+#[test]
+fn update_applies_ops_atomically_and_reports_the_ops_that_failed() {
+    let (streams, _) = hub();
+    let mut rx = subscribe(&streams, "g", None, Some(0));
+    let ops = json!([
+        {"type": "increment", "path": "n", "by": 2},
+        {"type": "increment", "path": "title", "by": 1},
+        {"type": "set", "path": "title", "value": "hi"},
+    ]);
+    let outcome = streams.update("s", "g", "x", &ops, CAUSE).unwrap();
+    assert_eq!(outcome.old_value, None);
+    assert_eq!(outcome.new_value, Some(json!({"n": 2, "title": "hi"})));
+    assert_eq!(outcome.errors.len(), 0);
+    let outcome = streams.update("s", "g", "x", &ops, CAUSE).unwrap();
+    assert_eq!(outcome.new_value, Some(json!({"n": 4, "title": "hi"})));
+    assert_eq!(outcome.errors.len(), 1);
+    assert_eq!(outcome.errors[0].op_index, 1);
+    assert_eq!(
+        events(&frames(&mut rx)),
+        [
+            (
+                1,
+                json!({"type": "create", "data": {"n": 2, "title": "hi"}})
+            ),
+            (
+                2,
+                json!({"type": "update", "data": {"n": 4, "title": "hi"}})
+            ),
+        ]
+    );
+}
+
+#[test]
+fn update_with_ops_that_are_not_an_array_is_invalid_and_changes_nothing() {
+    let (streams, recorded) = hub();
+    let error = streams
+        .update("s", "g", "x", &json!({"type": "set"}), CAUSE)
+        .unwrap_err();
+    assert!(matches!(error, StreamError::Invalid(_)));
+    assert_eq!(streams.get("s", "g", "x").unwrap(), None);
+    assert!(recorded.lock().unwrap().is_empty());
+}
+
+#[test]
+fn list_returns_the_items_in_item_id_order() {
+    let (streams, _) = hub();
+    for id in ["b", "c", "a"] {
+        streams.set("s", "g", id, json!(id), CAUSE).unwrap();
+    }
+    assert_eq!(
+        streams.list("s", "g").unwrap(),
+        [json!("a"), json!("b"), json!("c")]
+    );
+    assert_eq!(streams.list("s", "empty").unwrap(), Vec::<Value>::new());
+    assert_eq!(streams.get("s", "g", "b").unwrap(), Some(json!("b")));
+}
+
+#[test]
+fn empty_or_overlong_names_are_invalid() {
+    let (streams, _) = hub();
+    let long = "x".repeat(MAX_NAME_BYTES + 1);
+    let ok = "x".repeat(MAX_NAME_BYTES);
+    assert!(streams.send("", "g", None, "t", json!(1), CAUSE).is_err());
+    assert!(streams.send("s", "", None, "t", json!(1), CAUSE).is_err());
+    assert!(
+        streams
+            .send("s", "g", Some(&long), "t", json!(1), CAUSE)
+            .is_err()
+    );
+    assert!(streams.set(&long, "g", "x", json!(1), CAUSE).is_err());
+    assert!(streams.get("s", &long, "x").is_err());
+    assert!(streams.delete("s", "g", "", CAUSE).is_err());
+    assert!(streams.list("", "g").is_err());
+    assert!(streams.set(&ok, &ok, &ok, json!(1), CAUSE).is_ok());
+}
+
+#[test]
+fn on_event_is_called_for_each_broadcast_with_the_callers_cause() {
+    let (streams, recorded) = hub();
+    streams
+        .send("s", "g", Some("e"), "ping", json!(1), CAUSE)
+        .unwrap();
+    streams.set("s", "g", "x", json!(1), Cause::ROOT).unwrap();
+    streams.set("s", "g", "x", json!(1), CAUSE).unwrap(); // unchanged: no event
+    streams
+        .update(
+            "s",
+            "g",
+            "x",
+            &json!([{"type": "set", "path": "", "value": 2}]),
+            CAUSE,
+        )
+        .unwrap();
+    streams.delete("s", "g", "x", CAUSE).unwrap();
+    streams.delete("s", "g", "x", CAUSE).unwrap(); // missing: no event
+    let recorded = recorded.lock().unwrap();
+    let summary: Vec<_> = recorded
+        .iter()
+        .map(|e| {
+            (
+                e.change,
+                e.id.clone(),
+                e.event_type.clone(),
+                e.data.clone(),
+                e.cause,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                StreamChange::Event,
+                Some("e".into()),
+                Some("ping".into()),
+                json!(1),
+                CAUSE
+            ),
+            (
+                StreamChange::Create,
+                Some("x".into()),
+                None,
+                json!(1),
+                Cause::ROOT
+            ),
+            (
+                StreamChange::Update,
+                Some("x".into()),
+                None,
+                json!(2),
+                CAUSE
+            ),
+            (
+                StreamChange::Delete,
+                Some("x".into()),
+                None,
+                json!(2),
+                CAUSE
+            ),
+        ]
+    );
+    assert!(
+        recorded
+            .iter()
+            .all(|e| e.stream_name == "s" && e.group_id == "g")
+    );
+}
+
+#[test]
+fn on_event_may_call_back_into_the_hub_and_still_sees_events_in_order() {
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let hub_cell: Arc<OnceLock<Streams>> = Arc::default();
+    let (seen_in, cell_in) = (Arc::clone(&seen), Arc::clone(&hub_cell));
+    let streams = Streams::new(
+        StreamsConfig::default(),
+        Arc::new(move |event: StreamEvent| {
+            seen_in.lock().unwrap().push(event.data.clone());
+            let streams = cell_in.get().unwrap();
+            // A handler that sends another event: delivered after this one returns.
+            if event.data == json!(1) {
+                streams.send("s", "g", None, "t", json!(2), CAUSE).unwrap();
+                assert_eq!(streams.list("s", "g").unwrap().len(), 0);
+            }
+        }),
+    );
+    assert!(hub_cell.set(streams.clone()).is_ok());
+    streams.send("s", "g", None, "t", json!(1), CAUSE).unwrap();
+    streams.send("s", "g", None, "t", json!(3), CAUSE).unwrap();
+    assert_eq!(*seen.lock().unwrap(), [json!(1), json!(2), json!(3)]);
+}
+
+#[test]
+fn an_idle_group_is_forgotten_but_its_seqs_are_never_reused() {
+    let (streams, _) = hub();
+    for n in 0..5 {
+        streams
+            .send("s", "old", None, "t", json!(n), CAUSE)
+            .unwrap();
+    }
+    let later = Instant::now() + IDLE_GROUP_TTL + SWEEP_INTERVAL + Duration::from_secs(1);
+    streams.lock().sweep(later);
+    assert!(streams.lock().streams.is_empty());
+    // A client holding since = 2 from the forgotten group must get a sync, not frames 3.. of a
+    // new group that happens to reuse the numbers.
+    streams
+        .send("s", "old", None, "t", json!("new"), CAUSE)
+        .unwrap();
+    let mut rx = subscribe(&streams, "old", None, Some(2));
+    let frames = frames(&mut rx);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0]["event"]["type"], "sync");
+    assert_eq!(frames[0]["seq"], 6);
+}
+
+#[test]
+fn a_group_with_items_or_subscribers_is_never_forgotten() {
+    let (streams, _) = hub();
+    streams.set("s", "items", "x", json!(1), CAUSE).unwrap();
+    let _rx = subscribe(&streams, "watched", None, None);
+    let later = Instant::now() + IDLE_GROUP_TTL + SWEEP_INTERVAL + Duration::from_secs(1);
+    streams.lock().sweep(later);
+    let hub = streams.lock();
+    assert_eq!(hub.streams["s"].len(), 2);
+}
+
+#[test]
+fn a_replay_window_of_zero_keeps_nothing_and_always_syncs() {
+    let (streams, _) = hub_with_config(StreamsConfig {
+        replay_window: 0,
+        ..StreamsConfig::default()
+    });
+    streams.send("s", "g", None, "t", json!(1), CAUSE).unwrap();
+    streams.send("s", "g", None, "t", json!(2), CAUSE).unwrap();
+    let mut rx = subscribe(&streams, "g", None, Some(1));
+    assert_eq!(
+        events(&frames(&mut rx)),
+        [(2, json!({"type": "sync", "data": []}))]
+    );
+}
