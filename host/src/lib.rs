@@ -1,5 +1,106 @@
 //! Eddy: a reactive backend whose functions are WebAssembly components.
+//!
+//! The native host owns the data ([`state`]), the live channels ([`streams`]) and the network
+//! ([`server`], [`http`], [`websocket`]). User functions live in plugins: a folder with a
+//! `plugin.toml` ([`manifest`]) and a wasm component built against the WIT world in `wit/`. At
+//! start the host loads every plugin ([`host`]), compiles and pre-links its component
+//! ([`runtime`]) and freezes plugins, routes and trigger bindings into one immutable snapshot
+//! ([`registry`]). An HTTP request is routed through the snapshot ([`routes`]) to a function,
+//! which runs on a fresh wasm instance and calls back into the host through its imports
+//! ([`runtime`]'s `imports`, [`builtins`]). Every committed state change and stream event is
+//! queued, in order, for the functions bound to it ([`triggers`]); their writes fire further
+//! triggers up to a cascade limit ([`cause`]). Failures become one error type with one mapping
+//! to HTTP statuses ([`error`]).
+//!
+//! # Layout
+//! - `main.rs` — the `eddy` CLI: `build`, `serve`, `dev`.
+//! - [`serve`] — wires a host to a listener; what `eddy serve` runs.
+//! - [`host`] — the shared handle; loading plugins; calling functions by id.
+//! - [`manifest`] — `plugin.toml` parsing and validation.
+//! - [`registry`] — the immutable snapshot of loaded plugins.
+//! - [`runtime`] — wasmtime engine, components, per-call stores, guest imports.
+//! - [`builtins`] — `state::*` and `stream::*` callable by id.
+//! - [`state`] — scoped JSON storage and update ops.
+//! - [`streams`] — stream groups, items, frames and the WebSocket protocol.
+//! - [`triggers`] — delivery of state changes and stream events to bound functions.
+//! - [`server`], [`http`], [`websocket`], [`admin`], [`routes`], [`error`] — the network edge.
+//! - [`toolchain`] — `eddy build`: compiling plugin sources into components.
 
+pub mod admin;
+pub mod builtins;
 pub mod cause;
+pub mod error;
+pub mod host;
+pub mod http;
+pub mod manifest;
+pub mod registry;
+pub mod routes;
+pub mod runtime;
+pub mod server;
 pub mod state;
 pub mod streams;
+pub mod toolchain;
+pub mod triggers;
+pub mod websocket;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+pub use host::{Host, HostConfig};
+
+/// What `eddy serve` needs to know.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub plugins: PathBuf,
+    pub listen: SocketAddr,
+    pub data: PathBuf,
+}
+
+/// A host with its plugins loaded and its port bound, ready to serve.
+pub struct Server {
+    host: Host,
+    listener: tokio::net::TcpListener,
+}
+
+impl Server {
+    /// Starts the host, loads the plugins and binds the listener (port 0 picks a free port).
+    pub async fn start(options: ServeOptions) -> anyhow::Result<Server> {
+        let storage = Arc::new(state::memory::MemoryStorage::new());
+        tracing::info!(data = %options.data.display(), "state is kept in memory in this version");
+        let host = Host::start(HostConfig::new(&options.plugins), storage)?;
+        host.load_plugins().await?;
+        let listener = tokio::net::TcpListener::bind(options.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", options.listen))?;
+        Ok(Server { host, listener })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        server::serve(self.host, self.listener, shutdown).await;
+    }
+}
+
+/// What `eddy serve` runs: start, print the address (one line, `eddy listening on
+/// http://ADDR`, which tools and tests read), serve until `shutdown`.
+pub async fn serve(
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let server = Server::start(options).await?;
+    println!("eddy listening on http://{}", server.local_addr()?);
+    server.run(shutdown).await;
+    Ok(())
+}

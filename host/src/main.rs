@@ -1,1 +1,98 @@
-fn main() {}
+//! The `eddy` command line: `build` plugin sources, `serve` a plugins directory, or `dev` (both).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "eddy",
+    version,
+    about = "A reactive backend whose functions are WebAssembly plugins"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build every plugin source in DIR into a component next to its plugin.toml.
+    Build {
+        #[arg(default_value = "plugins")]
+        dir: PathBuf,
+    },
+    /// Serve the plugins of a directory over HTTP and WebSocket.
+    Serve(ServeArgs),
+    /// Build the plugins, then serve them.
+    Dev(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The plugins directory: one folder per plugin, each with a plugin.toml.
+    #[arg(long, default_value = "plugins")]
+    plugins: PathBuf,
+    /// Address for HTTP and WebSocket (one port serves both).
+    #[arg(long, default_value = "127.0.0.1:3111")]
+    listen: SocketAddr,
+    /// Directory for the host's data.
+    #[arg(long, default_value = ".eddy")]
+    data: PathBuf,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("EDDY_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Build { dir } => eddy::toolchain::build_all(&dir),
+        Command::Serve(args) => serve(args),
+        Command::Dev(args) => eddy::toolchain::build_all(&args.plugins).and_then(|()| serve(args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let options = eddy::ServeOptions {
+        plugins: args.plugins,
+        listen: args.listen,
+        data: args.data,
+    };
+    tokio::runtime::Runtime::new()?.block_on(eddy::serve(options, shutdown_signal()))
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,71 @@
+//! The host's own endpoints under `/_eddy/`: what is loaded (`GET /_eddy/plugins`) and whether
+//! the host is up (`GET /_eddy/health`). Plugins can never bind routes here.
+
+use std::time::UNIX_EPOCH;
+
+use hyper::{Method, Request, StatusCode};
+use serde_json::{Value, json};
+
+use crate::error::Error;
+use crate::host::Host;
+use crate::http::{Body, json_response};
+
+pub fn handle<B>(host: &Host, request: &Request<B>) -> Result<hyper::Response<Body>, Error> {
+    let path = request.uri().path();
+    if request.method() != Method::GET {
+        return Err(Error::new(
+            crate::error::ErrorCode::MethodNotAllowed,
+            format!("{} is not allowed on {path}", request.method()),
+        ));
+    }
+    let body = match path {
+        "/_eddy/health" => json!({ "status": "ok" }),
+        "/_eddy/plugins" => plugins(host),
+        _ => return Err(Error::not_found(format!("no host endpoint {path}"))),
+    };
+    Ok(json_response(StatusCode::OK, body.to_string()))
+}
+
+fn plugins(host: &Host) -> Value {
+    let snapshot = host.registry().snapshot();
+    let plugins: Vec<Value> = snapshot
+        .plugins
+        .values()
+        .map(|plugin| {
+            let functions: Vec<Value> = plugin
+                .manifest
+                .functions
+                .iter()
+                .map(|(name, spec)| {
+                    let triggers: Vec<Value> = spec.triggers.iter().map(trigger_json).collect();
+                    json!({ "id": format!("{}::{name}", plugin.name), "triggers": triggers })
+                })
+                .collect();
+            let loaded_at = plugin
+                .loaded_at
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            json!({
+                "name": &*plugin.name,
+                "dir": plugin.dir.display().to_string(),
+                "sha256": plugin.component.sha256,
+                "loaded_at": loaded_at,
+                "functions": functions,
+            })
+        })
+        .collect();
+    json!({ "plugins": plugins })
+}
+
+fn trigger_json(trigger: &crate::manifest::Trigger) -> Value {
+    use crate::manifest::Trigger;
+    match trigger {
+        Trigger::Http(t) => json!({ "type": "http", "method": t.method, "path": t.path }),
+        Trigger::State(t) => {
+            json!({ "type": "state", "scope": t.scope, "key": t.key, "condition": t.condition })
+        }
+        Trigger::Stream(t) => {
+            json!({ "type": "stream", "stream_name": t.stream_name, "group_id": t.group_id })
+        }
+    }
+}

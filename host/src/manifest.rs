@@ -1,0 +1,479 @@
+//! `plugin.toml`: the manifest that names a plugin's component and binds its functions to
+//! triggers. Parsing is strict (unknown keys are errors) and every error names the file, the line
+//! and what is wrong, because a manifest is hand-written and usually read back in a terminal.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// Prefix of every URL path the host reserves for itself (`/_eddy/plugins`, ...).
+pub const RESERVED_PATH_PREFIX: &str = "/_eddy";
+
+/// HTTP methods a route may bind. Kept explicit so a typo (`PSOT`) is a manifest error, not a
+/// route that can never match.
+const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// A validated plugin manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// The plugin's name: the prefix of its function ids (`todos` in `todos::create`).
+    pub name: String,
+    /// Absolute path of the component, resolved against the manifest's folder.
+    pub component: PathBuf,
+    pub description: Option<String>,
+    /// Functions by short name (`create`), in name order.
+    pub functions: BTreeMap<String, FunctionSpec>,
+}
+
+/// One function of a plugin and what fires it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionSpec {
+    pub description: Option<String>,
+    pub triggers: Vec<Trigger>,
+}
+
+/// What fires a function. A function with no triggers is still callable through `invoke`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Trigger {
+    /// An HTTP route: `method` and a `path` whose `:name` segments are parameters.
+    Http(HttpTrigger),
+    /// Changes to state keys: `scope` and `key` narrow it (missing = any); `condition` names a
+    /// function that must return `true` for the event to be delivered.
+    State(StateTrigger),
+    /// Events on a stream, optionally one group of it.
+    Stream(StreamTrigger),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpTrigger {
+    pub method: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateTrigger {
+    pub scope: Option<String>,
+    pub key: Option<String>,
+    pub condition: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamTrigger {
+    pub stream_name: String,
+    pub group_id: Option<String>,
+}
+
+/// Why a manifest was rejected, and where.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct ManifestError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem is the file as a whole (unreadable).
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    name: Spanned<String>,
+    component: Spanned<String>,
+    description: Option<String>,
+    #[serde(default)]
+    functions: BTreeMap<Spanned<String>, RawFunction>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFunction {
+    description: Option<String>,
+    #[serde(default)]
+    triggers: Vec<Spanned<Trigger>>,
+}
+
+impl Manifest {
+    /// Reads and validates the manifest at `path`.
+    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ManifestError {
+            file: path.to_path_buf(),
+            line: 0,
+            message: format!("cannot read: {e}"),
+        })?;
+        Manifest::parse(path, &text)
+    }
+
+    /// Validates manifest `text`; `path` names it in errors and anchors `component`.
+    pub fn parse(path: &Path, text: &str) -> Result<Manifest, ManifestError> {
+        let error = |span: Option<std::ops::Range<usize>>, message: String| ManifestError {
+            file: path.to_path_buf(),
+            line: span.map_or(1, |s| line_of(text, s.start)),
+            message,
+        };
+        let raw: RawManifest = toml::from_str(text).map_err(|e| {
+            let message = e.message().trim_end().to_string();
+            error(e.span(), message)
+        })?;
+
+        let name = raw.name.get_ref();
+        if !is_kebab_name(name) {
+            return Err(error(
+                Some(raw.name.span()),
+                format!("plugin name {name:?} must be lowercase kebab-case, e.g. \"todo-search\""),
+            ));
+        }
+        let component = raw.component.get_ref();
+        if component.is_empty() || Path::new(component).is_absolute() {
+            return Err(error(
+                Some(raw.component.span()),
+                "component must be a path relative to plugin.toml, e.g. \"todos.wasm\"".into(),
+            ));
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+
+        let mut functions = BTreeMap::new();
+        let mut routes = HashSet::new();
+        for (fname, raw_fn) in raw.functions {
+            if !is_kebab_name(fname.get_ref()) {
+                return Err(error(
+                    Some(fname.span()),
+                    format!(
+                        "function name {:?} must be lowercase kebab-case, e.g. \"on-change\"",
+                        fname.get_ref()
+                    ),
+                ));
+            }
+            let mut triggers = Vec::with_capacity(raw_fn.triggers.len());
+            for trigger in raw_fn.triggers {
+                let span = trigger.span();
+                let trigger = trigger.into_inner();
+                validate_trigger(&trigger).map_err(|m| error(Some(span.clone()), m))?;
+                if let Trigger::Http(http) = &trigger {
+                    let shape = (http.method.clone(), route_shape(&http.path));
+                    if !routes.insert(shape) {
+                        return Err(error(
+                            Some(span),
+                            format!("route {} {} is bound twice", http.method, http.path),
+                        ));
+                    }
+                }
+                triggers.push(trigger);
+            }
+            functions.insert(
+                fname.into_inner(),
+                FunctionSpec {
+                    description: raw_fn.description,
+                    triggers,
+                },
+            );
+        }
+
+        Ok(Manifest {
+            name: raw.name.into_inner(),
+            component: dir.join(raw.component.into_inner()),
+            description: raw.description,
+            functions,
+        })
+    }
+}
+
+fn validate_trigger(trigger: &Trigger) -> Result<(), String> {
+    match trigger {
+        Trigger::Http(HttpTrigger { method, path }) => {
+            if !METHODS.contains(&method.as_str()) {
+                return Err(format!(
+                    "method {method:?} is not one of {}",
+                    METHODS.join(", ")
+                ));
+            }
+            validate_route_path(path)
+        }
+        Trigger::State(StateTrigger {
+            scope,
+            key,
+            condition,
+        }) => {
+            for (what, value) in [("scope", scope), ("key", key)] {
+                if value.as_deref() == Some("") {
+                    return Err(format!(
+                        "{what} must not be empty (leave it out to match any)"
+                    ));
+                }
+            }
+            match condition {
+                Some(id) if !is_function_id(id) => Err(format!(
+                    "condition {id:?} must be a function id like \"todos::is-open\""
+                )),
+                _ => Ok(()),
+            }
+        }
+        Trigger::Stream(StreamTrigger {
+            stream_name,
+            group_id,
+        }) => {
+            if stream_name.is_empty() || group_id.as_deref() == Some("") {
+                Err("stream_name and group_id must not be empty".into())
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A route path: `/`-separated, literal segments or `:name` parameters, outside `/_eddy`.
+pub fn validate_route_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("path {path:?} must start with '/'"));
+    }
+    if path == RESERVED_PATH_PREFIX || path.starts_with(&format!("{RESERVED_PATH_PREFIX}/")) {
+        return Err(format!(
+            "path {path:?} is under {RESERVED_PATH_PREFIX}/, which the host reserves"
+        ));
+    }
+    if path == "/" {
+        return Ok(());
+    }
+    let mut params = HashSet::new();
+    for segment in path[1..].split('/') {
+        if segment.is_empty() {
+            return Err(format!("path {path:?} has an empty segment"));
+        }
+        if segment.contains(['{', '}', '*', '?', '#']) {
+            return Err(format!(
+                "path {path:?}: segment {segment:?} has a reserved character"
+            ));
+        }
+        if let Some(param) = segment.strip_prefix(':') {
+            let valid = param
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && param.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(format!(
+                    "path {path:?}: parameter {segment:?} needs a name like :id"
+                ));
+            }
+            if !params.insert(param) {
+                return Err(format!("path {path:?} names parameter :{param} twice"));
+            }
+        } else if segment.contains(':') {
+            return Err(format!("path {path:?}: ':' may only start a segment"));
+        }
+    }
+    Ok(())
+}
+
+/// The path with parameter names erased: two routes with the same shape always clash.
+pub fn route_shape(path: &str) -> String {
+    path.split('/')
+        .map(|s| if s.starts_with(':') { ":" } else { s })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Lowercase kebab-case: `todos`, `on-change`, `todo2`.
+fn is_kebab_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && !name.ends_with('-')
+        && !name.contains("--")
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// `plugin::function`, each part kebab-case (builtins like `state::set` use snake_case).
+pub fn is_function_id(id: &str) -> bool {
+    match id.split_once("::") {
+        Some((plugin, function)) => {
+            is_kebab_name(plugin) && (is_kebab_name(function) || is_snake_name(function))
+        }
+        None => false,
+    }
+}
+
+fn is_snake_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        Manifest::parse(Path::new("/p/todos/plugin.toml"), text)
+    }
+
+    fn error_of(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    const TODOS: &str = r#"
+name = "todos"
+component = "todos.wasm"
+
+[functions.create]
+triggers = [{ type = "http", method = "POST", path = "/todos" }]
+
+[functions.on-change]
+triggers = [{ type = "state", scope = "todos" }]
+
+[functions.watch]
+triggers = [{ type = "stream", stream_name = "todos-live" }]
+
+[functions.helper]
+"#;
+
+    #[test]
+    fn a_valid_manifest_parses_into_functions_and_triggers() {
+        let m = parse(TODOS).unwrap();
+        assert_eq!(m.name, "todos");
+        assert_eq!(m.component, PathBuf::from("/p/todos/todos.wasm"));
+        assert_eq!(m.functions.len(), 4);
+        assert_eq!(
+            m.functions["create"].triggers,
+            vec![Trigger::Http(HttpTrigger {
+                method: "POST".into(),
+                path: "/todos".into()
+            })]
+        );
+        assert_eq!(
+            m.functions["on-change"].triggers,
+            vec![Trigger::State(StateTrigger {
+                scope: Some("todos".into()),
+                key: None,
+                condition: None
+            })]
+        );
+        assert!(m.functions["helper"].triggers.is_empty());
+    }
+
+    #[test]
+    fn an_unknown_top_level_key_is_an_error_with_its_line() {
+        let e = error_of("name = \"a\"\ncomponent = \"a.wasm\"\ncolour = \"red\"\n");
+        assert!(e.starts_with("/p/todos/plugin.toml:3: "), "{e}");
+        assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_trigger_key_is_an_error_with_its_line() {
+        let e = error_of(
+            "name = \"a\"\ncomponent = \"a.wasm\"\n[functions.f]\ntriggers = [{ type = \"http\", method = \"GET\", path = \"/a\", verb = 1 }]\n",
+        );
+        assert!(e.starts_with("/p/todos/plugin.toml:4: "), "{e}");
+        assert!(e.contains("verb"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_trigger_type_is_an_error() {
+        let e = error_of(
+            "name = \"a\"\ncomponent = \"a.wasm\"\n[functions.f]\ntriggers = [{ type = \"cron\" }]\n",
+        );
+        assert!(e.contains(":4: ") && e.contains("cron"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_component_is_an_error() {
+        let e = error_of("name = \"a\"\n");
+        assert!(e.contains("component"), "{e}");
+    }
+
+    #[test]
+    fn invalid_toml_names_the_line() {
+        let e = error_of("name = \"a\"\ncomponent = \n");
+        assert!(e.starts_with("/p/todos/plugin.toml:2: "), "{e}");
+    }
+
+    #[test]
+    fn a_plugin_name_must_be_kebab_case() {
+        let e = error_of("name = \"Todos\"\ncomponent = \"a.wasm\"\n");
+        assert!(e.contains(":1: ") && e.contains("kebab-case"), "{e}");
+    }
+
+    #[test]
+    fn a_function_name_must_be_kebab_case() {
+        let e = error_of("name = \"a\"\ncomponent = \"a.wasm\"\n\n[functions.on_change]\n");
+        assert!(e.contains(":4: ") && e.contains("on_change"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_method_is_an_error() {
+        let e = error_of(
+            "name = \"a\"\ncomponent = \"a.wasm\"\n[functions.f]\ntriggers = [{ type = \"http\", method = \"PSOT\", path = \"/a\" }]\n",
+        );
+        assert!(e.contains(":4: ") && e.contains("PSOT"), "{e}");
+    }
+
+    #[test]
+    fn routes_under_the_reserved_prefix_are_refused() {
+        let e = error_of(
+            "name = \"a\"\ncomponent = \"a.wasm\"\n[functions.f]\ntriggers = [{ type = \"http\", method = \"GET\", path = \"/_eddy/x\" }]\n",
+        );
+        assert!(e.contains("reserves"), "{e}");
+    }
+
+    #[test]
+    fn the_same_route_bound_twice_in_one_plugin_is_an_error() {
+        let e = error_of(
+            "name = \"a\"\ncomponent = \"a.wasm\"\n[functions.f]\ntriggers = [{ type = \"http\", method = \"GET\", path = \"/a/:id\" }]\n[functions.g]\ntriggers = [{ type = \"http\", method = \"GET\", path = \"/a/:key\" }]\n",
+        );
+        assert!(e.contains(":6: ") && e.contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn route_paths_are_checked_segment_by_segment() {
+        assert!(validate_route_path("/todos/:id/tags").is_ok());
+        assert!(validate_route_path("/").is_ok());
+        assert!(validate_route_path("todos").is_err());
+        assert!(validate_route_path("/todos//x").is_err());
+        assert!(validate_route_path("/todos/:").is_err());
+        assert!(validate_route_path("/a/:id/:id").is_err());
+        assert!(validate_route_path("/a/b:c").is_err());
+        assert!(validate_route_path("/a/{b}").is_err());
+        assert!(validate_route_path("/_eddy").is_err());
+        assert!(validate_route_path("/_eddyx").is_ok());
+    }
+
+    #[test]
+    fn a_condition_must_be_a_function_id() {
+        let e = error_of(
+            "name = \"a\"\ncomponent = \"a.wasm\"\n[functions.f]\ntriggers = [{ type = \"state\", condition = \"nope\" }]\n",
+        );
+        assert!(e.contains("function id"), "{e}");
+        assert!(is_function_id("state::list_groups"));
+        assert!(is_function_id("todos::on-change"));
+        assert!(!is_function_id("todos:on-change"));
+    }
+
+    #[test]
+    fn an_absolute_component_path_is_refused() {
+        let e = error_of("name = \"a\"\ncomponent = \"/etc/a.wasm\"\n");
+        assert!(e.contains(":2: "), "{e}");
+    }
+}

@@ -1,0 +1,170 @@
+//! The loaded plugins and everything derived from them (function table, routes, trigger
+//! bindings) as one immutable [`Snapshot`] behind an `ArcSwap`. A request or trigger delivery
+//! takes the current snapshot once and runs on it to the end; a reload builds a whole new
+//! snapshot and swaps it in one step, so nobody ever sees half of a change.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+
+use crate::manifest::{Manifest, StateTrigger, StreamTrigger, Trigger};
+use crate::routes::{RouteClash, Routes};
+use crate::runtime::LoadedComponent;
+
+/// A plugin that passed every check and can serve.
+pub struct Plugin {
+    pub name: Arc<str>,
+    /// The folder holding `plugin.toml`.
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub component: LoadedComponent,
+    pub loaded_at: SystemTime,
+}
+
+/// A callable plugin function. Holding one keeps its plugin version alive, so a call that
+/// started on a version finishes on it even if a reload replaces it meanwhile.
+#[derive(Clone)]
+pub struct FunctionRef {
+    pub plugin: Arc<Plugin>,
+    /// Short name, as the component knows it: `create`.
+    pub name: Arc<str>,
+    /// Full id: `todos::create`.
+    pub id: Arc<str>,
+}
+
+impl std::fmt::Debug for FunctionRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.id)
+    }
+}
+
+/// Why a plugin folder could not be loaded.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}: {reason}", file.display())]
+pub struct Rejection {
+    /// The file at fault (the manifest or the component).
+    pub file: PathBuf,
+    pub reason: String,
+}
+
+/// Everything the host serves, frozen.
+#[derive(Default)]
+pub struct Snapshot {
+    pub plugins: BTreeMap<String, Arc<Plugin>>,
+    functions: HashMap<String, FunctionRef>,
+    pub routes: Routes<FunctionRef>,
+    state_bindings: Vec<(StateTrigger, FunctionRef)>,
+    stream_bindings: Vec<(StreamTrigger, FunctionRef)>,
+}
+
+impl Snapshot {
+    /// Indexes `plugins`. Fails when two plugins bind clashing routes.
+    pub fn build(plugins: impl IntoIterator<Item = Arc<Plugin>>) -> Result<Snapshot, RouteClash> {
+        let mut snapshot = Snapshot::default();
+        let mut http = Vec::new();
+        for plugin in plugins {
+            for (name, spec) in &plugin.manifest.functions {
+                let function = FunctionRef {
+                    plugin: plugin.clone(),
+                    name: name.as_str().into(),
+                    id: format!("{}::{name}", plugin.name).into(),
+                };
+                for trigger in &spec.triggers {
+                    match trigger {
+                        Trigger::Http(t) => http.push((
+                            t.method.clone(),
+                            t.path.clone(),
+                            plugin.name.to_string(),
+                            function.clone(),
+                        )),
+                        Trigger::State(t) => {
+                            snapshot.state_bindings.push((t.clone(), function.clone()))
+                        }
+                        Trigger::Stream(t) => {
+                            snapshot.stream_bindings.push((t.clone(), function.clone()))
+                        }
+                    }
+                }
+                snapshot.functions.insert(function.id.to_string(), function);
+            }
+            snapshot.plugins.insert(plugin.name.to_string(), plugin);
+        }
+        snapshot.routes = Routes::build(http)?;
+        Ok(snapshot)
+    }
+
+    /// A plugin function by id (`todos::create`).
+    pub fn function(&self, id: &str) -> Option<&FunctionRef> {
+        self.functions.get(id)
+    }
+
+    /// Functions bound to changes of `scope`/`key`, with their trigger.
+    pub fn state_subscribers<'a>(
+        &'a self,
+        scope: &'a str,
+        key: &'a str,
+    ) -> impl Iterator<Item = (&'a StateTrigger, &'a FunctionRef)> + 'a {
+        self.state_bindings
+            .iter()
+            .filter(move |(t, _)| {
+                t.scope.as_deref().is_none_or(|s| s == scope)
+                    && t.key.as_deref().is_none_or(|k| k == key)
+            })
+            .map(|(t, f)| (t, f))
+    }
+
+    /// Functions bound to events of `stream`/`group`.
+    pub fn stream_subscribers<'a>(
+        &'a self,
+        stream: &'a str,
+        group: &'a str,
+    ) -> impl Iterator<Item = &'a FunctionRef> + 'a {
+        self.stream_bindings
+            .iter()
+            .filter(move |(t, _)| {
+                t.stream_name == stream && t.group_id.as_deref().is_none_or(|g| g == group)
+            })
+            .map(|(_, f)| f)
+    }
+}
+
+/// The current snapshot. Readers never block; a writer replaces the snapshot whole.
+pub struct Registry {
+    current: ArcSwap<Snapshot>,
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry {
+            current: ArcSwap::from_pointee(Snapshot::default()),
+        }
+    }
+
+    /// The snapshot to serve one request or delivery with.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    pub fn replace(&self, snapshot: Snapshot) {
+        self.current.store(Arc::new(snapshot));
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new()
+    }
+}
+
+/// Every folder under `dir` holding a `plugin.toml`, sorted by name.
+pub fn plugin_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.join("plugin.toml").is_file())
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}

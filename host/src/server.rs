@@ -1,0 +1,75 @@
+//! The network edge: accepts TCP connections on the one port that serves HTTP and WebSocket,
+//! runs each connection on its own task, and drains them on shutdown: stop accepting, ask every
+//! connection to finish its in-flight request and close, wait for them within a grace period.
+
+use std::future::Future;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+use crate::host::Host;
+
+/// How long in-flight requests get to finish after shutdown begins.
+const GRACE_PERIOD: Duration = Duration::from_secs(10);
+
+/// Serves `listener` until `shutdown` resolves, then drains.
+pub async fn serve(host: Host, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    // Shutdown is broadcast through `stop`; each connection task holds a clone of `done_tx`, so
+    // `done_rx` yields `None` once every connection has finished (mini-redis's pattern).
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Usually EMFILE: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Responses are small and latency matters more than packet count.
+        let _ = stream.set_nodelay(true);
+        let host = host.clone();
+        let service = service_fn(move |request| {
+            let host = host.clone();
+            async move { Ok::<_, std::convert::Infallible>(crate::http::handle(host, request).await) }
+        });
+        let mut stop = stop_rx.clone();
+        let done = done_tx.clone();
+        tokio::spawn(async move {
+            let connection = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                _ = async { stop.wait_for(|stop| *stop).await.map(|_| ()) } => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(done);
+        });
+    }
+    tracing::info!("shutting down: draining connections");
+    let _ = stop_tx.send(true);
+    drop(done_tx);
+    if tokio::time::timeout(GRACE_PERIOD, done_rx.recv())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after {GRACE_PERIOD:?}: closing them");
+    }
+}

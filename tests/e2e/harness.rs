@@ -1,0 +1,211 @@
+//! The test harness: a real Eddy host on 127.0.0.1:0 in its own thread and runtime, serving the
+//! repository's plugins (built once per test run with `eddy build`'s own code), plus real HTTP
+//! and WebSocket clients. Waits are conditions with deadlines, never bare sleeps.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long any single wait in a test may take before it fails.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// The repository's `plugins/` folder, built once for the whole test run.
+pub fn plugins_dir() -> &'static Path {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
+        eddy::toolchain::build_all(&dir).map_err(|e| format!("{e:#}"))?;
+        Ok(dir)
+    });
+    match built {
+        Ok(dir) => dir,
+        Err(e) => {
+            panic!("building the plugins failed (is `rustup target add wasm32-wasip2` done?): {e}")
+        }
+    }
+}
+
+/// A running host. Dropping it shuts the host down.
+pub struct TestHost {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestHost {
+    /// A host serving the repository's plugins on an in-memory store.
+    pub fn start() -> TestHost {
+        TestHost::start_with(plugins_dir())
+    }
+
+    /// A host serving the plugins of `dir`.
+    pub fn start_with(dir: &Path) -> TestHost {
+        let options = eddy::ServeOptions {
+            plugins: dir.to_path_buf(),
+            listen: "127.0.0.1:0".parse().expect("a valid address"),
+            data: std::env::temp_dir().join("eddy-e2e-unused"),
+        };
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+            runtime.block_on(async move {
+                let server = match eddy::Server::start(options).await {
+                    Ok(server) => server,
+                    Err(e) => {
+                        let _ = addr_tx.send(Err(format!("{e:#}")));
+                        return;
+                    }
+                };
+                let _ = addr_tx.send(server.local_addr().map_err(|e| e.to_string()));
+                server.run(async move { drop(stopped.await) }).await;
+            });
+        });
+        let addr = addr_rx
+            .recv_timeout(DEADLINE * 3)
+            .expect("the host to start in time")
+            .expect("the host to start");
+        TestHost {
+            addr,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// `GET path` → (status, JSON body).
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET to be answered");
+        read(response).await
+    }
+
+    /// `POST path` with a JSON body → (status, JSON body).
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST to be answered");
+        read(response).await
+    }
+
+    /// `POST path` with a raw body and content type.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: &str,
+        content_type: &str,
+    ) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("POST to be answered");
+        read(response).await
+    }
+
+    /// Opens a WebSocket on `path` (`/stream/x/y` or `/streams`).
+    pub async fn ws(&self, path: &str) -> WsClient {
+        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{}{path}", self.addr))
+            .await
+            .expect("the WebSocket to connect");
+        WsClient { socket }
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.expect("a body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text}"))
+    };
+    (status, body)
+}
+
+/// A WebSocket client speaking JSON text frames.
+pub struct WsClient {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl WsClient {
+    /// The next JSON frame, failing after [`DEADLINE`].
+    pub async fn next_json(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(DEADLINE, self.socket.next())
+                .await
+                .expect("a frame before the deadline")
+                .expect("the socket to stay open")
+                .expect("a valid frame");
+            match message {
+                Message::Text(text) => {
+                    return serde_json::from_str(&text).expect("frames to be JSON");
+                }
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("unexpected message {other:?}"),
+            }
+        }
+    }
+
+    pub async fn send_json(&mut self, value: Value) {
+        self.socket
+            .send(Message::text(value.to_string()))
+            .await
+            .expect("the message to be sent");
+    }
+}
+
+/// Polls `check` until it returns `Some`, failing after [`DEADLINE`] with `what`.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

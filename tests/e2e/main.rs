@@ -1,0 +1,9 @@
+//! End-to-end tests: a real host on 127.0.0.1:0 serving the repository's plugins, driven with
+//! real HTTP and WebSocket clients. One test binary; `harness` holds the plumbing.
+
+mod harness;
+
+mod errors;
+mod plugins;
+mod streams;
+mod todos;
