@@ -24,8 +24,17 @@ static LAST: Mutex<Generator> = Mutex::new(Generator { ms: 0, random: 0 });
 /// # Panics
 /// If the host provides no randomness (`wasi:random`), which an Eddy host always does.
 pub fn ulid() -> String {
+    ulid_at(now_ms())
+}
+
+/// A new ULID for the moment `ms` (Unix milliseconds), e.g. the one a record's `created_at` is
+/// also made from, so that sorting by id and sorting by timestamp agree.
+///
+/// # Panics
+/// If the host provides no randomness (`wasi:random`), which an Eddy host always does.
+pub fn ulid_at(ms: u64) -> String {
     let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    encode(last.next(now_ms(), random80()))
+    encode(last.next(ms, random80()))
 }
 
 /// Makes ids that never go backwards within one instance.

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod build;
 mod errors;
 mod plugins;
 mod streams;

@@ -51,11 +51,13 @@ fn create(Json(body): Json<Value>) -> Result<Todo> {
     if title.is_empty() {
         return Err(Error::bad_request("title is required"));
     }
+    // One clock reading for both, so the id order is the created_at order.
+    let now = time::now_ms();
     let todo = Todo {
-        id: id::ulid(),
+        id: id::ulid_at(now),
         title: title.to_string(),
         completed: false,
-        created_at: time::now_rfc3339(),
+        created_at: time::rfc3339_ms(now),
         updated_at: None,
     };
     state::set(TODOS, &todo.id, &todo)?;
