@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, Once, OnceLock};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -34,6 +34,40 @@ pub fn plugins_dir() -> &'static Path {
     }
 }
 
+/// Everything the hosts of this test run logged (all tests share one process-wide logger, so
+/// look for something unique to your test).
+pub fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+}
+
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_ansi(false)
+            .with_writer(|| LogWriter)
+            .try_init();
+    });
+}
+
 /// A running host. Dropping it shuts the host down.
 pub struct TestHost {
     pub addr: SocketAddr,
@@ -50,6 +84,7 @@ impl TestHost {
 
     /// A host serving the plugins of `dir`.
     pub fn start_with(dir: &Path) -> TestHost {
+        capture_logs();
         let options = eddy::ServeOptions {
             plugins: dir.to_path_buf(),
             listen: "127.0.0.1:0".parse().expect("a valid address"),

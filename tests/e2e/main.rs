@@ -4,6 +4,7 @@
 mod harness;
 
 mod build;
+mod capabilities;
 mod errors;
 mod plugins;
 mod streams;

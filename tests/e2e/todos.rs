@@ -72,10 +72,17 @@ async fn ids_are_unique_under_concurrency_and_sort_by_creation_time() {
 
     // The list is in key (id) order, and that order is creation order to the millisecond.
     let (_, list) = host.get("/todos").await;
-    let created: Vec<&str> =
-        list.as_array().expect("an array").iter().filter_map(|t| t["created_at"].as_str()).collect();
+    let created: Vec<&str> = list
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter_map(|t| t["created_at"].as_str())
+        .collect();
     assert_eq!(created.len(), 64);
-    assert!(created.windows(2).all(|w| w[0] <= w[1]), "ids sort by creation time: {created:?}");
+    assert!(
+        created.windows(2).all(|w| w[0] <= w[1]),
+        "ids sort by creation time: {created:?}"
+    );
 }
 
 #[tokio::test]
