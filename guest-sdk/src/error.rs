@@ -76,10 +76,7 @@ pub struct Error {
 impl Error {
     /// An error with any code.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Error {
-            code,
-            message: message.into(),
-        }
+        Error { code, message: message.into() }
     }
 
     /// The input was malformed or missing something (400).
@@ -182,10 +179,7 @@ impl From<wit::Error> for Error {
 
 impl From<Error> for wit::Error {
     fn from(error: Error) -> Self {
-        wit::Error {
-            code: error.code.into(),
-            message: error.message,
-        }
+        wit::Error { code: error.code.into(), message: error.message }
     }
 }
 
@@ -217,10 +211,7 @@ mod tests {
         assert!(matches!(error.code, wit::ErrorCode::NotFound));
         assert_eq!(error.message, "no todo with id 7");
 
-        let back = Error::from(wit::Error {
-            code: wit::ErrorCode::Conflict,
-            message: "m".into(),
-        });
+        let back = Error::from(wit::Error { code: wit::ErrorCode::Conflict, message: "m".into() });
         assert_eq!(back, Error::conflict("m"));
     }
 

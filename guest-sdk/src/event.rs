@@ -86,20 +86,13 @@ pub struct StateEvent {
 impl StateEvent {
     /// The value before the change as `T`; `None` on create.
     pub fn old<T: DeserializeOwned>(&self) -> Result<Option<T>> {
-        decode(self.old_value.as_ref(), || {
-            format!("the old value of {}/{}", self.scope, self.key)
-        })
+        decode(self.old_value.as_ref(), || format!("the old value of {}/{}", self.scope, self.key))
     }
 
     /// The value after the change as `T`; `None` on delete.
-    #[allow(
-        clippy::new_ret_no_self,
-        reason = "`new` is the new value, not a constructor"
-    )]
+    #[allow(clippy::new_ret_no_self, reason = "`new` is the new value, not a constructor")]
     pub fn new<T: DeserializeOwned>(&self) -> Result<Option<T>> {
-        decode(self.new_value.as_ref(), || {
-            format!("the new value of {}/{}", self.scope, self.key)
-        })
+        decode(self.new_value.as_ref(), || format!("the new value of {}/{}", self.scope, self.key))
     }
 
     /// `state:created`, `state:updated` or `state:deleted`.
@@ -274,13 +267,7 @@ pub(crate) mod tests {
         old: Option<Value>,
         new: Option<Value>,
     ) -> StateEvent {
-        StateEvent {
-            kind,
-            scope: "todos".into(),
-            key: "k1".into(),
-            old_value: old,
-            new_value: new,
-        }
+        StateEvent { kind, scope: "todos".into(), key: "k1".into(), old_value: old, new_value: new }
     }
 
     #[test]
@@ -300,10 +287,7 @@ pub(crate) mod tests {
         let deleted = state_event(ChangeKind::Deleted, Some(json!(1)), None);
         assert_eq!(deleted.to_json()["event_type"], "state:deleted");
         assert_eq!(deleted.to_json()["new_value"], Value::Null);
-        assert_eq!(
-            state_event(ChangeKind::Updated, None, None).event_type(),
-            "state:updated"
-        );
+        assert_eq!(state_event(ChangeKind::Updated, None, None).event_type(), "state:updated");
     }
 
     #[test]
@@ -372,9 +356,7 @@ pub(crate) mod tests {
             new_value: None,
         }))
         .unwrap();
-        let Event::State(state) = event else {
-            panic!("not a state event")
-        };
+        let Event::State(state) = event else { panic!("not a state event") };
         assert_eq!(state.kind, ChangeKind::Deleted);
         assert_eq!(state.old_value, Some(json!({"completed": true})));
 

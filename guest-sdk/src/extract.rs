@@ -117,10 +117,7 @@ impl<T: Serialize> Serialize for Json<T> {
 }
 
 fn wrong_kind(expected: &str, got: &Event) -> Error {
-    Error::bad_request(format!(
-        "this function takes {expected}, not a {} event",
-        got.kind()
-    ))
+    Error::bad_request(format!("this function takes {expected}, not a {} event", got.kind()))
 }
 
 #[cfg(test)]
@@ -142,19 +139,13 @@ mod tests {
     #[test]
     fn json_takes_the_http_body() {
         let event = Event::Http(request("POST", json!({"id": "a"})));
-        assert_eq!(
-            Json::<Toggle>::from_event(event).unwrap().0,
-            Toggle { id: "a".into() }
-        );
+        assert_eq!(Json::<Toggle>::from_event(event).unwrap().0, Toggle { id: "a".into() });
     }
 
     #[test]
     fn json_takes_the_call_payload() {
         let event = Event::Call(json!({"id": "b"}));
-        assert_eq!(
-            Json::<Toggle>::from_event(event).unwrap().into_inner().id,
-            "b"
-        );
+        assert_eq!(Json::<Toggle>::from_event(event).unwrap().into_inner().id, "b");
     }
 
     #[test]
@@ -173,10 +164,7 @@ mod tests {
         }
         let event = Event::State(state_event(ChangeKind::Created, None, Some(json!(1))));
         let Json(shape) = Json::<Shape>::from_event(event).unwrap();
-        assert_eq!(
-            (shape.event_type.as_str(), shape.key.as_str()),
-            ("state:created", "k1")
-        );
+        assert_eq!((shape.event_type.as_str(), shape.key.as_str()), ("state:created", "k1"));
     }
 
     #[test]
@@ -192,10 +180,7 @@ mod tests {
     fn typed_extractors_reject_other_kinds_of_event() {
         let error = HttpRequest::from_event(Event::Call(Value::Null)).unwrap_err();
         assert_eq!(error.code(), ErrorCode::BadRequest);
-        assert_eq!(
-            error.message(),
-            "this function takes an HTTP request, not a call event"
-        );
+        assert_eq!(error.message(), "this function takes an HTTP request, not a call event");
         assert!(StateEvent::from_event(Event::Call(Value::Null)).is_err());
         assert!(StreamEvent::from_event(Event::Call(Value::Null)).is_err());
         assert!(
@@ -206,9 +191,6 @@ mod tests {
 
     #[test]
     fn json_serialises_like_what_it_wraps() {
-        assert_eq!(
-            serde_json::to_value(Json(vec![1, 2])).unwrap(),
-            json!([1, 2])
-        );
+        assert_eq!(serde_json::to_value(Json(vec![1, 2])).unwrap(), json!([1, 2]));
     }
 }

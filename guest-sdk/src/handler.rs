@@ -70,9 +70,7 @@ where
     E: Into<Error>,
 {
     fn call(self, event: Event) -> Result<Output> {
-        self(A::from_event(event)?)
-            .map_err(Into::into)?
-            .into_output()
+        self(A::from_event(event)?).map_err(Into::into)?.into_output()
     }
 }
 
@@ -148,26 +146,14 @@ mod tests {
 
     #[test]
     fn handlers_without_arguments_ignore_the_event() {
-        assert_eq!(
-            call(none, Event::Call(Value::Null)).unwrap(),
-            Output::Json(Value::Null)
-        );
-        assert_eq!(
-            call(value, Event::Call(Value::Null)).unwrap(),
-            Output::Json(json!([1]))
-        );
-        assert_eq!(
-            call(fallible, Event::Call(Value::Null)).unwrap_err(),
-            Error::conflict("taken")
-        );
+        assert_eq!(call(none, Event::Call(Value::Null)).unwrap(), Output::Json(Value::Null));
+        assert_eq!(call(value, Event::Call(Value::Null)).unwrap(), Output::Json(json!([1])));
+        assert_eq!(call(fallible, Event::Call(Value::Null)).unwrap_err(), Error::conflict("taken"));
     }
 
     #[test]
     fn handlers_with_an_argument_extract_it_from_the_event() {
-        assert_eq!(
-            call(with_arg, Event::Call(json!(41))).unwrap(),
-            Output::Json(json!(42))
-        );
+        assert_eq!(call(with_arg, Event::Call(json!(41))).unwrap(), Output::Json(json!(42)));
         let out = call(with_arg_fallible, Event::Call(json!(1))).unwrap();
         assert!(matches!(out, Output::Http { status: 201, .. }));
     }
@@ -177,9 +163,7 @@ mod tests {
         let error = call(with_arg, Event::Call(json!("seven"))).unwrap_err();
         assert_eq!(error.code(), ErrorCode::BadRequest);
         assert_eq!(
-            call(http_only, Event::Call(Value::Null))
-                .unwrap_err()
-                .code(),
+            call(http_only, Event::Call(Value::Null)).unwrap_err().code(),
             ErrorCode::BadRequest
         );
         assert!(call(state_only, Event::Call(Value::Null)).is_err());
@@ -203,9 +187,7 @@ mod tests {
         let out = handle("inc", wit::Event::Call("1".into()), |name, event| {
             (name == "inc").then(|| call(with_arg, event))
         });
-        let Ok(wit::Output::Json(text)) = out else {
-            panic!("{out:?}")
-        };
+        let Ok(wit::Output::Json(text)) = out else { panic!("{out:?}") };
         assert_eq!(text, "2");
     }
 
@@ -214,16 +196,7 @@ mod tests {
         for good in ["create", "on-change", "get-metrics", "v2"] {
             assert!(is_function_name(good), "{good}");
         }
-        for bad in [
-            "",
-            "Create",
-            "on_change",
-            "-x",
-            "x-",
-            "a--b",
-            "on change",
-            "état",
-        ] {
+        for bad in ["", "Create", "on_change", "-x", "x-", "a--b", "on change", "état"] {
             assert!(!is_function_name(bad), "{bad}");
         }
     }

@@ -67,9 +67,7 @@ fn random80() -> u128 {
 
 /// The 26-character Crockford base32 text of a 128-bit id, most significant bits first.
 fn encode(id: u128) -> String {
-    (0..26)
-        .map(|i| char::from(ALPHABET[((id >> (125 - 5 * i)) & 31) as usize]))
-        .collect()
+    (0..26).map(|i| char::from(ALPHABET[((id >> (125 - 5 * i)) & 31) as usize])).collect()
 }
 
 #[cfg(test)]

@@ -126,10 +126,7 @@ mod tests {
 
     #[test]
     fn object_fields_are_sent_as_they_are() {
-        assert_eq!(
-            fields_json(&json!({"id": "a", "n": 1})),
-            r#"{"id":"a","n":1}"#
-        );
+        assert_eq!(fields_json(&json!({"id": "a", "n": 1})), r#"{"id":"a","n":1}"#);
     }
 
     #[test]

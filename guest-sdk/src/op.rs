@@ -70,18 +70,12 @@ pub enum Op {
 impl Op {
     /// Sets the field `path` to `value` (`path` `""` replaces the whole value).
     pub fn set(path: impl Into<String>, value: impl Into<Value>) -> Op {
-        Op::Set {
-            path: path.into(),
-            value: value.into(),
-        }
+        Op::Set { path: path.into(), value: value.into() }
     }
 
     /// Shallow-merges the object `value` into the value.
     pub fn merge(value: impl Into<Value>) -> Op {
-        Op::Merge {
-            path: None,
-            value: value.into(),
-        }
+        Op::Merge { path: None, value: value.into() }
     }
 
     /// Shallow-merges the object `value` into the object at the nested path `segments`.
@@ -98,34 +92,22 @@ impl Op {
     /// Adds `by` to the number at `path`. For a fractional `by`, build
     /// [`Op::Increment`] with `Number::from_f64`.
     pub fn increment(path: impl Into<String>, by: impl Into<Number>) -> Op {
-        Op::Increment {
-            path: path.into(),
-            by: by.into(),
-        }
+        Op::Increment { path: path.into(), by: by.into() }
     }
 
     /// Subtracts `by` from the number at `path`.
     pub fn decrement(path: impl Into<String>, by: impl Into<Number>) -> Op {
-        Op::Decrement {
-            path: path.into(),
-            by: by.into(),
-        }
+        Op::Decrement { path: path.into(), by: by.into() }
     }
 
     /// Appends `value` to the array or string at `path`.
     pub fn append(path: impl Into<String>, value: impl Into<Value>) -> Op {
-        Op::Append {
-            path: Some(path.into()),
-            value: value.into(),
-        }
+        Op::Append { path: Some(path.into()), value: value.into() }
     }
 
     /// Appends `value` to the value itself, which must be an array or a string.
     pub fn append_root(value: impl Into<Value>) -> Op {
-        Op::Append {
-            path: None,
-            value: value.into(),
-        }
+        Op::Append { path: None, value: value.into() }
     }
 
     /// Deletes the field `path`.
@@ -150,10 +132,7 @@ impl Change {
     }
 
     /// The value after, as `T`.
-    #[allow(
-        clippy::new_ret_no_self,
-        reason = "`new` is the new value, not a constructor"
-    )]
+    #[allow(clippy::new_ret_no_self, reason = "`new` is the new value, not a constructor")]
     pub fn new<T: DeserializeOwned>(&self) -> Result<Option<T>> {
         decode(self.new_value.as_ref(), || "the new value".into())
     }
@@ -209,11 +188,7 @@ impl TryFrom<wit::UpdateResult> for UpdateResult {
             errors: result
                 .errors
                 .into_iter()
-                .map(|e| OpError {
-                    op_index: e.op_index,
-                    code: e.code,
-                    message: e.message,
-                })
+                .map(|e| OpError { op_index: e.op_index, code: e.code, message: e.message })
                 .collect(),
         })
     }
@@ -257,10 +232,7 @@ mod tests {
             json!({"type": "merge", "value": {"a": 1}})
         );
         assert_eq!(
-            json_of(Op::merge_at(
-                ["profile", "address"],
-                json!({"city": "Oslo"})
-            )),
+            json_of(Op::merge_at(["profile", "address"], json!({"city": "Oslo"}))),
             json!({"type": "merge", "path": ["profile", "address"], "value": {"city": "Oslo"}})
         );
         assert_eq!(
@@ -271,23 +243,14 @@ mod tests {
             json_of(Op::append("tags", "new")),
             json!({"type": "append", "path": "tags", "value": "new"})
         );
-        assert_eq!(
-            json_of(Op::append_root(3)),
-            json!({"type": "append", "value": 3})
-        );
-        assert_eq!(
-            json_of(Op::remove("draft")),
-            json!({"type": "remove", "path": "draft"})
-        );
+        assert_eq!(json_of(Op::append_root(3)), json!({"type": "append", "value": 3}));
+        assert_eq!(json_of(Op::remove("draft")), json!({"type": "remove", "path": "draft"}));
     }
 
     #[test]
     fn negative_and_fractional_amounts_keep_their_sign_and_fraction() {
         assert_eq!(json_of(Op::increment("t", -3i64))["by"], json!(-3));
-        let half = Op::Increment {
-            path: "t".into(),
-            by: Number::from_f64(0.5).unwrap(),
-        };
+        let half = Op::Increment { path: "t".into(), by: Number::from_f64(0.5).unwrap() };
         assert_eq!(json_of(half)["by"], json!(0.5));
     }
 

@@ -29,11 +29,7 @@ impl Output {
     pub(crate) fn into_wit(self) -> wit::Output {
         match self {
             Output::Json(value) => wit::Output::Json(value.to_string()),
-            Output::Http {
-                status,
-                headers,
-                body,
-            } => wit::Output::Http(wit::HttpResponse {
+            Output::Http { status, headers, body } => wit::Output::Http(wit::HttpResponse {
                 status_code: status,
                 headers,
                 body: body.map(|b| b.to_string()),
@@ -85,11 +81,7 @@ pub struct Response {
 impl Response {
     /// A response with `status` and no body.
     pub fn new(status: u16) -> Self {
-        Response {
-            status,
-            headers: Vec::new(),
-            body: Ok(None),
-        }
+        Response { status, headers: Vec::new(), body: Ok(None) }
     }
 
     /// A response with `status` and `body` encoded as JSON. If `body` cannot be encoded, the
@@ -98,11 +90,7 @@ impl Response {
         let body = serde_json::to_value(body)
             .map(Some)
             .map_err(|e| Error::internal(format!("the response body cannot be encoded: {e}")));
-        Response {
-            status,
-            headers: Vec::new(),
-            body,
-        }
+        Response { status, headers: Vec::new(), body }
     }
 
     /// A `text/plain` response: the host sends the text itself, not a JSON string.
@@ -138,11 +126,7 @@ impl Response {
 
 impl IntoOutput for Response {
     fn into_output(self) -> Result<Output> {
-        Ok(Output::Http {
-            status: self.status,
-            headers: self.headers,
-            body: self.body?,
-        })
+        Ok(Output::Http { status: self.status, headers: self.headers, body: self.body? })
     }
 }
 

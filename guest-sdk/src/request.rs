@@ -38,18 +38,12 @@ impl HttpRequest {
 
     /// Every value of the query parameter `name`, in order (`?tag=a&tag=b`).
     pub fn query_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.query_params
-            .iter()
-            .filter(move |(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.query_params.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// The first value of the header `name`, matched without regard to case.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The body decoded as `T`, or a `bad-request` error saying what does not match.
@@ -75,10 +69,7 @@ impl HttpRequest {
 }
 
 fn lookup<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 /// `[(a, 1), (b, 2), (a, 3)]` → `{"a": ["1", "3"], "b": "2"}`.
@@ -102,10 +93,7 @@ pub(crate) mod tests {
     use super::*;
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     pub(crate) fn request(method: &str, body: Value) -> HttpRequest {
@@ -154,13 +142,8 @@ pub(crate) mod tests {
         struct Body {
             id: String,
         }
-        let error = request("POST", json!({"id": 7}))
-            .json_body::<Body>()
-            .unwrap_err();
+        let error = request("POST", json!({"id": 7})).json_body::<Body>().unwrap_err();
         assert_eq!(error.code(), crate::ErrorCode::BadRequest);
-        assert!(
-            error.message().starts_with("invalid request body"),
-            "{error}"
-        );
+        assert!(error.message().starts_with("invalid request body"), "{error}");
     }
 }

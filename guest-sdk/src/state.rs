@@ -64,12 +64,8 @@ pub struct ListOptions {
 
 /// The values of `scope` in key order, filtered and paged by `options`.
 pub fn list_with<T: DeserializeOwned>(scope: &str, options: &ListOptions) -> Result<Vec<T>> {
-    let values = host::list(
-        scope,
-        options.prefix.as_deref(),
-        options.after.as_deref(),
-        options.limit,
-    )?;
+    let values =
+        host::list(scope, options.prefix.as_deref(), options.after.as_deref(), options.limit)?;
     values
         .iter()
         .map(|text| {

@@ -59,13 +59,8 @@ pub fn get<T: DeserializeOwned>(
     group_id: &str,
     item_id: &str,
 ) -> Result<Option<T>> {
-    let value = parse_opt(
-        host::get(stream_name, group_id, item_id)?.as_deref(),
-        "a stream item",
-    )?;
-    decode(value.as_ref(), || {
-        format!("the item {stream_name}/{group_id}/{item_id}")
-    })
+    let value = parse_opt(host::get(stream_name, group_id, item_id)?.as_deref(), "a stream item")?;
+    decode(value.as_ref(), || format!("the item {stream_name}/{group_id}/{item_id}"))
 }
 
 /// Creates or replaces an item and broadcasts `create` or `update` to the group.
@@ -92,10 +87,7 @@ pub fn update(
 
 /// Removes an item, broadcasting `delete` if it existed; returns its old value.
 pub fn delete(stream_name: &str, group_id: &str, item_id: &str) -> Result<Option<Value>> {
-    parse_opt(
-        host::delete(stream_name, group_id, item_id)?.as_deref(),
-        "a stream item",
-    )
+    parse_opt(host::delete(stream_name, group_id, item_id)?.as_deref(), "a stream item")
 }
 
 /// The group's items in id order.

@@ -18,9 +18,7 @@ fn echo(event: Value) -> Value {
 }
 
 fn create(Json(body): Json<Value>) -> Result<Response> {
-    let title = body["title"]
-        .as_str()
-        .ok_or_else(|| Error::bad_request("title is required"))?;
+    let title = body["title"].as_str().ok_or_else(|| Error::bad_request("title is required"))?;
     Ok(Response::json(201, &json!({ "title": title })))
 }
 
@@ -51,10 +49,7 @@ fn json_output(output: WitOutput) -> Value {
 
 #[test]
 fn functions_lists_the_names_in_order() {
-    assert_eq!(
-        __EddyPlugin::functions(),
-        ["echo", "create", "on-change", "health"]
-    );
+    assert_eq!(__EddyPlugin::functions(), ["echo", "create", "on-change", "health"]);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The host's own endpoints under `/_eddy/`: what is loaded (`GET /_eddy/plugins`) and whether
 //! the host is up (`GET /_eddy/health`). Plugins can never bind routes here.
 
-use std::time::UNIX_EPOCH;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use hyper::{Method, Request, StatusCode};
 use serde_json::{Value, json};
@@ -9,6 +10,7 @@ use serde_json::{Value, json};
 use crate::error::Error;
 use crate::host::Host;
 use crate::http::{Body, json_response};
+use crate::registry::Rejection;
 
 pub fn handle<B>(host: &Host, request: &Request<B>) -> Result<hyper::Response<Body>, Error> {
     let path = request.uri().path();
@@ -26,8 +28,23 @@ pub fn handle<B>(host: &Host, request: &Request<B>) -> Result<hyper::Response<Bo
     Ok(json_response(StatusCode::OK, body.to_string()))
 }
 
+fn millis(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn rejection_json(rejection: &Rejection) -> Value {
+    json!({
+        "file": rejection.file.display().to_string(),
+        "reason": rejection.reason,
+        "at": millis(rejection.at),
+    })
+}
+
+/// Loaded plugins with their routes, functions and triggers, and the folders whose last load
+/// was rejected (a plugin that still serves its previous version shows it as `last_rejection`).
 fn plugins(host: &Host) -> Value {
     let snapshot = host.registry().snapshot();
+    let rejections = host.registry().rejections();
     let plugins: Vec<Value> = snapshot
         .plugins
         .values()
@@ -41,20 +58,36 @@ fn plugins(host: &Host) -> Value {
                     json!({ "id": format!("{}::{name}", plugin.name), "triggers": triggers })
                 })
                 .collect();
-            let loaded_at = plugin
-                .loaded_at
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
+            let loaded_at = millis(plugin.loaded_at);
+            let routes: Vec<Value> = snapshot
+                .routes
+                .iter()
+                .filter(|(_, _, f)| Arc::ptr_eq(&f.plugin, plugin))
+                .map(|(method, path, f)| json!({ "method": method, "path": path, "function": &*f.id }))
+                .collect();
+            let rejection = rejections.iter().find(|(dir, _)| *dir == plugin.dir).map(|(_, r)| rejection_json(r));
             json!({
                 "name": &*plugin.name,
                 "dir": plugin.dir.display().to_string(),
                 "sha256": plugin.component.sha256,
                 "loaded_at": loaded_at,
+                "compile_ms": plugin.compile_time.as_secs_f64() * 1e3,
+                "swap_us": plugin.swap_time.get().map(|d| d.as_secs_f64() * 1e6),
                 "functions": functions,
+                "routes": routes,
+                "last_rejection": rejection,
             })
         })
         .collect();
-    json!({ "plugins": plugins })
+    let rejected: Vec<Value> = rejections
+        .iter()
+        .map(|(dir, r)| {
+            let mut value = rejection_json(r);
+            value["dir"] = json!(dir.display().to_string());
+            value
+        })
+        .collect();
+    json!({ "plugins": plugins, "rejected": rejected })
 }
 
 fn trigger_json(trigger: &crate::manifest::Trigger) -> Value {

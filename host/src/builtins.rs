@@ -136,9 +136,7 @@ pub fn call(host: &Host, id: &str, body: Value, cause: Cause) -> Result<Value, E
         }
         "state::delete" => {
             let p: Key = payload(id, body)?;
-            state
-                .delete(&p.scope, &p.key, cause)?
-                .unwrap_or(Value::Null)
+            state.delete(&p.scope, &p.key, cause)?.unwrap_or(Value::Null)
         }
         "state::list" => {
             let p: ListPayload = payload(id, body)?;
@@ -159,9 +157,7 @@ pub fn call(host: &Host, id: &str, body: Value, cause: Cause) -> Result<Value, E
         }
         "stream::get" => {
             let p: Item = payload(id, body)?;
-            streams
-                .get(&p.stream_name, &p.group_id, &p.item_id)?
-                .unwrap_or(Value::Null)
+            streams.get(&p.stream_name, &p.group_id, &p.item_id)?.unwrap_or(Value::Null)
         }
         "stream::set" => {
             let p: ItemSet = payload(id, body)?;
@@ -173,9 +169,7 @@ pub fn call(host: &Host, id: &str, body: Value, cause: Cause) -> Result<Value, E
         }
         "stream::delete" => {
             let p: Item = payload(id, body)?;
-            streams
-                .delete(&p.stream_name, &p.group_id, &p.item_id, cause)?
-                .unwrap_or(Value::Null)
+            streams.delete(&p.stream_name, &p.group_id, &p.item_id, cause)?.unwrap_or(Value::Null)
         }
         "stream::list" => {
             let p: Group = payload(id, body)?;

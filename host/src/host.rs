@@ -3,17 +3,15 @@
 //! the trigger dispatcher. It is also where a function id is resolved and called, so HTTP,
 //! triggers and `invoke` all go through the same path.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
 use crate::builtins;
 use crate::cause::Cause;
 use crate::error::{Error, ErrorCode};
-use crate::manifest::Manifest;
-use crate::registry::{self, FunctionRef, Plugin, Registry, Rejection, Snapshot};
+use crate::registry::{FunctionRef, Registry};
 use crate::runtime::{CallFailure, Runtime, wit};
 use crate::state::{State, Storage};
 use crate::streams::{Streams, StreamsConfig};
@@ -24,6 +22,8 @@ use crate::triggers::{self, Delivery, Triggers};
 pub struct HostConfig {
     /// Where plugin folders live.
     pub plugins_dir: PathBuf,
+    /// Where compiled components are cached (none: compile on every load).
+    pub cache_dir: Option<PathBuf>,
     /// A trigger cascade deeper than this (a handler's write firing a handler whose write fires
     /// ...) is stopped and logged: it is almost always a plugin bug, and unbounded it never ends.
     pub max_cascade_depth: u32,
@@ -39,6 +39,7 @@ impl HostConfig {
     pub fn new(plugins_dir: impl Into<PathBuf>) -> HostConfig {
         HostConfig {
             plugins_dir: plugins_dir.into(),
+            cache_dir: None,
             max_cascade_depth: 8,
             max_invoke_depth: 16,
             max_body_bytes: 1024 * 1024,
@@ -73,7 +74,7 @@ impl Host {
             Arc::new(move |event| triggers.push(Delivery::Stream(event)))
         };
         let host = Host(Arc::new(Shared {
-            runtime: Runtime::new()?,
+            runtime: Runtime::new(config.cache_dir.clone())?,
             registry: Registry::new(),
             state: State::new(storage, on_change),
             streams: Streams::new(config.streams.clone(), on_stream),
@@ -99,105 +100,8 @@ impl Host {
         &self.0.registry
     }
 
-    /// Loads every plugin folder of the plugins directory and serves them. A folder that fails
-    /// is skipped and returned with its reason; the others still load.
-    pub async fn load_plugins(&self) -> anyhow::Result<Vec<Rejection>> {
-        let dir = &self.0.config.plugins_dir;
-        let dirs = registry::plugin_dirs(dir).map_err(|e| {
-            anyhow::anyhow!("cannot read the plugins directory {}: {e}", dir.display())
-        })?;
-        let mut plugins: Vec<Arc<Plugin>> = Vec::new();
-        let mut rejected = Vec::new();
-        for dir in dirs {
-            match self.load_plugin(&dir).await {
-                Ok(plugin) if plugins.iter().any(|p| p.name == plugin.name) => {
-                    rejected.push(Rejection {
-                        file: dir.join("plugin.toml"),
-                        reason: format!(
-                            "another folder already has a plugin named {}",
-                            plugin.name
-                        ),
-                    })
-                }
-                Ok(plugin) => plugins.push(Arc::new(plugin)),
-                Err(rejection) => rejected.push(rejection),
-            }
-        }
-        // Add plugins one by one so a route clash rejects the later plugin, not all of them.
-        let mut accepted: Vec<Arc<Plugin>> = Vec::new();
-        for plugin in plugins {
-            let candidate = accepted.iter().cloned().chain([plugin.clone()]);
-            match Snapshot::build(candidate) {
-                Ok(_) => accepted.push(plugin),
-                Err(clash) => rejected.push(Rejection {
-                    file: plugin.dir.join("plugin.toml"),
-                    reason: clash.to_string(),
-                }),
-            }
-        }
-        for rejection in &rejected {
-            tracing::warn!(file = %rejection.file.display(), reason = %rejection.reason, "plugin rejected");
-        }
-        let snapshot = Snapshot::build(accepted)?;
-        for plugin in snapshot.plugins.values() {
-            tracing::info!(
-                plugin = %plugin.name,
-                functions = plugin.manifest.functions.len(),
-                sha256 = %&plugin.component.sha256[..12],
-                "plugin loaded"
-            );
-        }
-        self.0.registry.replace(snapshot);
-        Ok(rejected)
-    }
-
-    /// Loads and checks one plugin folder: the manifest parses, the component instantiates
-    /// against the world, and every function the manifest names is one the component exports.
-    pub async fn load_plugin(&self, dir: &Path) -> Result<Plugin, Rejection> {
-        let manifest_path = dir.join("plugin.toml");
-        let manifest = Manifest::load(&manifest_path).map_err(|e| Rejection {
-            file: manifest_path.clone(),
-            reason: strip_file(&e),
-        })?;
-        let component_path = manifest.component.clone();
-        if !component_path.is_file() {
-            return Err(Rejection {
-                file: component_path,
-                reason: "component not found: build it with `eddy build`".into(),
-            });
-        }
-        let component = self
-            .0
-            .runtime
-            .load(self, &component_path)
-            .await
-            .map_err(|e| Rejection {
-                file: component_path.clone(),
-                reason: format!("{e:#}"),
-            })?;
-        let missing: Vec<&str> = manifest
-            .functions
-            .keys()
-            .filter(|name| !component.exports.contains(name))
-            .map(String::as_str)
-            .collect();
-        if !missing.is_empty() {
-            return Err(Rejection {
-                file: manifest_path,
-                reason: format!(
-                    "the component does not implement {}; it exports [{}]",
-                    missing.join(", "),
-                    component.exports.join(", ")
-                ),
-            });
-        }
-        Ok(Plugin {
-            name: manifest.name.as_str().into(),
-            dir: dir.to_path_buf(),
-            manifest,
-            component,
-            loaded_at: SystemTime::now(),
-        })
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.0.runtime
     }
 
     /// Calls a function by id with a JSON payload: a builtin (`state::set`) or a plugin
@@ -227,14 +131,8 @@ impl Host {
             .ok_or_else(|| Error::not_found(format!("no function {id}")))?
             .clone();
         drop(snapshot);
-        let output = self
-            .call(
-                &function,
-                &wit::Event::Call(payload.to_string()),
-                cause,
-                nesting,
-            )
-            .await?;
+        let output =
+            self.call(&function, &wit::Event::Call(payload.to_string()), cause, nesting).await?;
         output_to_json(output)
     }
 
@@ -267,12 +165,7 @@ impl Host {
         cause: Cause,
         nesting: u32,
     ) -> Result<wit::Output, Error> {
-        match self
-            .0
-            .runtime
-            .call(self, function, event, cause, nesting)
-            .await
-        {
+        match self.0.runtime.call(self, function, event, cause, nesting).await {
             Ok(output) => Ok(output),
             Err(CallFailure::Guest(e)) => Err(guest_error(e)),
             Err(CallFailure::Trap(trap)) => {
@@ -305,25 +198,13 @@ pub fn output_to_json(output: wit::Output) -> Result<Value, Error> {
     match output {
         wit::Output::Json(text) => parse(&text),
         wit::Output::Http(response) => {
-            let headers: serde_json::Map<String, Value> = response
-                .headers
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect();
+            let headers: serde_json::Map<String, Value> =
+                response.headers.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
             let body = match response.body {
                 Some(text) => parse(&text)?,
                 None => Value::Null,
             };
             Ok(json!({ "status_code": response.status_code, "headers": headers, "body": body }))
         }
-    }
-}
-
-/// A manifest error's text without the file, which the rejection names separately.
-fn strip_file(e: &crate::manifest::ManifestError) -> String {
-    if e.line == 0 {
-        e.message.clone()
-    } else {
-        format!("line {}: {}", e.line, e.message)
     }
 }

@@ -42,24 +42,14 @@ async fn call_route(host: &Host, request: Request<Incoming>) -> Result<Response<
     let method = request.method().as_str().to_string();
     let path = request.uri().path().to_string();
     let (function, route, path_params) = match snapshot.routes.find(&method, &path) {
-        RouteMatch::Found {
-            target,
-            route,
-            params,
-        } => (target.clone(), route.to_string(), params),
+        RouteMatch::Found { target, route, params } => (target.clone(), route.to_string(), params),
         RouteMatch::MethodNotAllowed { allow } => {
             let allow = allow.join(", ");
             let message = format!("{method} is not allowed on {path}; allowed: {allow}");
-            return Err((
-                Error::new(ErrorCode::MethodNotAllowed, message),
-                Some(allow),
-            ));
+            return Err((Error::new(ErrorCode::MethodNotAllowed, message), Some(allow)));
         }
         RouteMatch::NotFound => {
-            return Err((
-                Error::not_found(format!("no route for {method} {path}")),
-                None,
-            ));
+            return Err((Error::not_found(format!("no route for {method} {path}")), None));
         }
     };
     drop(snapshot);
@@ -73,10 +63,7 @@ async fn call_route(host: &Host, request: Request<Incoming>) -> Result<Response<
         .headers()
         .iter()
         .map(|(name, value)| {
-            (
-                name.as_str().to_string(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
+            (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned())
         })
         .collect();
     let is_json = request
@@ -98,10 +85,7 @@ async fn call_route(host: &Host, request: Request<Incoming>) -> Result<Response<
         headers,
         body,
     });
-    let output = host
-        .call(&function, &event, Cause::ROOT, 0)
-        .await
-        .map_err(|e| (e, None))?;
+    let output = host.call(&function, &event, Cause::ROOT, 0).await.map_err(|e| (e, None))?;
     output_response(output).map_err(|e| (e, None))
 }
 
@@ -112,9 +96,7 @@ async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Error> {
             ErrorCode::PayloadTooLarge,
             format!("request body is larger than {limit} bytes"),
         )),
-        Err(e) => Err(Error::bad_request(format!(
-            "could not read the request body: {e}"
-        ))),
+        Err(e) => Err(Error::bad_request(format!("could not read the request body: {e}"))),
     }
 }
 
@@ -134,12 +116,7 @@ fn body_json(body: &[u8], is_json: bool) -> Result<String, Error> {
 }
 
 fn is_json_content_type(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     essence == "application/json" || essence.ends_with("+json")
 }
 
@@ -152,10 +129,7 @@ fn output_response(output: wit::Output) -> Result<Response<Body>, Error> {
         }
         wit::Output::Http(response) => {
             let status = StatusCode::from_u16(response.status_code).map_err(|_| {
-                Error::internal(format!(
-                    "the function returned status {}",
-                    response.status_code
-                ))
+                Error::internal(format!("the function returned status {}", response.status_code))
             })?;
             let mut builder = Response::builder().status(status);
             let mut content_type = None;
@@ -196,10 +170,9 @@ fn check_json(text: &str) -> Result<Value, Error> {
 pub fn json_response(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -220,10 +193,7 @@ mod tests {
 
     #[test]
     fn json_bodies_are_parsed_and_malformed_ones_are_bad_requests() {
-        assert_eq!(
-            body_json(br#"{ "title" : "x" }"#, true).unwrap(),
-            r#"{"title":"x"}"#
-        );
+        assert_eq!(body_json(br#"{ "title" : "x" }"#, true).unwrap(), r#"{"title":"x"}"#);
         let e = body_json(b"{nope", true).unwrap_err();
         assert_eq!(e.code, ErrorCode::BadRequest);
         assert!(e.message.contains("not valid JSON"));

@@ -34,6 +34,7 @@ pub mod host;
 pub mod http;
 pub mod manifest;
 pub mod registry;
+pub mod reload;
 pub mod routes;
 pub mod runtime;
 pub mod server;
@@ -41,6 +42,7 @@ pub mod state;
 pub mod streams;
 pub mod toolchain;
 pub mod triggers;
+pub mod watch;
 pub mod websocket;
 
 use std::future::Future;
@@ -58,25 +60,35 @@ pub struct ServeOptions {
     pub plugins: PathBuf,
     pub listen: SocketAddr,
     pub data: PathBuf,
+    /// What to watch for hot reload: components (`serve`) or sources too (`dev`).
+    pub watch: watch::Mode,
 }
 
 /// A host with its plugins loaded and its port bound, ready to serve.
 pub struct Server {
     host: Host,
     listener: tokio::net::TcpListener,
+    _watch: watch::Watch,
 }
 
 impl Server {
-    /// Starts the host, loads the plugins and binds the listener (port 0 picks a free port).
+    /// Starts the host, loads the plugins, starts watching them and binds the listener (port 0
+    /// picks a free port).
     pub async fn start(options: ServeOptions) -> anyhow::Result<Server> {
+        let plugins = std::fs::canonicalize(&options.plugins).with_context(|| {
+            format!("the plugins directory {} is not there", options.plugins.display())
+        })?;
+        let mut config = HostConfig::new(plugins);
+        config.cache_dir = Some(options.data.join("cache"));
         let storage = Arc::new(state::memory::MemoryStorage::new());
         tracing::info!(data = %options.data.display(), "state is kept in memory in this version");
-        let host = Host::start(HostConfig::new(&options.plugins), storage)?;
-        host.load_plugins().await?;
+        let host = Host::start(config, storage)?;
+        reload::load_all(&host).await?;
+        let watch = watch::start(host.clone(), options.watch)?;
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await
             .with_context(|| format!("cannot listen on {}", options.listen))?;
-        Ok(Server { host, listener })
+        Ok(Server { host, listener, _watch: watch })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

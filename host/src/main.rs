@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use eddy::watch::Mode;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -25,9 +26,9 @@ enum Command {
         #[arg(default_value = "plugins")]
         dir: PathBuf,
     },
-    /// Serve the plugins of a directory over HTTP and WebSocket.
+    /// Serve the plugins of a directory over HTTP and WebSocket, reloading them when they change.
     Serve(ServeArgs),
-    /// Build the plugins, then serve them.
+    /// Build the plugins, serve them, and rebuild and reload a plugin when its sources change.
     Dev(ServeArgs),
 }
 
@@ -54,8 +55,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build { dir } => eddy::toolchain::build_all(&dir),
-        Command::Serve(args) => serve(args),
-        Command::Dev(args) => eddy::toolchain::build_all(&args.plugins).and_then(|()| serve(args)),
+        Command::Serve(args) => serve(args, Mode::Components),
+        Command::Dev(args) => {
+            eddy::toolchain::build_all(&args.plugins).and_then(|()| serve(args, Mode::Sources))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -66,12 +69,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let options = eddy::ServeOptions {
-        plugins: args.plugins,
-        listen: args.listen,
-        data: args.data,
-    };
+fn serve(args: ServeArgs, watch: Mode) -> anyhow::Result<()> {
+    let options =
+        eddy::ServeOptions { plugins: args.plugins, listen: args.listen, data: args.data, watch };
     tokio::runtime::Runtime::new()?.block_on(eddy::serve(options, shutdown_signal()))
 }
 

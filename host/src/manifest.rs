@@ -176,10 +176,7 @@ impl Manifest {
             }
             functions.insert(
                 fname.into_inner(),
-                FunctionSpec {
-                    description: raw_fn.description,
-                    triggers,
-                },
+                FunctionSpec { description: raw_fn.description, triggers },
             );
         }
 
@@ -196,36 +193,24 @@ fn validate_trigger(trigger: &Trigger) -> Result<(), String> {
     match trigger {
         Trigger::Http(HttpTrigger { method, path }) => {
             if !METHODS.contains(&method.as_str()) {
-                return Err(format!(
-                    "method {method:?} is not one of {}",
-                    METHODS.join(", ")
-                ));
+                return Err(format!("method {method:?} is not one of {}", METHODS.join(", ")));
             }
             validate_route_path(path)
         }
-        Trigger::State(StateTrigger {
-            scope,
-            key,
-            condition,
-        }) => {
+        Trigger::State(StateTrigger { scope, key, condition }) => {
             for (what, value) in [("scope", scope), ("key", key)] {
                 if value.as_deref() == Some("") {
-                    return Err(format!(
-                        "{what} must not be empty (leave it out to match any)"
-                    ));
+                    return Err(format!("{what} must not be empty (leave it out to match any)"));
                 }
             }
             match condition {
-                Some(id) if !is_function_id(id) => Err(format!(
-                    "condition {id:?} must be a function id like \"todos::is-open\""
-                )),
+                Some(id) if !is_function_id(id) => {
+                    Err(format!("condition {id:?} must be a function id like \"todos::is-open\""))
+                }
                 _ => Ok(()),
             }
         }
-        Trigger::Stream(StreamTrigger {
-            stream_name,
-            group_id,
-        }) => {
+        Trigger::Stream(StreamTrigger { stream_name, group_id }) => {
             if stream_name.is_empty() || group_id.as_deref() == Some("") {
                 Err("stream_name and group_id must not be empty".into())
             } else {
@@ -254,20 +239,13 @@ pub fn validate_route_path(path: &str) -> Result<(), String> {
             return Err(format!("path {path:?} has an empty segment"));
         }
         if segment.contains(['{', '}', '*', '?', '#']) {
-            return Err(format!(
-                "path {path:?}: segment {segment:?} has a reserved character"
-            ));
+            return Err(format!("path {path:?}: segment {segment:?} has a reserved character"));
         }
         if let Some(param) = segment.strip_prefix(':') {
-            let valid = param
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            let valid = param.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && param.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
-                return Err(format!(
-                    "path {path:?}: parameter {segment:?} needs a name like :id"
-                ));
+                return Err(format!("path {path:?}: parameter {segment:?} needs a name like :id"));
             }
             if !params.insert(param) {
                 return Err(format!("path {path:?} names parameter :{param} twice"));
@@ -281,10 +259,7 @@ pub fn validate_route_path(path: &str) -> Result<(), String> {
 
 /// The path with parameter names erased: two routes with the same shape always clash.
 pub fn route_shape(path: &str) -> String {
-    path.split('/')
-        .map(|s| if s.starts_with(':') { ":" } else { s })
-        .collect::<Vec<_>>()
-        .join("/")
+    path.split('/').map(|s| if s.starts_with(':') { ":" } else { s }).collect::<Vec<_>>().join("/")
 }
 
 /// Lowercase kebab-case: `todos`, `on-change`, `todo2`.
@@ -292,9 +267,7 @@ fn is_kebab_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_lowercase())
         && !name.ends_with('-')
         && !name.contains("--")
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// `plugin::function`, each part kebab-case (builtins like `state::set` use snake_case).
@@ -309,17 +282,11 @@ pub fn is_function_id(id: &str) -> bool {
 
 fn is_snake_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 #[cfg(test)]
@@ -358,10 +325,7 @@ triggers = [{ type = "stream", stream_name = "todos-live" }]
         assert_eq!(m.functions.len(), 4);
         assert_eq!(
             m.functions["create"].triggers,
-            vec![Trigger::Http(HttpTrigger {
-                method: "POST".into(),
-                path: "/todos".into()
-            })]
+            vec![Trigger::Http(HttpTrigger { method: "POST".into(), path: "/todos".into() })]
         );
         assert_eq!(
             m.functions["on-change"].triggers,

@@ -5,8 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 
@@ -22,6 +22,10 @@ pub struct Plugin {
     pub manifest: Manifest,
     pub component: LoadedComponent,
     pub loaded_at: SystemTime,
+    /// How long compiling (or loading from the cache) and linking took.
+    pub compile_time: Duration,
+    /// How long building and swapping in the snapshot that added this version took.
+    pub swap_time: OnceLock<Duration>,
 }
 
 /// A callable plugin function. Holding one keeps its plugin version alive, so a call that
@@ -48,6 +52,13 @@ pub struct Rejection {
     /// The file at fault (the manifest or the component).
     pub file: PathBuf,
     pub reason: String,
+    pub at: SystemTime,
+}
+
+impl Rejection {
+    pub fn new(file: impl Into<PathBuf>, reason: impl Into<String>) -> Rejection {
+        Rejection { file: file.into(), reason: reason.into(), at: SystemTime::now() }
+    }
 }
 
 /// Everything the host serves, frozen.
@@ -131,15 +142,23 @@ impl Snapshot {
     }
 }
 
-/// The current snapshot. Readers never block; a writer replaces the snapshot whole.
+/// The current snapshot, and the last rejected load of each plugin folder. Readers never
+/// block; writers serialise on [`Registry::writer`] and replace the snapshot whole.
 pub struct Registry {
     current: ArcSwap<Snapshot>,
+    /// Held while a new snapshot is derived from the current one, so two reloads finishing at
+    /// once cannot lose each other's change. Compilation happens before taking it.
+    writer: tokio::sync::Mutex<()>,
+    /// Folder → why its last load failed; cleared when the folder loads or disappears.
+    rejections: Mutex<BTreeMap<PathBuf, Rejection>>,
 }
 
 impl Registry {
     pub fn new() -> Registry {
         Registry {
             current: ArcSwap::from_pointee(Snapshot::default()),
+            writer: tokio::sync::Mutex::new(()),
+            rejections: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -148,8 +167,31 @@ impl Registry {
         self.current.load_full()
     }
 
+    /// Exclusive right to replace the snapshot; hold it from reading the current snapshot to
+    /// [`Registry::replace`].
+    pub async fn writer(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writer.lock().await
+    }
+
     pub fn replace(&self, snapshot: Snapshot) {
         self.current.store(Arc::new(snapshot));
+    }
+
+    /// Records that loading the plugin in `dir` failed.
+    pub fn reject(&self, dir: &Path, rejection: Rejection) {
+        let mut rejections = self.rejections.lock().unwrap_or_else(|e| e.into_inner());
+        rejections.insert(dir.to_path_buf(), rejection);
+    }
+
+    /// Forgets the rejection of `dir` (it loaded, or is gone).
+    pub fn clear_rejection(&self, dir: &Path) {
+        self.rejections.lock().unwrap_or_else(|e| e.into_inner()).remove(dir);
+    }
+
+    /// Every folder whose last load failed, with the reason.
+    pub fn rejections(&self) -> Vec<(PathBuf, Rejection)> {
+        let rejections = self.rejections.lock().unwrap_or_else(|e| e.into_inner());
+        rejections.iter().map(|(dir, r)| (dir.clone(), r.clone())).collect()
     }
 }
 

@@ -62,10 +62,7 @@ pub struct RouteClash {
 
 impl<T> Default for Routes<T> {
     fn default() -> Self {
-        Routes {
-            tree: matchit::Router::new(),
-            paths: Vec::new(),
-        }
+        Routes { tree: matchit::Router::new(), paths: Vec::new() }
     }
 }
 
@@ -107,9 +104,7 @@ impl<T> Routes<T> {
                         }
                     })?;
                     by_shape.insert(crate::manifest::route_shape(&path), index);
-                    routes.paths.push(PathEntry {
-                        methods: Vec::new(),
-                    });
+                    routes.paths.push(PathEntry { methods: Vec::new() });
                     index
                 }
             };
@@ -123,12 +118,7 @@ impl<T> Routes<T> {
                     other_owner: other.owner.clone(),
                 });
             }
-            entry.methods.push(Binding {
-                method,
-                owner,
-                pattern: path,
-                target,
-            });
+            entry.methods.push(Binding { method, owner, pattern: path, target });
         }
         Ok(routes)
     }
@@ -143,24 +133,14 @@ impl<T> Routes<T> {
             Some(binding) => {
                 // The tree names parameters after the first binding of this shape; this
                 // binding's own names are its pattern's `:name` segments, in the same order.
-                let names = binding
-                    .pattern
-                    .split('/')
-                    .filter_map(|s| s.strip_prefix(':'));
+                let names = binding.pattern.split('/').filter_map(|s| s.strip_prefix(':'));
                 let params = names
                     .zip(matched.params.iter())
                     .map(|(name, (_, value))| {
-                        (
-                            name.to_string(),
-                            percent_decode_str(value).decode_utf8_lossy().into(),
-                        )
+                        (name.to_string(), percent_decode_str(value).decode_utf8_lossy().into())
                     })
                     .collect();
-                RouteMatch::Found {
-                    target: &binding.target,
-                    route: &binding.pattern,
-                    params,
-                }
+                RouteMatch::Found { target: &binding.target, route: &binding.pattern, params }
             }
             None => RouteMatch::MethodNotAllowed {
                 allow: entry.methods.iter().map(|b| b.method.as_str()).collect(),
@@ -191,12 +171,10 @@ fn to_matchit(path: &str) -> String {
 /// `/todos/{id}` → `/todos/:id`.
 fn from_matchit(path: &str) -> String {
     path.split('/')
-        .map(
-            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(name) => format!(":{name}"),
-                None => s.to_string(),
-            },
-        )
+        .map(|s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(name) => format!(":{name}"),
+            None => s.to_string(),
+        })
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -230,16 +208,9 @@ mod tests {
         let routes = todos();
         assert_eq!(
             routes.find("GET", "/todos"),
-            RouteMatch::Found {
-                target: &2,
-                route: "/todos",
-                params: vec![]
-            }
+            RouteMatch::Found { target: &2, route: "/todos", params: vec![] }
         );
-        assert!(matches!(
-            routes.find("POST", "/todos"),
-            RouteMatch::Found { target: &1, .. }
-        ));
+        assert!(matches!(routes.find("POST", "/todos"), RouteMatch::Found { target: &1, .. }));
     }
 
     #[test]
@@ -262,14 +233,8 @@ mod tests {
             routes.find("POST", "/todos/toggle"),
             RouteMatch::Found { target: &3, .. }
         ));
-        assert!(matches!(
-            routes.find("GET", "/todos/toggle"),
-            RouteMatch::MethodNotAllowed { .. }
-        ));
-        assert!(matches!(
-            routes.find("GET", "/todos/x"),
-            RouteMatch::Found { target: &4, .. }
-        ));
+        assert!(matches!(routes.find("GET", "/todos/toggle"), RouteMatch::MethodNotAllowed { .. }));
+        assert!(matches!(routes.find("GET", "/todos/x"), RouteMatch::Found { target: &4, .. }));
     }
 
     #[test]
@@ -277,9 +242,7 @@ mod tests {
         let routes = todos();
         assert_eq!(
             routes.find("DELETE", "/todos"),
-            RouteMatch::MethodNotAllowed {
-                allow: vec!["POST", "GET"]
-            }
+            RouteMatch::MethodNotAllowed { allow: vec!["POST", "GET"] }
         );
     }
 
@@ -292,17 +255,11 @@ mod tests {
 
     #[test]
     fn the_same_method_and_path_from_two_owners_clash() {
-        let err = Routes::build([
-            binding("GET", "/a", "one", 1),
-            binding("GET", "/a", "two", 2),
-        ])
-        .unwrap_err();
+        let err = Routes::build([binding("GET", "/a", "one", 1), binding("GET", "/a", "two", 2)])
+            .unwrap_err();
         assert_eq!(err.owner, "two");
         assert_eq!(err.other_owner, "one");
-        assert!(
-            err.to_string()
-                .contains("GET /a of two clashes with /a of one")
-        );
+        assert!(err.to_string().contains("GET /a of two clashes with /a of one"));
     }
 
     #[test]
@@ -330,10 +287,7 @@ mod tests {
         let routes =
             Routes::build((0..10_000).map(|i| binding("GET", &format!("/r{i}/:id"), "many", i)))
                 .unwrap();
-        assert!(matches!(
-            routes.find("GET", "/r9999/x"),
-            RouteMatch::Found { target: &9999, .. }
-        ));
+        assert!(matches!(routes.find("GET", "/r9999/x"), RouteMatch::Found { target: &9999, .. }));
         assert_eq!(routes.iter().count(), 10_000);
     }
 }

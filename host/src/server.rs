@@ -66,10 +66,7 @@ pub async fn serve(host: Host, listener: TcpListener, shutdown: impl Future<Outp
     tracing::info!("shutting down: draining connections");
     let _ = stop_tx.send(true);
     drop(done_tx);
-    if tokio::time::timeout(GRACE_PERIOD, done_rx.recv())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(GRACE_PERIOD, done_rx.recv()).await.is_err() {
         tracing::warn!("connections still open after {GRACE_PERIOD:?}: closing them");
     }
 }

@@ -24,30 +24,25 @@ pub enum Language {
     Prebuilt,
 }
 
+/// Whether a file at the top of a plugin folder is one of its sources (a change to it calls for
+/// a rebuild in development mode; `src/` is watched as a whole).
+pub fn is_source_file(name: &str) -> bool {
+    name == "Cargo.toml"
+}
+
 pub fn detect(dir: &Path) -> Language {
-    if dir.join("Cargo.toml").is_file() {
-        Language::Rust
-    } else {
-        Language::Prebuilt
-    }
+    if dir.join("Cargo.toml").is_file() { Language::Rust } else { Language::Prebuilt }
 }
 
 /// Builds every plugin under `dir`. Returns an error naming the plugins that failed.
 pub fn build_all(dir: &Path) -> anyhow::Result<()> {
     let dirs = plugin_dirs(dir).with_context(|| format!("reading {}", dir.display()))?;
     if dirs.is_empty() {
-        bail!(
-            "no plugins in {} (a plugin is a folder with a plugin.toml)",
-            dir.display()
-        );
+        bail!("no plugins in {} (a plugin is a folder with a plugin.toml)", dir.display());
     }
     let mut failed = Vec::new();
     for plugin_dir in &dirs {
-        let name = plugin_dir
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+        let name = plugin_dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
         let started = Instant::now();
         match build_one(plugin_dir) {
             Ok(Some(component)) => {
@@ -67,11 +62,7 @@ pub fn build_all(dir: &Path) -> anyhow::Result<()> {
         }
     }
     if !failed.is_empty() {
-        bail!(
-            "{} plugin(s) failed to build: {}",
-            failed.len(),
-            failed.join(", ")
-        );
+        bail!("{} plugin(s) failed to build: {}", failed.len(), failed.join(", "));
     }
     Ok(())
 }
@@ -82,24 +73,16 @@ pub fn build_one(dir: &Path) -> anyhow::Result<Option<PathBuf>> {
     match detect(dir) {
         Language::Rust => build_rust(dir, &manifest.component).map(Some),
         Language::Prebuilt if manifest.component.is_file() => Ok(None),
-        Language::Prebuilt => bail!(
-            "no sources (Cargo.toml) and no component at {}",
-            manifest.component.display()
-        ),
+        Language::Prebuilt => {
+            bail!("no sources (Cargo.toml) and no component at {}", manifest.component.display())
+        }
     }
 }
 
 fn build_rust(dir: &Path, component: &Path) -> anyhow::Result<PathBuf> {
     let cargo_toml = dir.join("Cargo.toml");
     let output = Command::new(cargo())
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "--target",
-            RUST_TARGET,
-            "--manifest-path",
-        ])
+        .args(["build", "--release", "--quiet", "--target", RUST_TARGET, "--manifest-path"])
         .arg(&cargo_toml)
         .output()
         .context("running cargo (is the Rust toolchain installed?)")?;
@@ -111,10 +94,7 @@ fn build_rust(dir: &Path, component: &Path) -> anyhow::Result<PathBuf> {
         bail!("cargo build failed:\n{}", stderr.trim_end());
     }
     let (target_dir, lib_name) = cargo_artifact(&cargo_toml)?;
-    let built = target_dir
-        .join(RUST_TARGET)
-        .join("release")
-        .join(format!("{lib_name}.wasm"));
+    let built = target_dir.join(RUST_TARGET).join("release").join(format!("{lib_name}.wasm"));
     // Copy to a temporary name and rename, so a watching host never sees a half-written file.
     let partial = component.with_extension("wasm.partial");
     std::fs::copy(&built, &partial)
@@ -126,37 +106,24 @@ fn build_rust(dir: &Path, component: &Path) -> anyhow::Result<PathBuf> {
 /// The target directory and the library name of the package at `cargo_toml`.
 fn cargo_artifact(cargo_toml: &Path) -> anyhow::Result<(PathBuf, String)> {
     let output = Command::new(cargo())
-        .args([
-            "metadata",
-            "--no-deps",
-            "--format-version",
-            "1",
-            "--manifest-path",
-        ])
+        .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
         .arg(cargo_toml)
         .output()
         .context("running cargo metadata")?;
     if !output.status.success() {
-        bail!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim_end()
-        );
+        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr).trim_end());
     }
     let metadata: Value =
         serde_json::from_slice(&output.stdout).context("parsing cargo metadata")?;
-    let target_dir = metadata["target_directory"]
-        .as_str()
-        .context("cargo metadata has no target_directory")?;
+    let target_dir =
+        metadata["target_directory"].as_str().context("cargo metadata has no target_directory")?;
     let wanted = std::fs::canonicalize(cargo_toml)?;
     let package = metadata["packages"]
         .as_array()
         .into_iter()
         .flatten()
         .find(|p| {
-            p["manifest_path"]
-                .as_str()
-                .and_then(|m| std::fs::canonicalize(m).ok())
-                .as_ref()
+            p["manifest_path"].as_str().and_then(|m| std::fs::canonicalize(m).ok()).as_ref()
                 == Some(&wanted)
         })
         .context("cargo metadata does not list this package")?;
@@ -164,16 +131,9 @@ fn cargo_artifact(cargo_toml: &Path) -> anyhow::Result<(PathBuf, String)> {
         .as_array()
         .into_iter()
         .flatten()
-        .find(|t| {
-            t["kind"]
-                .as_array()
-                .is_some_and(|k| k.iter().any(|k| k == "cdylib"))
-        })
+        .find(|t| t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "cdylib")))
         .context("the package has no cdylib target: add `[lib] crate-type = [\"cdylib\"]`")?;
-    let name = lib["name"]
-        .as_str()
-        .context("the cdylib target has no name")?
-        .replace('-', "_");
+    let name = lib["name"].as_str().context("the cdylib target has no name")?.replace('-', "_");
     Ok((PathBuf::from(target_dir), name))
 }
 

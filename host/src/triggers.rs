@@ -52,13 +52,7 @@ pub struct Queues(Vec<mpsc::UnboundedReceiver<Delivery>>);
 impl Triggers {
     pub fn new() -> (Triggers, Queues) {
         let (senders, receivers) = (0..SHARDS).map(|_| mpsc::unbounded_channel()).unzip();
-        (
-            Triggers {
-                shards: senders,
-                hasher: Default::default(),
-            },
-            Queues(receivers),
-        )
+        (Triggers { shards: senders, hasher: Default::default() }, Queues(receivers))
     }
 
     /// Queues `delivery` on the shard of its key or group.
@@ -90,21 +84,15 @@ async fn deliver(host: &Host, delivery: Delivery) {
     let depth = delivery.cause().depth;
     let limit = host.config().max_cascade_depth;
     if depth >= limit {
-        tracing::warn!(
-            ?delivery,
-            depth,
-            limit,
-            "trigger cascade too deep: event dropped"
-        );
+        tracing::warn!(?delivery, depth, limit, "trigger cascade too deep: event dropped");
         return;
     }
     let cause = Cause { depth: depth + 1 };
     let snapshot = host.registry().snapshot();
     match &delivery {
         Delivery::State(change) => {
-            let subscribers: Vec<_> = snapshot
-                .state_subscribers(&change.scope, &change.key)
-                .collect();
+            let subscribers: Vec<_> =
+                snapshot.state_subscribers(&change.scope, &change.key).collect();
             if subscribers.is_empty() {
                 return;
             }
@@ -131,12 +119,8 @@ async fn deliver(host: &Host, delivery: Delivery) {
                 return;
             }
             let event = wit::Event::Stream(to_wit_stream_event(stream_event));
-            join_all(
-                subscribers
-                    .into_iter()
-                    .map(|function| run(host, function, &event, cause)),
-            )
-            .await;
+            join_all(subscribers.into_iter().map(|function| run(host, function, &event, cause)))
+                .await;
         }
     }
 }

@@ -76,19 +76,13 @@ fn initial_subscription(path: &str, query: Option<&str>) -> Result<Option<Subscr
         return Ok(None);
     }
     let rest = path.strip_prefix("/stream/").unwrap_or_default();
-    let parts: Vec<String> = rest
-        .split('/')
-        .map(|p| percent_decode_str(p).decode_utf8_lossy().into_owned())
-        .collect();
+    let parts: Vec<String> =
+        rest.split('/').map(|p| percent_decode_str(p).decode_utf8_lossy().into_owned()).collect();
     let [stream_name, group_id] = parts.as_slice() else {
-        return Err(Error::not_found(format!(
-            "no stream endpoint {path}; use /stream/NAME/GROUP"
-        )));
+        return Err(Error::not_found(format!("no stream endpoint {path}; use /stream/NAME/GROUP")));
     };
     if stream_name.is_empty() || group_id.is_empty() {
-        return Err(Error::not_found(format!(
-            "no stream endpoint {path}; use /stream/NAME/GROUP"
-        )));
+        return Err(Error::not_found(format!("no stream endpoint {path}; use /stream/NAME/GROUP")));
     }
     let mut since = None;
     for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
@@ -112,9 +106,7 @@ mod tests {
 
     #[test]
     fn a_stream_path_names_the_stream_group_and_since() {
-        let s = initial_subscription("/stream/todos-live/all", Some("since=7"))
-            .unwrap()
-            .unwrap();
+        let s = initial_subscription("/stream/todos-live/all", Some("since=7")).unwrap().unwrap();
         assert_eq!(
             (s.stream_name.as_str(), s.group_id.as_str(), s.since),
             ("todos-live", "all", Some(7))

@@ -21,11 +21,8 @@ fn a_plugin_that_fails_to_compile_fails_the_build_and_is_named() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let broken = dir.path().join("broken");
     fs::create_dir_all(broken.join("src")).expect("mkdir");
-    fs::write(
-        broken.join("plugin.toml"),
-        "name = \"broken\"\ncomponent = \"broken.wasm\"\n",
-    )
-    .expect("write");
+    fs::write(broken.join("plugin.toml"), "name = \"broken\"\ncomponent = \"broken.wasm\"\n")
+        .expect("write");
     fs::write(
         broken.join("Cargo.toml"),
         "[package]\nname = \"broken\"\nversion = \"0.1.0\"\nedition = \"2024\"\n[lib]\ncrate-type = [\"cdylib\"]\n[workspace]\n",
@@ -35,31 +32,19 @@ fn a_plugin_that_fails_to_compile_fails_the_build_and_is_named() {
 
     let prebuilt = dir.path().join("prebuilt");
     fs::create_dir_all(&prebuilt).expect("mkdir");
-    fs::write(
-        prebuilt.join("plugin.toml"),
-        "name = \"prebuilt\"\ncomponent = \"p.wasm\"\n",
-    )
-    .expect("write");
+    fs::write(prebuilt.join("plugin.toml"), "name = \"prebuilt\"\ncomponent = \"p.wasm\"\n")
+        .expect("write");
     fs::write(prebuilt.join("p.wasm"), b"\0asm").expect("write");
 
     let error = eddy::toolchain::build_all(dir.path()).expect_err("the build fails");
     let message = format!("{error:#}");
-    assert!(
-        message.contains("broken") && !message.contains("prebuilt"),
-        "{message}"
-    );
-    assert!(
-        !broken.join("broken.wasm").exists(),
-        "no component is left behind"
-    );
+    assert!(message.contains("broken") && !message.contains("prebuilt"), "{message}");
+    assert!(!broken.join("broken.wasm").exists(), "no component is left behind");
 }
 
 #[test]
 fn an_empty_plugins_directory_is_an_error() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let message = format!(
-        "{:#}",
-        eddy::toolchain::build_all(dir.path()).expect_err("an error")
-    );
+    let message = format!("{:#}", eddy::toolchain::build_all(dir.path()).expect_err("an error"));
     assert!(message.contains("no plugins"), "{message}");
 }

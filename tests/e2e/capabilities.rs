@@ -31,20 +31,12 @@ async fn the_request_object_has_method_path_route_params_query_headers_and_body(
     assert_eq!(request["path"], "/probe/echo/ann%20b");
     assert_eq!(request["route"], "/probe/echo/:name");
     assert_eq!(request["path_params"], json!({ "name": "ann b" }));
-    assert_eq!(
-        request["query_params"],
-        json!({ "x": ["1", "2"], "y": "z!" })
-    );
+    assert_eq!(request["query_params"], json!({ "x": ["1", "2"], "y": "z!" }));
     assert_eq!(request["headers"]["x-test"], "yes");
     assert_eq!(request["body"], json!({ "a": [1, 2] }));
 
-    let (_, request) = host
-        .post_raw("/probe/echo/t", "plain words", "text/plain")
-        .await;
-    assert_eq!(
-        request["body"], "plain words",
-        "a non-JSON body arrives as text"
-    );
+    let (_, request) = host.post_raw("/probe/echo/t", "plain words", "text/plain").await;
+    assert_eq!(request["body"], "plain words", "a non-JSON body arrives as text");
     let (_, request) = host.get("/probe/echo/t").await;
     assert_eq!(request["body"], Value::Null, "no body is null");
 }
@@ -52,19 +44,11 @@ async fn the_request_object_has_method_path_route_params_query_headers_and_body(
 #[tokio::test]
 async fn a_full_response_keeps_its_status_headers_and_body() {
     let host = TestHost::start();
-    let response = host
-        .http
-        .post(host.url("/probe/created"))
-        .send()
-        .await
-        .expect("an answer");
+    let response = host.http.post(host.url("/probe/created")).send().await.expect("an answer");
     assert_eq!(response.status(), 201);
     assert_eq!(response.headers()["x-probe"], "yes");
     assert_eq!(response.headers()["content-type"], "application/json");
-    assert_eq!(
-        response.json::<Value>().await.expect("JSON"),
-        json!({ "created": true })
-    );
+    assert_eq!(response.json::<Value>().await.expect("JSON"), json!({ "created": true }));
 }
 
 #[tokio::test]
@@ -72,25 +56,13 @@ async fn builtins_are_callable_by_id_through_invoke() {
     let host = TestHost::start();
     let (status, result) = host.post("/probe/builtins", json!({ "key": "k1" })).await;
     assert_eq!(status, 200, "{result}");
-    assert_eq!(
-        result["set"],
-        json!({ "old_value": null, "new_value": { "n": 1 } })
-    );
+    assert_eq!(result["set"], json!({ "old_value": null, "new_value": { "n": 1 } }));
     assert_eq!(result["update"]["old_value"], json!({ "n": 1 }));
-    assert_eq!(
-        result["update"]["new_value"],
-        json!({ "n": 3 }),
-        "the good op applied"
-    );
-    assert_eq!(
-        result["update"]["errors"][0]["op_index"], 1,
-        "the bad op is reported: {result}"
-    );
+    assert_eq!(result["update"]["new_value"], json!({ "n": 3 }), "the good op applied");
+    assert_eq!(result["update"]["errors"][0]["op_index"], 1, "the bad op is reported: {result}");
     assert_eq!(result["get"], json!({ "n": 3 }));
     assert!(
-        result["groups"]["groups"]
-            .as_array()
-            .is_some_and(|g| g.contains(&json!("probe"))),
+        result["groups"]["groups"].as_array().is_some_and(|g| g.contains(&json!("probe"))),
         "{result}"
     );
 }
@@ -106,24 +78,13 @@ async fn invoke_void_runs_the_call_after_returning() {
 #[tokio::test]
 async fn guest_logs_land_in_the_host_log_naming_plugin_and_function() {
     let host = TestHost::start();
-    assert_eq!(
-        host.post("/probe/log", json!({ "message": "probe-log-7f3a" }))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(host.post("/probe/log", json!({ "message": "probe-log-7f3a" })).await.0, 200);
     let line = eventually("the log line", || async {
-        logs()
-            .lines()
-            .find(|l| l.contains("probe-log-7f3a"))
-            .map(str::to_string)
+        logs().lines().find(|l| l.contains("probe-log-7f3a")).map(str::to_string)
     })
     .await;
     assert!(line.contains("WARN"), "{line}");
-    assert!(
-        line.contains("plugin=\"probe\"") || line.contains("plugin=probe"),
-        "{line}"
-    );
+    assert!(line.contains("plugin=\"probe\"") || line.contains("plugin=probe"), "{line}");
     assert!(line.contains("probe::log"), "{line}");
     assert!(line.contains("\"probe\":true"), "fields are kept: {line}");
 }
@@ -132,16 +93,10 @@ async fn guest_logs_land_in_the_host_log_naming_plugin_and_function() {
 async fn stream_items_broadcast_their_changes_and_fire_stream_triggers() {
     let host = TestHost::start();
     let mut ws = host.ws("/stream/probe-items/g").await;
-    assert_eq!(
-        ws.next_json().await["event"],
-        json!({ "type": "sync", "data": [] })
-    );
+    assert_eq!(ws.next_json().await["event"], json!({ "type": "sync", "data": [] }));
 
     let (_, items) = host
-        .post(
-            "/probe/items",
-            json!({ "op": "set", "item_id": "a", "value": { "n": 1 } }),
-        )
+        .post("/probe/items", json!({ "op": "set", "item_id": "a", "value": { "n": 1 } }))
         .await;
     assert_eq!(items, json!([{ "n": 1 }]));
     let frame = ws.next_json().await;
@@ -150,28 +105,18 @@ async fn stream_items_broadcast_their_changes_and_fire_stream_triggers() {
         (Some("a"), &json!({ "type": "create", "data": { "n": 1 } }))
     );
 
-    host.post("/probe/items", json!({ "op": "increment", "item_id": "a" }))
-        .await;
+    host.post("/probe/items", json!({ "op": "increment", "item_id": "a" })).await;
     let frame = ws.next_json().await;
-    assert_eq!(
-        frame["event"],
-        json!({ "type": "update", "data": { "n": 2 } })
-    );
+    assert_eq!(frame["event"], json!({ "type": "update", "data": { "n": 2 } }));
     assert_eq!(frame["seq"].as_u64(), Some(2));
 
-    host.post("/probe/items", json!({ "op": "delete", "item_id": "a" }))
-        .await;
+    host.post("/probe/items", json!({ "op": "delete", "item_id": "a" })).await;
     let frame = ws.next_json().await;
     assert_eq!(frame["event"]["type"], "delete");
 
     // `count-items` is bound to the stream and counts each kind of change it saw.
-    state_becomes(
-        &host,
-        "probe-seen",
-        "items",
-        json!({ "create": 1, "update": 1, "delete": 1 }),
-    )
-    .await;
+    state_becomes(&host, "probe-seen", "items", json!({ "create": 1, "update": 1, "delete": 1 }))
+        .await;
 }
 
 #[tokio::test]
@@ -179,20 +124,9 @@ async fn a_trigger_condition_filters_the_events_a_function_gets() {
     let host = TestHost::start();
     // One key, so the four changes are delivered in order.
     for (flagged, v) in [(false, 1), (true, 2), (false, 3), (true, 4)] {
-        assert_eq!(
-            host.post("/probe/flags/x", json!({ "flagged": flagged, "v": v }))
-                .await
-                .0,
-            200
-        );
+        assert_eq!(host.post("/probe/flags/x", json!({ "flagged": flagged, "v": v })).await.0, 200);
     }
-    state_becomes(
-        &host,
-        "flag-counts",
-        "flagged",
-        json!({ "count": 2, "last": "x" }),
-    )
-    .await;
+    state_becomes(&host, "flag-counts", "flagged", json!({ "count": 2, "last": "x" })).await;
 }
 
 #[tokio::test]

@@ -7,29 +7,16 @@ use crate::harness::TestHost;
 
 fn assert_envelope(body: &serde_json::Value, code: &str) {
     assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
 }
 
 #[tokio::test]
 async fn malformed_json_is_a_400() {
     let host = TestHost::start();
-    let (status, body) = host
-        .post_raw("/todos", "{\"title\": ", "application/json")
-        .await;
+    let (status, body) = host.post_raw("/todos", "{\"title\": ", "application/json").await;
     assert_eq!(status, 400);
     assert_envelope(&body, "bad_request");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("JSON"),
-        "{body}"
-    );
+    assert!(body["error"]["message"].as_str().unwrap_or("").contains("JSON"), "{body}");
 }
 
 #[tokio::test]
@@ -66,17 +53,9 @@ async fn an_unknown_route_is_a_404() {
 #[tokio::test]
 async fn a_wrong_method_is_a_405_with_allow() {
     let host = TestHost::start();
-    let response = host
-        .http
-        .delete(host.url("/todos"))
-        .send()
-        .await
-        .expect("an answer");
+    let response = host.http.delete(host.url("/todos")).send().await.expect("an answer");
     assert_eq!(response.status(), 405);
-    let allow = response.headers()["allow"]
-        .to_str()
-        .expect("ascii")
-        .to_string();
+    let allow = response.headers()["allow"].to_str().expect("ascii").to_string();
     assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
     let body: serde_json::Value = response.json().await.expect("JSON");
     assert_envelope(&body, "method_not_allowed");
@@ -90,14 +69,8 @@ async fn a_trapping_function_is_a_500_and_the_host_keeps_serving() {
         assert_eq!(status, 500);
         assert_envelope(&body, "internal");
         let message = body["error"]["message"].as_str().unwrap_or("");
-        assert!(
-            message.contains("hostile::trap"),
-            "names the function: {message}"
-        );
-        assert!(
-            !message.contains("wasm backtrace"),
-            "no host internals: {message}"
-        );
+        assert!(message.contains("hostile::trap"), "names the function: {message}");
+        assert!(!message.contains("wasm backtrace"), "no host internals: {message}");
         let (status, _) = host.get("/todos/metrics").await;
         assert_eq!(status, 200, "other functions still serve");
     }

@@ -46,9 +46,7 @@ struct LogWriter;
 
 impl std::io::Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
+        LOGS.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
         Ok(buf.len())
     }
 
@@ -72,6 +70,8 @@ fn capture_logs() {
 pub struct TestHost {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
+    /// The host's `--data` directory, removed when the host is dropped.
+    _data: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -85,10 +85,12 @@ impl TestHost {
     /// A host serving the plugins of `dir`.
     pub fn start_with(dir: &Path) -> TestHost {
         capture_logs();
+        let data = tempfile::tempdir().expect("a data dir");
         let options = eddy::ServeOptions {
             plugins: dir.to_path_buf(),
             listen: "127.0.0.1:0".parse().expect("a valid address"),
-            data: std::env::temp_dir().join("eddy-e2e-unused"),
+            data: data.path().to_path_buf(),
+            watch: eddy::watch::Mode::Components,
         };
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -113,6 +115,7 @@ impl TestHost {
         TestHost {
             addr,
             http: reqwest::Client::new(),
+            _data: data,
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -124,24 +127,14 @@ impl TestHost {
 
     /// `GET path` → (status, JSON body).
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("GET to be answered");
+        let response = self.http.get(self.url(path)).send().await.expect("GET to be answered");
         read(response).await
     }
 
     /// `POST path` with a JSON body → (status, JSON body).
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .expect("POST to be answered");
+        let response =
+            self.http.post(self.url(path)).json(&body).send().await.expect("POST to be answered");
         read(response).await
     }
 
@@ -219,10 +212,7 @@ impl WsClient {
     }
 
     pub async fn send_json(&mut self, value: Value) {
-        self.socket
-            .send(Message::text(value.to_string()))
-            .await
-            .expect("the message to be sent");
+        self.socket.send(Message::text(value.to_string())).await.expect("the message to be sent");
     }
 }
 
@@ -237,10 +227,7 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

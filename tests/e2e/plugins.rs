@@ -15,10 +15,7 @@ async fn a_second_plugin_calls_todos_list_through_invoke() {
     }
     let (_, list) = host.get("/todos").await;
     let first = list[0]["id"].clone();
-    assert_eq!(
-        host.post("/todos/toggle", json!({ "id": first })).await.0,
-        200
-    );
+    assert_eq!(host.post("/todos/toggle", json!({ "id": first })).await.0, 200);
 
     let (status, summary) = host.get("/todo-summary").await;
     assert_eq!(status, 200, "{summary}");
@@ -34,10 +31,7 @@ async fn the_host_lists_what_it_loaded() {
     let (status, body) = host.get("/_eddy/plugins").await;
     assert_eq!(status, 200);
     let plugins = body["plugins"].as_array().expect("a list");
-    let todos = plugins
-        .iter()
-        .find(|p| p["name"] == "todos")
-        .expect("todos is loaded");
+    let todos = plugins.iter().find(|p| p["name"] == "todos").expect("todos is loaded");
     assert_eq!(todos["sha256"].as_str().map(str::len), Some(64));
     let ids: Vec<&str> = todos["functions"]
         .as_array()
@@ -87,11 +81,8 @@ async fn broken_plugins_are_rejected_and_the_others_still_serve() {
 
     let not_wasm = dir.path().join("not-wasm");
     std::fs::create_dir_all(&not_wasm).expect("mkdir");
-    std::fs::write(
-        not_wasm.join("plugin.toml"),
-        "name = \"not-wasm\"\ncomponent = \"x.wasm\"\n",
-    )
-    .expect("write");
+    std::fs::write(not_wasm.join("plugin.toml"), "name = \"not-wasm\"\ncomponent = \"x.wasm\"\n")
+        .expect("write");
     std::fs::write(not_wasm.join("x.wasm"), "garbage").expect("write");
 
     let missing_export = dir.path().join("missing-export");
@@ -120,10 +111,5 @@ async fn broken_plugins_are_rejected_and_the_others_still_serve() {
         .filter_map(|p| p["name"].as_str())
         .collect();
     assert_eq!(names, ["todos"], "only the good plugin loaded");
-    assert_eq!(
-        host.post("/todos", json!({ "title": "still works" }))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(host.post("/todos", json!({ "title": "still works" })).await.0, 200);
 }

@@ -6,36 +6,19 @@ use serde_json::{Value, json};
 use crate::harness::TestHost;
 
 fn assert_frame_shape(frame: &Value, stream: &str, group: &str) {
-    let keys: Vec<&str> = frame
-        .as_object()
-        .expect("an object")
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys: Vec<&str> =
+        frame.as_object().expect("an object").keys().map(String::as_str).collect();
     let mut sorted = keys.clone();
     sorted.sort();
     assert_eq!(
         sorted,
-        [
-            "event",
-            "groupId",
-            "id",
-            "seq",
-            "streamName",
-            "timestamp",
-            "type"
-        ],
+        ["event", "groupId", "id", "seq", "streamName", "timestamp", "type"],
         "{frame}"
     );
     assert_eq!(frame["type"], "stream");
     assert_eq!(frame["streamName"], stream);
     assert_eq!(frame["groupId"], group);
-    assert!(
-        frame["timestamp"]
-            .as_u64()
-            .is_some_and(|t| t > 1_600_000_000_000),
-        "{frame}"
-    );
+    assert!(frame["timestamp"].as_u64().is_some_and(|t| t > 1_600_000_000_000), "{frame}");
 }
 
 #[tokio::test]
@@ -67,10 +50,7 @@ async fn a_group_socket_gets_a_sync_then_every_todo_change_in_order() {
     let deleted = ws.next_json().await;
     assert_eq!(deleted["seq"], start + 3);
     assert_eq!(deleted["event"]["event"]["data"]["action"], "deleted");
-    assert_eq!(
-        deleted["event"]["event"]["data"]["todo"]["id"], id,
-        "the deleted todo is sent"
-    );
+    assert_eq!(deleted["event"]["event"]["data"]["todo"]["id"], id, "the deleted todo is sent");
 }
 
 #[tokio::test]
@@ -117,8 +97,7 @@ async fn the_multiplexed_socket_joins_leaves_and_replays_since() {
 async fn a_malformed_join_gets_an_error_frame_and_the_socket_stays_usable() {
     let host = TestHost::start();
     let mut ws = host.ws("/streams").await;
-    ws.send_json(json!({ "type": "join", "data": { "streamName": 5 } }))
-        .await;
+    ws.send_json(json!({ "type": "join", "data": { "streamName": 5 } })).await;
     let error = ws.next_json().await;
     assert_eq!(error["type"], "error", "{error}");
     ws.send_json(json!({ "type": "join", "data": { "subscriptionId": "a", "streamName": "todos-live", "groupId": "all" } })).await;

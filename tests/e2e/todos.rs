@@ -23,31 +23,20 @@ async fn a_todo_is_created_listed_toggled_and_deleted() {
     let host = TestHost::start();
 
     let (status, metrics) = host.get("/todos/metrics").await;
-    assert_eq!(
-        (status.as_u16(), metrics),
-        (200, json!({ "total": 0, "completed": 0 }))
-    );
+    assert_eq!((status.as_u16(), metrics), (200, json!({ "total": 0, "completed": 0 })));
 
     let todo = create(&host, "  buy milk ").await;
     let id = todo["id"].as_str().expect("an id").to_string();
     assert_eq!(todo["title"], "buy milk");
     assert_eq!(todo["completed"], false);
-    assert!(
-        todo["created_at"]
-            .as_str()
-            .is_some_and(|t| t.ends_with('Z')),
-        "{todo}"
-    );
+    assert!(todo["created_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{todo}");
 
     let (status, list) = host.get("/todos").await;
     assert_eq!(status, 200);
     assert_eq!(list, json!([todo]));
 
     let (status, toggled) = host.post("/todos/toggle", json!({ "id": id })).await;
-    assert_eq!(
-        (status.as_u16(), toggled),
-        (200, json!({ "id": id, "completed": true }))
-    );
+    assert_eq!((status.as_u16(), toggled), (200, json!({ "id": id, "completed": true })));
     let (_, list) = host.get("/todos").await;
     assert_eq!(list[0]["completed"], true);
     assert!(list[0]["updated_at"].is_string(), "{list}");
@@ -79,10 +68,7 @@ async fn ids_are_unique_under_concurrency_and_sort_by_creation_time() {
         .filter_map(|t| t["created_at"].as_str())
         .collect();
     assert_eq!(created.len(), 64);
-    assert!(
-        created.windows(2).all(|w| w[0] <= w[1]),
-        "ids sort by creation time: {created:?}"
-    );
+    assert!(created.windows(2).all(|w| w[0] <= w[1]), "ids sort by creation time: {created:?}");
 }
 
 #[tokio::test]
@@ -91,10 +77,7 @@ async fn metrics_equal_the_truth_after_creates_toggles_and_deletes() {
     let mut ids = Vec::new();
     for i in 0..12 {
         ids.push(
-            create(&host, &format!("todo {i}")).await["id"]
-                .as_str()
-                .expect("an id")
-                .to_string(),
+            create(&host, &format!("todo {i}")).await["id"].as_str().expect("an id").to_string(),
         );
     }
     // Toggle some once, some twice (back to open), delete a mix of open and completed ones.

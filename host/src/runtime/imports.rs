@@ -24,10 +24,7 @@ impl From<Error> for wit::Error {
             ErrorCode::Timeout => wit::ErrorCode::Timeout,
             ErrorCode::Internal => wit::ErrorCode::Internal,
         };
-        wit::Error {
-            code,
-            message: e.message,
-        }
+        wit::Error { code, message: e.message }
     }
 }
 
@@ -46,10 +43,7 @@ fn opt_text(value: &Option<Value>) -> Option<String> {
 }
 
 fn change(change: crate::state::Change) -> wit::Change {
-    wit::Change {
-        old_value: opt_text(&change.old_value),
-        new_value: opt_text(&change.new_value),
-    }
+    wit::Change { old_value: opt_text(&change.old_value), new_value: opt_text(&change.new_value) }
 }
 
 fn update_result(outcome: crate::state::UpdateOutcome) -> wit::UpdateResult {
@@ -59,11 +53,7 @@ fn update_result(outcome: crate::state::UpdateOutcome) -> wit::UpdateResult {
         errors: outcome
             .errors
             .into_iter()
-            .map(|e| wit::OpError {
-                op_index: e.op_index,
-                code: e.code,
-                message: e.message,
-            })
+            .map(|e| wit::OpError { op_index: e.op_index, code: e.code, message: e.message })
             .collect(),
     }
 }
@@ -78,11 +68,7 @@ impl state::Host for CallCtx {
 
     async fn set(&mut self, scope: String, key: String, value: String) -> GuestResult<wit::Change> {
         let value = parse("value", &value)?;
-        let result = self
-            .host
-            .state()
-            .set(&scope, &key, value, self.cause)
-            .map_err(Error::from)?;
+        let result = self.host.state().set(&scope, &key, value, self.cause).map_err(Error::from)?;
         Ok(change(result))
     }
 
@@ -93,20 +79,13 @@ impl state::Host for CallCtx {
         ops: String,
     ) -> GuestResult<wit::UpdateResult> {
         let ops = parse("ops", &ops)?;
-        let outcome = self
-            .host
-            .state()
-            .update(&scope, &key, &ops, self.cause)
-            .map_err(Error::from)?;
+        let outcome =
+            self.host.state().update(&scope, &key, &ops, self.cause).map_err(Error::from)?;
         Ok(update_result(outcome))
     }
 
     async fn delete(&mut self, scope: String, key: String) -> GuestResult<Option<String>> {
-        let old = self
-            .host
-            .state()
-            .delete(&scope, &key, self.cause)
-            .map_err(Error::from)?;
+        let old = self.host.state().delete(&scope, &key, self.cause).map_err(Error::from)?;
         Ok(opt_text(&old))
     }
 
@@ -120,12 +99,7 @@ impl state::Host for CallCtx {
         let values = self
             .host
             .state()
-            .list(
-                &scope,
-                prefix.as_deref(),
-                after.as_deref(),
-                limit.map(|l| l as usize),
-            )
+            .list(&scope, prefix.as_deref(), after.as_deref(), limit.map(|l| l as usize))
             .map_err(Error::from)?;
         Ok(values.iter().map(text).collect())
     }
@@ -147,14 +121,7 @@ impl streams::Host for CallCtx {
         let data = parse("data", &data)?;
         self.host
             .streams()
-            .send(
-                &stream_name,
-                &group_id,
-                id.as_deref(),
-                &event_type,
-                data,
-                self.cause,
-            )
+            .send(&stream_name, &group_id, id.as_deref(), &event_type, data, self.cause)
             .map_err(Error::from)?;
         Ok(())
     }
@@ -165,11 +132,8 @@ impl streams::Host for CallCtx {
         group_id: String,
         item_id: String,
     ) -> GuestResult<Option<String>> {
-        let value = self
-            .host
-            .streams()
-            .get(&stream_name, &group_id, &item_id)
-            .map_err(Error::from)?;
+        let value =
+            self.host.streams().get(&stream_name, &group_id, &item_id).map_err(Error::from)?;
         Ok(opt_text(&value))
     }
 
@@ -220,11 +184,7 @@ impl streams::Host for CallCtx {
     }
 
     async fn list(&mut self, stream_name: String, group_id: String) -> GuestResult<Vec<String>> {
-        let values = self
-            .host
-            .streams()
-            .list(&stream_name, &group_id)
-            .map_err(Error::from)?;
+        let values = self.host.streams().list(&stream_name, &group_id).map_err(Error::from)?;
         Ok(values.iter().map(text).collect())
     }
 }
@@ -232,17 +192,13 @@ impl streams::Host for CallCtx {
 impl invoke::Host for CallCtx {
     async fn call(&mut self, function_id: String, payload: String) -> GuestResult<String> {
         let payload = parse("payload", &payload)?;
-        let result = self
-            .host
-            .invoke(&function_id, payload, self.cause, self.nesting + 1)
-            .await?;
+        let result = self.host.invoke(&function_id, payload, self.cause, self.nesting + 1).await?;
         Ok(text(&result))
     }
 
     async fn call_void(&mut self, function_id: String, payload: String) -> GuestResult<()> {
         let payload = parse("payload", &payload)?;
-        self.host
-            .invoke_void(&function_id, payload, self.cause, self.nesting + 1)?;
+        self.host.invoke_void(&function_id, payload, self.cause, self.nesting + 1)?;
         Ok(())
     }
 }

@@ -5,13 +5,12 @@
 //! so components built by ordinary toolchains instantiate, but the context grants nothing: no
 //! files, no environment, no network; stdout and stderr go to a small buffer that is logged.
 
+mod cache;
 mod imports;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context as _;
-use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -33,11 +32,12 @@ pub use self::eddy::plugin::types as wit;
 /// Bytes of guest stdout/stderr kept per call; more is dropped (the guest sees a closed pipe).
 const GUEST_OUTPUT_LIMIT: usize = 16 * 1024;
 
-/// The process-wide engine and linker.
+/// The process-wide engine and linker, and the compiled-component cache.
 #[derive(Clone)]
 pub struct Runtime {
     engine: Engine,
     linker: Arc<Linker<CallCtx>>,
+    cache: Option<Arc<cache::CompileCache>>,
 }
 
 /// A compiled, pre-linked component, ready to instantiate.
@@ -67,10 +67,7 @@ pub struct CallCtx {
 
 impl WasiView for CallCtx {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -84,7 +81,8 @@ pub enum CallFailure {
 }
 
 impl Runtime {
-    pub fn new() -> anyhow::Result<Runtime> {
+    /// A runtime; compiled components are cached in `cache_dir` when given.
+    pub fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<Runtime> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
@@ -92,48 +90,52 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
         Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |ctx| ctx)
             .map_err(anyhow::Error::from)?;
-        Ok(Runtime {
-            engine,
-            linker: Arc::new(linker),
-        })
+        let cache = cache_dir.map(|dir| Arc::new(cache::CompileCache::new(dir, &engine)));
+        Ok(Runtime { engine, linker: Arc::new(linker), cache })
     }
 
-    /// Compiles the component at `path`, links it against the world and asks it which functions
-    /// it implements. Fails on anything that is not a component of the `plugin` world.
-    pub async fn load(&self, host: &Host, path: &Path) -> anyhow::Result<LoadedComponent> {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let sha256 = format!("{:x}", Sha256::digest(&bytes));
-        let engine = self.engine.clone();
+    /// Compiles (or loads from the cache) the component `bytes` (read from `path`, with hash
+    /// `sha256`), links it against the world and asks it which functions it implements. Fails
+    /// on anything that is not a component of the `plugin` world.
+    pub async fn load(
+        &self,
+        host: &Host,
+        path: &Path,
+        bytes: Vec<u8>,
+        sha256: String,
+    ) -> anyhow::Result<LoadedComponent> {
+        let (engine, cache, key) = (self.engine.clone(), self.cache.clone(), sha256.clone());
         // Compiling takes milliseconds to seconds: keep it off the async workers.
-        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
-            .await?
-            .map_err(|e| {
-                anyhow::anyhow!("{} is not a valid wasm component: {e}", path.display())
-            })?;
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
-            anyhow::anyhow!("{} does not fit the eddy plugin world: {e}", path.display())
-        })?;
-        let pre = PluginPre::new(pre).map_err(|e| {
-            anyhow::anyhow!(
-                "{} does not export eddy:plugin/handler: {e}",
-                path.display()
-            )
-        })?;
+        let component = tokio::task::spawn_blocking(move || {
+            if let Some(component) = cache.as_ref().and_then(|c| c.load(&engine, &key)) {
+                return Ok(component);
+            }
+            let component = Component::new(&engine, &bytes)?;
+            if let Some(cache) = &cache {
+                cache.store(&key, &component);
+            }
+            Ok::<_, wasmtime::Error>(component)
+        })
+        .await?
+        .map_err(|e| anyhow::anyhow!("not a valid wasm component: {e}"))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| anyhow::anyhow!("does not fit the eddy plugin world: {e}"))?;
+        let pre = PluginPre::new(pre)
+            .map_err(|e| anyhow::anyhow!("does not export eddy:plugin/handler: {e}"))?;
         let mut store = self.store(host, "<load>".into(), "<load>".into(), Cause::ROOT, 0);
         let instance = pre
             .instantiate_async(&mut store)
             .await
-            .map_err(|e| anyhow::anyhow!("{} failed to instantiate: {e}", path.display()))?;
+            .map_err(|e| anyhow::anyhow!("failed to instantiate: {e}"))?;
         let exports = instance
             .eddy_plugin_handler()
             .call_functions(&mut store)
             .await
-            .map_err(|e| anyhow::anyhow!("{}: handler.functions() failed: {e}", path.display()))?;
-        Ok(LoadedComponent {
-            pre,
-            sha256,
-            exports,
-        })
+            .map_err(|e| anyhow::anyhow!("handler.functions() failed: {e}"))?;
+        tracing::debug!(path = %path.display(), "component loaded");
+        Ok(LoadedComponent { pre, sha256, exports })
     }
 
     fn store(
@@ -145,10 +147,7 @@ impl Runtime {
         nesting: u32,
     ) -> Store<CallCtx> {
         let output = MemoryOutputPipe::new(GUEST_OUTPUT_LIMIT);
-        let wasi = WasiCtx::builder()
-            .stdout(output.clone())
-            .stderr(output.clone())
-            .build();
+        let wasi = WasiCtx::builder().stdout(output.clone()).stderr(output.clone()).build();
         Store::new(
             &self.engine,
             CallCtx {
@@ -174,20 +173,9 @@ impl Runtime {
         nesting: u32,
     ) -> Result<wit::Output, CallFailure> {
         let id = function.id.clone();
-        let mut store = self.store(
-            host,
-            function.plugin.name.clone(),
-            id.clone(),
-            cause,
-            nesting,
-        );
+        let mut store = self.store(host, function.plugin.name.clone(), id.clone(), cause, nesting);
         let result = async {
-            let instance = function
-                .plugin
-                .component
-                .pre
-                .instantiate_async(&mut store)
-                .await?;
+            let instance = function.plugin.component.pre.instantiate_async(&mut store).await?;
             let handler = instance.eddy_plugin_handler();
             handler.call_handle(&mut store, &function.name, event).await
         }

@@ -37,11 +37,7 @@ impl MemoryStorage {
 
 impl Storage for MemoryStorage {
     fn get(&self, scope: &str, key: &str) -> Result<Option<Value>, StateError> {
-        Ok(self
-            .scopes()
-            .get(scope)
-            .and_then(|keys| keys.get(key))
-            .cloned())
+        Ok(self.scopes().get(scope).and_then(|keys| keys.get(key)).cloned())
     }
 
     fn write(
@@ -58,10 +54,9 @@ impl Storage for MemoryStorage {
             return Ok((current.cloned(), new));
         }
         let old = match &new {
-            Some(value) => scopes
-                .entry(scope.to_owned())
-                .or_default()
-                .insert(key.to_owned(), value.clone()),
+            Some(value) => {
+                scopes.entry(scope.to_owned()).or_default().insert(key.to_owned(), value.clone())
+            }
             None => {
                 let keys = scopes.get_mut(scope);
                 let old = keys.and_then(|keys| keys.remove(key));
@@ -114,17 +109,13 @@ mod tests {
     fn put(store: &MemoryStorage, scope: &str, key: &str, value: Option<Value>) -> usize {
         let mut commits = 0;
         store
-            .write(scope, key, &mut |_| Ok(value.clone()), &mut |_, _| {
-                commits += 1
-            })
+            .write(scope, key, &mut |_| Ok(value.clone()), &mut |_, _| commits += 1)
             .expect("memory writes do not fail");
         commits
     }
 
     fn keys(store: &MemoryStorage, prefix: Option<&str>, after: Option<&str>) -> Vec<String> {
-        let listed = store
-            .list("s", prefix, after, None)
-            .expect("memory lists do not fail");
+        let listed = store.list("s", prefix, after, None).expect("memory lists do not fail");
         listed.into_iter().map(|(key, _)| key).collect()
     }
 
@@ -183,11 +174,7 @@ mod tests {
         assert_eq!(keys(&store, Some("b"), Some("b9")), Vec::<String>::new());
         assert_eq!(keys(&store, None, Some("b3")), ["c1"]);
         let limited = store.list("s", None, Some("a1"), Some(2));
-        let values: Vec<Value> = limited
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(_, v)| v)
-            .collect();
+        let values: Vec<Value> = limited.unwrap_or_default().into_iter().map(|(_, v)| v).collect();
         assert_eq!(values, [json!("b1"), json!("b2")]);
         assert_eq!(store.list("nope", None, None, None).ok(), Some(vec![]));
     }
@@ -197,10 +184,7 @@ mod tests {
         let store = MemoryStorage::new();
         put(&store, "b", "k", Some(json!(1)));
         put(&store, "a", "k", Some(json!(1)));
-        assert_eq!(
-            store.list_groups().ok(),
-            Some(vec!["a".to_owned(), "b".to_owned()])
-        );
+        assert_eq!(store.list_groups().ok(), Some(vec!["a".to_owned(), "b".to_owned()]));
         put(&store, "a", "k", None);
         assert_eq!(store.list_groups().ok(), Some(vec!["b".to_owned()]));
     }
@@ -210,9 +194,7 @@ mod tests {
         let store = std::sync::Arc::new(MemoryStorage::new());
         let clone = store.clone();
         let joined = std::thread::spawn(move || {
-            let _ = clone.write("s", "k", &mut |_| Ok(Some(json!(1))), &mut |_, _| {
-                panic!("boom")
-            });
+            let _ = clone.write("s", "k", &mut |_| Ok(Some(json!(1))), &mut |_, _| panic!("boom"));
         })
         .join();
         assert!(joined.is_err());

@@ -173,65 +173,34 @@ mod tests {
     fn an_updated_event_carries_both_values() {
         let event = change(ChangeKind::Updated, Some(json!(1)), Some(json!(2))).to_json();
         assert_eq!(event["event_type"], "state:updated");
-        assert_eq!(
-            (&event["old_value"], &event["new_value"]),
-            (&json!(1), &json!(2))
-        );
+        assert_eq!((&event["old_value"], &event["new_value"]), (&json!(1), &json!(2)));
     }
 
     #[test]
     fn a_deleted_event_has_a_null_new_value() {
         let event = change(ChangeKind::Deleted, Some(json!("x")), None).to_json();
         assert_eq!(event["event_type"], "state:deleted");
-        assert_eq!(
-            (&event["old_value"], &event["new_value"]),
-            (&json!("x"), &Value::Null)
-        );
+        assert_eq!((&event["old_value"], &event["new_value"]), (&json!("x"), &Value::Null));
     }
 
     #[test]
     fn event_fields_come_in_the_documented_order() {
         let event = change(ChangeKind::Created, None, Some(json!(1))).to_json();
-        let names: Vec<&String> = event
-            .as_object()
-            .map(|m| m.keys().collect())
-            .unwrap_or_default();
-        assert_eq!(
-            names,
-            [
-                "type",
-                "event_type",
-                "scope",
-                "key",
-                "old_value",
-                "new_value"
-            ]
-        );
+        let names: Vec<&String> = event.as_object().map(|m| m.keys().collect()).unwrap_or_default();
+        assert_eq!(names, ["type", "event_type", "scope", "key", "old_value", "new_value"]);
     }
 
     #[test]
     fn the_kind_of_a_write_follows_from_which_sides_exist() {
         let v = json!(1);
-        assert_eq!(
-            ChangeKind::between(None, Some(&v)),
-            Some(ChangeKind::Created)
-        );
-        assert_eq!(
-            ChangeKind::between(Some(&v), Some(&v)),
-            Some(ChangeKind::Updated)
-        );
-        assert_eq!(
-            ChangeKind::between(Some(&v), None),
-            Some(ChangeKind::Deleted)
-        );
+        assert_eq!(ChangeKind::between(None, Some(&v)), Some(ChangeKind::Created));
+        assert_eq!(ChangeKind::between(Some(&v), Some(&v)), Some(ChangeKind::Updated));
+        assert_eq!(ChangeKind::between(Some(&v), None), Some(ChangeKind::Deleted));
         assert_eq!(ChangeKind::between(None, None), None);
     }
 
     #[test]
     fn change_kinds_serialize_in_snake_case() {
-        assert_eq!(
-            serde_json::to_value(ChangeKind::Created).ok(),
-            Some(json!("created"))
-        );
+        assert_eq!(serde_json::to_value(ChangeKind::Created).ok(), Some(json!("created")));
     }
 }

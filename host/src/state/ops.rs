@@ -50,10 +50,7 @@ pub struct Fail {
 impl Fail {
     /// A failure with a code and a message.
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Fail {
-            code,
-            message: message.into(),
-        }
+        Fail { code, message: message.into() }
     }
 
     fn at(self, index: usize) -> OpError {
@@ -160,9 +157,7 @@ fn apply_one(root: &mut Option<Value>, op: &Value) -> Result<(), Fail> {
 
 /// A field every op of this type needs.
 fn required<'a>(fields: &'a Map<String, Value>, name: &str, op: &str) -> Result<&'a Value, Fail> {
-    fields
-        .get(name)
-        .ok_or_else(|| Fail::new("invalid_op", format!("{op} needs a {name}")))
+    fields.get(name).ok_or_else(|| Fail::new("invalid_op", format!("{op} needs a {name}")))
 }
 
 /// A path that must name a field, not the root.
@@ -278,10 +273,7 @@ fn add(
         }
     };
     let result = arithmetic(&start, by, subtract).ok_or_else(|| {
-        Fail::new(
-            "overflow",
-            format!("{op} of {} by {by} overflows", show(&segments)),
-        )
+        Fail::new("overflow", format!("{op} of {} by {by} overflows", show(&segments)))
     })?;
     if let Some((last, _)) = segments.split_last() {
         parent_mut(materialize(root), &segments)?.insert(last.clone(), Value::Number(result));
@@ -293,16 +285,10 @@ fn add(
 /// anything else (result must be finite). `None` on overflow.
 fn arithmetic(a: &Number, b: &Number, subtract: bool) -> Option<Number> {
     fn integer(n: &Number) -> Option<i128> {
-        n.as_i64()
-            .map(i128::from)
-            .or_else(|| n.as_u64().map(i128::from))
+        n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from))
     }
     if let (Some(x), Some(y)) = (integer(a), integer(b)) {
-        let sum = if subtract {
-            x.checked_sub(y)?
-        } else {
-            x.checked_add(y)?
-        };
+        let sum = if subtract { x.checked_sub(y)? } else { x.checked_add(y)? };
         return i64::try_from(sum)
             .map(Number::from)
             .ok()

@@ -29,10 +29,7 @@ pub fn parse(raw: Option<&Value>) -> Result<Vec<String>, Fail> {
             if items.len() > MAX_PATH_DEPTH {
                 return Err(Fail::new(
                     "path_too_deep",
-                    format!(
-                        "path has {} segments; the limit is {MAX_PATH_DEPTH}",
-                        items.len()
-                    ),
+                    format!("path has {} segments; the limit is {MAX_PATH_DEPTH}", items.len()),
                 ));
             }
             let mut segments = Vec::with_capacity(items.len());
@@ -58,10 +55,7 @@ pub fn parse(raw: Option<&Value>) -> Result<Vec<String>, Fail> {
         Some(other) => {
             return Err(Fail::new(
                 "invalid_path",
-                format!(
-                    "path must be a string or an array of strings, not {}",
-                    kind(other)
-                ),
+                format!("path must be a string or an array of strings, not {}", kind(other)),
             ));
         }
     };
@@ -110,9 +104,9 @@ pub fn parent_mut<'a>(
     let mut current = root;
     for (depth, segment) in parents.iter().enumerate() {
         current = match current {
-            Value::Object(fields) => fields
-                .entry(segment.clone())
-                .or_insert_with(|| Value::Object(Map::new())),
+            Value::Object(fields) => {
+                fields.entry(segment.clone()).or_insert_with(|| Value::Object(Map::new()))
+            }
             other => return Err(not_an_object(&path[..depth], other)),
         };
     }
@@ -149,10 +143,7 @@ pub fn existing_parent_mut<'a>(
 
 /// The error for a non-object found at `at` where an object was needed.
 pub fn not_an_object(at: &[String], found: &Value) -> Fail {
-    Fail::new(
-        "not_an_object",
-        format!("{} is {}, not an object", show(at), kind(found)),
-    )
+    Fail::new("not_an_object", format!("{} is {}, not an object", show(at), kind(found)))
 }
 
 /// A path as error messages print it: `the root`, or its segments as a JSON-like list.
@@ -208,10 +199,7 @@ mod tests {
 
     #[test]
     fn an_array_path_lists_nested_segments() {
-        assert_eq!(
-            segments(json!(["a", "b.c"])),
-            Ok(vec!["a".to_owned(), "b.c".to_owned()])
-        );
+        assert_eq!(segments(json!(["a", "b.c"])), Ok(vec!["a".to_owned(), "b.c".to_owned()]));
     }
 
     #[test]
@@ -226,20 +214,14 @@ mod tests {
     fn prototype_names_are_forbidden_anywhere_in_a_path() {
         for name in FORBIDDEN_SEGMENTS {
             assert_eq!(segments(json!(name)), Err("forbidden_segment".to_owned()));
-            assert_eq!(
-                segments(json!(["ok", name, "x"])),
-                Err("forbidden_segment".to_owned())
-            );
+            assert_eq!(segments(json!(["ok", name, "x"])), Err("forbidden_segment".to_owned()));
         }
     }
 
     #[test]
     fn a_path_of_32_segments_is_allowed_and_33_is_too_deep() {
         let at_limit: Vec<String> = (0..MAX_PATH_DEPTH).map(|i| format!("s{i}")).collect();
-        assert_eq!(
-            segments(json!(at_limit)).map(|s| s.len()),
-            Ok(MAX_PATH_DEPTH)
-        );
+        assert_eq!(segments(json!(at_limit)).map(|s| s.len()), Ok(MAX_PATH_DEPTH));
         let over: Vec<String> = (0..=MAX_PATH_DEPTH).map(|i| format!("s{i}")).collect();
         assert_eq!(segments(json!(over)), Err("path_too_deep".to_owned()));
     }
@@ -248,10 +230,7 @@ mod tests {
     fn lookup_reports_missing_levels_as_none_and_non_objects_as_errors() {
         let root = json!({"a": {"b": 1}, "n": 5});
         let path = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            lookup(&root, &path(&["a", "b"])).ok(),
-            Some(Some(&json!(1)))
-        );
+        assert_eq!(lookup(&root, &path(&["a", "b"])).ok(), Some(Some(&json!(1))));
         assert_eq!(lookup(&root, &path(&["a", "x", "y"])).ok(), Some(None));
         let fail = lookup(&root, &path(&["n", "x"])).err().map(|f| f.code);
         assert_eq!(fail, Some("not_an_object"));
@@ -264,10 +243,7 @@ mod tests {
         assert!(parent_mut(&mut root, &path).is_ok());
         assert_eq!(root, json!({"n": 5, "a": {"b": {}}}));
         let blocked = vec!["n".to_owned(), "x".to_owned(), "y".to_owned()];
-        assert_eq!(
-            parent_mut(&mut root, &blocked).err().map(|f| f.code),
-            Some("not_an_object")
-        );
+        assert_eq!(parent_mut(&mut root, &blocked).err().map(|f| f.code), Some("not_an_object"));
         assert_eq!(root, json!({"n": 5, "a": {"b": {}}}));
     }
 

@@ -64,16 +64,11 @@ impl State {
     ) -> Result<Change, StateError> {
         check_key(scope, key)?;
         check_size(&value)?;
-        let (old_value, new_value) = self.storage.write(
-            scope,
-            key,
-            &mut |_| Ok(Some(value.clone())),
-            &mut |old, new| self.emit(scope, key, old, new, cause),
-        )?;
-        Ok(Change {
-            old_value,
-            new_value,
-        })
+        let (old_value, new_value) =
+            self.storage.write(scope, key, &mut |_| Ok(Some(value.clone())), &mut |old, new| {
+                self.emit(scope, key, old, new, cause)
+            })?;
+        Ok(Change { old_value, new_value })
     }
 
     /// Applies update `ops` to `key` atomically (see [`ops`] for what each op does). Failed ops
@@ -103,11 +98,7 @@ impl State {
             },
             &mut |old, new| self.emit(scope, key, old, new, cause),
         )?;
-        Ok(UpdateOutcome {
-            old_value,
-            new_value,
-            errors,
-        })
+        Ok(UpdateOutcome { old_value, new_value, errors })
     }
 
     /// Removes `key`, returning its old value. Deleting a missing key returns `None` and fires
@@ -120,10 +111,9 @@ impl State {
     ) -> Result<Option<Value>, StateError> {
         check_key(scope, key)?;
         let (old_value, _) =
-            self.storage
-                .write(scope, key, &mut |_| Ok(None), &mut |old, new| {
-                    self.emit(scope, key, old, new, cause)
-                })?;
+            self.storage.write(scope, key, &mut |_| Ok(None), &mut |old, new| {
+                self.emit(scope, key, old, new, cause)
+            })?;
         Ok(old_value)
     }
 
@@ -242,21 +232,9 @@ mod tests {
     fn set_returns_old_and_new_and_reports_a_create_then_an_update() {
         let (state, seen) = state();
         let first = state.set("s", "k", json!(1), Cause::ROOT).expect("valid");
-        assert_eq!(
-            first,
-            Change {
-                old_value: None,
-                new_value: Some(json!(1))
-            }
-        );
+        assert_eq!(first, Change { old_value: None, new_value: Some(json!(1)) });
         let second = state.set("s", "k", json!(2), deep(3)).expect("valid");
-        assert_eq!(
-            second,
-            Change {
-                old_value: Some(json!(1)),
-                new_value: Some(json!(2))
-            }
-        );
+        assert_eq!(second, Change { old_value: Some(json!(1)), new_value: Some(json!(2)) });
         let changes = taken(&seen);
         assert_eq!(changes.len(), 2);
         assert_eq!(
@@ -282,13 +260,9 @@ mod tests {
     #[test]
     fn setting_an_equal_value_fires_nothing() {
         let (state, seen) = state();
-        state
-            .set("s", "k", json!({"a": 1}), Cause::ROOT)
-            .expect("valid");
+        state.set("s", "k", json!({"a": 1}), Cause::ROOT).expect("valid");
         taken(&seen);
-        let again = state
-            .set("s", "k", json!({"a": 1}), Cause::ROOT)
-            .expect("valid");
+        let again = state.set("s", "k", json!({"a": 1}), Cause::ROOT).expect("valid");
         assert_eq!(again.old_value, again.new_value);
         assert!(taken(&seen).is_empty());
     }
@@ -296,9 +270,7 @@ mod tests {
     #[test]
     fn update_returns_the_outcome_and_reports_one_change() {
         let (state, seen) = state();
-        state
-            .set("s", "k", json!({"n": 1}), Cause::ROOT)
-            .expect("valid");
+        state.set("s", "k", json!({"n": 1}), Cause::ROOT).expect("valid");
         taken(&seen);
         let ops = json!([
             {"type": "increment", "path": "n", "by": 1},
@@ -323,22 +295,15 @@ mod tests {
     fn update_of_a_missing_key_creates_it() {
         let (state, seen) = state();
         let ops = json!([{"type": "increment", "path": "total", "by": 1}]);
-        let outcome = state
-            .update("m", "global", &ops, Cause::ROOT)
-            .expect("valid");
-        assert_eq!(
-            (outcome.old_value, outcome.new_value),
-            (None, Some(json!({"total": 1})))
-        );
+        let outcome = state.update("m", "global", &ops, Cause::ROOT).expect("valid");
+        assert_eq!((outcome.old_value, outcome.new_value), (None, Some(json!({"total": 1}))));
         assert_eq!(taken(&seen)[0].kind, ChangeKind::Created);
     }
 
     #[test]
     fn an_update_that_changes_nothing_fires_nothing() {
         let (state, seen) = state();
-        state
-            .set("s", "k", json!({"a": 1}), Cause::ROOT)
-            .expect("valid");
+        state.set("s", "k", json!({"a": 1}), Cause::ROOT).expect("valid");
         taken(&seen);
         let ops =
             json!([{"type": "set", "path": "a", "value": 1}, {"type": "remove", "path": "zz"}]);
@@ -362,12 +327,7 @@ mod tests {
     #[test]
     fn update_with_ops_that_are_not_an_array_is_invalid() {
         let (state, seen) = state();
-        assert!(is_invalid(state.update(
-            "s",
-            "k",
-            &json!({"type": "set"}),
-            Cause::ROOT
-        )));
+        assert!(is_invalid(state.update("s", "k", &json!({"type": "set"}), Cause::ROOT)));
         assert!(taken(&seen).is_empty());
     }
 
@@ -404,29 +364,15 @@ mod tests {
         let list = |prefix, after, limit| state.list("s", prefix, after, limit).expect("valid");
         assert_eq!(
             list(None, None, None),
-            [
-                json!("admin:1"),
-                json!("user:1"),
-                json!("user:2"),
-                json!("user:3")
-            ]
+            [json!("admin:1"), json!("user:1"), json!("user:2"), json!("user:3")]
         );
         assert_eq!(
             list(Some("user:"), None, None),
             [json!("user:1"), json!("user:2"), json!("user:3")]
         );
-        assert_eq!(
-            list(Some("user:"), Some("user:1"), None),
-            [json!("user:2"), json!("user:3")]
-        );
-        assert_eq!(
-            list(None, None, Some(2)),
-            [json!("admin:1"), json!("user:1")]
-        );
-        assert_eq!(
-            list(Some("user:"), Some("user:1"), Some(1)),
-            [json!("user:2")]
-        );
+        assert_eq!(list(Some("user:"), Some("user:1"), None), [json!("user:2"), json!("user:3")]);
+        assert_eq!(list(None, None, Some(2)), [json!("admin:1"), json!("user:1")]);
+        assert_eq!(list(Some("user:"), Some("user:1"), Some(1)), [json!("user:2")]);
         assert_eq!(list(None, None, Some(0)), Vec::<Value>::new());
         assert_eq!(state.list("empty", None, None, None).ok(), Some(vec![]));
     }
@@ -437,15 +383,10 @@ mod tests {
         for scope in ["zeta", "alpha", "mid"] {
             state.set(scope, "k", json!(1), Cause::ROOT).expect("valid");
         }
-        state
-            .set("alpha", "k2", json!(1), Cause::ROOT)
-            .expect("valid");
+        state.set("alpha", "k2", json!(1), Cause::ROOT).expect("valid");
         state.delete("mid", "k", Cause::ROOT).expect("valid");
         state.delete("alpha", "k", Cause::ROOT).expect("valid");
-        assert_eq!(
-            state.list_groups().ok(),
-            Some(vec!["alpha".to_owned(), "zeta".to_owned()])
-        );
+        assert_eq!(state.list_groups().ok(), Some(vec!["alpha".to_owned(), "zeta".to_owned()]));
     }
 
     #[test]
@@ -455,18 +396,8 @@ mod tests {
         let long_key = "k".repeat(MAX_KEY_BYTES + 1);
         assert!(is_invalid(state.get("", "k")));
         assert!(is_invalid(state.get("s", "")));
-        assert!(is_invalid(state.set(
-            &long_scope,
-            "k",
-            json!(1),
-            Cause::ROOT
-        )));
-        assert!(is_invalid(state.update(
-            "s",
-            &long_key,
-            &json!([]),
-            Cause::ROOT
-        )));
+        assert!(is_invalid(state.set(&long_scope, "k", json!(1), Cause::ROOT)));
+        assert!(is_invalid(state.update("s", &long_key, &json!([]), Cause::ROOT)));
         assert!(is_invalid(state.delete("", "k", Cause::ROOT)));
         assert!(is_invalid(state.list("", None, None, None)));
         let at_limit = state.set(
@@ -483,14 +414,8 @@ mod tests {
         let (state, _) = state();
         let message = state.get("", "k").err().map(|e| e.to_string());
         assert_eq!(message.as_deref(), Some("scope must not be empty"));
-        let message = state
-            .get("s", &"k".repeat(2000))
-            .err()
-            .map(|e| e.to_string());
-        assert_eq!(
-            message.as_deref(),
-            Some("key is 2000 bytes long; the limit is 1024")
-        );
+        let message = state.get("s", &"k".repeat(2000)).err().map(|e| e.to_string());
+        assert_eq!(message.as_deref(), Some("key is 2000 bytes long; the limit is 1024"));
     }
 
     #[test]
@@ -509,12 +434,7 @@ mod tests {
     fn an_update_that_would_grow_past_8_mib_is_refused_whole() {
         let (state, seen) = state();
         state
-            .set(
-                "s",
-                "k",
-                json!({"t": "x".repeat(MAX_VALUE_BYTES - 100)}),
-                Cause::ROOT,
-            )
+            .set("s", "k", json!({"t": "x".repeat(MAX_VALUE_BYTES - 100)}), Cause::ROOT)
             .expect("valid");
         taken(&seen);
         let ops = json!([

@@ -82,18 +82,13 @@ pub(crate) fn error_frame(code: &str, message: &str) -> Utf8Bytes {
         kind: &'static str,
         error: ErrorBody<'a>,
     }
-    to_text(&ErrorFrame {
-        kind: "error",
-        error: ErrorBody { code, message },
-    })
+    to_text(&ErrorFrame { kind: "error", error: ErrorBody { code, message } })
 }
 
 fn to_text(frame: &impl Serialize) -> Utf8Bytes {
     // Serializing these structs cannot fail: every map key is a string and `Value` always
     // serializes. Fall back to an empty object rather than panic on a host path.
-    serde_json::to_string(frame)
-        .unwrap_or_else(|_| String::from("{}"))
-        .into()
+    serde_json::to_string(frame).unwrap_or_else(|_| String::from("{}")).into()
 }
 
 /// Milliseconds since the Unix epoch, the frames' `timestamp`.
@@ -167,13 +162,9 @@ pub(crate) fn parse_client_message(text: &str) -> Result<ClientMessage, String> 
             .map(ClientMessage::Join)
             .map_err(|e| format!("bad join: {e}")),
         "leave" => serde_json::from_value::<Leave>(envelope.data)
-            .map(|leave| ClientMessage::Leave {
-                subscription_id: leave.subscription_id,
-            })
+            .map(|leave| ClientMessage::Leave { subscription_id: leave.subscription_id })
             .map_err(|e| format!("bad leave: {e}")),
-        other => Err(format!(
-            "unknown message type {other:?}; expected \"join\" or \"leave\""
-        )),
+        other => Err(format!("unknown message type {other:?}; expected \"join\" or \"leave\"")),
     }
 }
 
@@ -189,31 +180,10 @@ mod tests {
     #[test]
     fn a_stream_frame_has_exactly_the_documented_fields() {
         let data = json!({"a": 1});
-        let frame = parse(&stream_frame(
-            "s",
-            "g",
-            Some("i"),
-            7,
-            &FrameEvent::Update { data: &data },
-        ));
-        let keys: Vec<&str> = frame
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(|k| k.as_str())
-            .collect();
-        assert_eq!(
-            keys,
-            [
-                "type",
-                "timestamp",
-                "streamName",
-                "groupId",
-                "id",
-                "seq",
-                "event"
-            ]
-        );
+        let frame =
+            parse(&stream_frame("s", "g", Some("i"), 7, &FrameEvent::Update { data: &data }));
+        let keys: Vec<&str> = frame.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        assert_eq!(keys, ["type", "timestamp", "streamName", "groupId", "id", "seq", "event"]);
         assert_eq!(frame["type"], "stream");
         assert!(frame["timestamp"].as_u64().unwrap() > 1_600_000_000_000);
         assert_eq!(frame["streamName"], "s");
@@ -226,12 +196,7 @@ mod tests {
     #[test]
     fn an_event_frame_nests_the_sent_type_and_data_and_a_missing_id_is_null() {
         let data = json!([1, 2]);
-        let event = FrameEvent::Event {
-            event: SentEvent {
-                kind: "ping",
-                data: &data,
-            },
-        };
+        let event = FrameEvent::Event { event: SentEvent { kind: "ping", data: &data } };
         let frame = parse(&stream_frame("s", "g", None, 1, &event));
         assert_eq!(frame["id"], Value::Null);
         assert_eq!(
@@ -299,9 +264,7 @@ mod tests {
             r#"{"type":"leave","data":{"subscriptionId":"a","streamName":"s","groupId":"g"}}"#;
         assert_eq!(
             parse_client_message(text),
-            Ok(ClientMessage::Leave {
-                subscription_id: "a".into()
-            })
+            Ok(ClientMessage::Leave { subscription_id: "a".into() })
         );
     }
 

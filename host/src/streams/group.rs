@@ -50,10 +50,7 @@ impl Client {
         let (queue, queue_rx) = mpsc::channel(capacity.max(1));
         let (close, close_rx) = watch::channel(None);
         let client = Arc::new(Client { id, queue, close });
-        let receivers = ClientReceivers {
-            queue: queue_rx,
-            close: close_rx,
-        };
+        let receivers = ClientReceivers { queue: queue_rx, close: close_rx };
         (client, receivers)
     }
 
@@ -114,9 +111,7 @@ struct Member {
 
 impl Member {
     fn wants(&self, id: Option<&str>) -> bool {
-        self.subscriptions
-            .iter()
-            .any(|(_, only)| only.is_none() || only.as_deref() == id)
+        self.subscriptions.iter().any(|(_, only)| only.is_none() || only.as_deref() == id)
     }
 }
 
@@ -170,17 +165,12 @@ impl Group {
         self.seq += 1;
         self.last_active = now;
         let text = stream_frame(name.stream, name.group, id, self.seq, event);
-        self.members
-            .retain(|_, member| !member.wants(id) || member.client.deliver(text.clone()));
+        self.members.retain(|_, member| !member.wants(id) || member.client.deliver(text.clone()));
         if replay_window > 0 {
             if self.window.len() >= replay_window {
                 self.window.pop_front();
             }
-            self.window.push_back(WindowFrame {
-                seq: self.seq,
-                id: id.map(str::to_owned),
-                text,
-            });
+            self.window.push_back(WindowFrame { seq: self.seq, id: id.map(str::to_owned), text });
         }
     }
 
@@ -207,13 +197,11 @@ impl Group {
         if !frames.into_iter().all(|frame| client.deliver(frame)) || client.is_closing() {
             return false;
         }
-        let member = self.members.entry(client.id).or_insert_with(|| Member {
-            client: Arc::clone(client),
-            subscriptions: Vec::new(),
-        });
-        member
-            .subscriptions
-            .push((subscription_id.to_owned(), only.map(str::to_owned)));
+        let member = self
+            .members
+            .entry(client.id)
+            .or_insert_with(|| Member { client: Arc::clone(client), subscriptions: Vec::new() });
+        member.subscriptions.push((subscription_id.to_owned(), only.map(str::to_owned)));
         true
     }
 
@@ -240,11 +228,7 @@ impl Group {
 
     /// Whether every frame after `since` is still in the window.
     fn window_covers(&self, since: u64) -> bool {
-        since < self.seq
-            && self
-                .window
-                .front()
-                .is_some_and(|oldest| oldest.seq <= since + 1)
+        since < self.seq && self.window.front().is_some_and(|oldest| oldest.seq <= since + 1)
     }
 
     fn replay(&self, since: u64, only: Option<&str>) -> Vec<Utf8Bytes> {
@@ -262,13 +246,7 @@ impl Group {
             Some(id) => self.items.get(id).cloned().unwrap_or(Value::Null),
             None => Value::Array(self.items.values().cloned().collect()),
         };
-        stream_frame(
-            name.stream,
-            name.group,
-            only,
-            self.seq,
-            &FrameEvent::Sync { data: &data },
-        )
+        stream_frame(name.stream, name.group, only, self.seq, &FrameEvent::Sync { data: &data })
     }
 }
 
@@ -277,10 +255,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const NAME: GroupName<'static> = GroupName {
-        stream: "s",
-        group: "g",
-    };
+    const NAME: GroupName<'static> = GroupName { stream: "s", group: "g" };
 
     fn group_with_frames(count: u64, window: usize) -> Group {
         let mut group = Group::new(0, Instant::now());
@@ -325,10 +300,7 @@ mod tests {
         let mut group = group_with_frames(6, 10);
         let (client, mut rx) = Client::new(1, 8);
         assert!(group.join(NAME, &client, "sub", None, Some(3)));
-        let seqs: Vec<u64> = drain(&mut rx)
-            .iter()
-            .map(|f| f["seq"].as_u64().unwrap())
-            .collect();
+        let seqs: Vec<u64> = drain(&mut rx).iter().map(|f| f["seq"].as_u64().unwrap()).collect();
         assert_eq!(seqs, [4, 5, 6]);
     }
 
@@ -390,13 +362,7 @@ mod tests {
         assert!(group.join(NAME, &fast, "a", None, Some(0)));
         for n in 0..10 {
             let data = json!(n);
-            group.broadcast(
-                NAME,
-                None,
-                &FrameEvent::Create { data: &data },
-                10,
-                Instant::now(),
-            );
+            group.broadcast(NAME, None, &FrameEvent::Create { data: &data }, 10, Instant::now());
         }
         assert_eq!(*slow_rx.close.borrow(), Some(CloseReason::TooSlow));
         assert_eq!(group.members.len(), 1);
@@ -410,29 +376,11 @@ mod tests {
         assert!(group.join(NAME, &client, "all", None, Some(0)));
         assert!(group.join(NAME, &client, "one", Some("x"), Some(0)));
         let data = json!(1);
-        group.broadcast(
-            NAME,
-            Some("x"),
-            &FrameEvent::Create { data: &data },
-            10,
-            Instant::now(),
-        );
+        group.broadcast(NAME, Some("x"), &FrameEvent::Create { data: &data }, 10, Instant::now());
         assert_eq!(drain(&mut rx).len(), 1);
         group.leave(1, "all", Instant::now());
-        group.broadcast(
-            NAME,
-            Some("y"),
-            &FrameEvent::Create { data: &data },
-            10,
-            Instant::now(),
-        );
-        group.broadcast(
-            NAME,
-            Some("x"),
-            &FrameEvent::Update { data: &data },
-            10,
-            Instant::now(),
-        );
+        group.broadcast(NAME, Some("y"), &FrameEvent::Create { data: &data }, 10, Instant::now());
+        group.broadcast(NAME, Some("x"), &FrameEvent::Update { data: &data }, 10, Instant::now());
         let frames = drain(&mut rx);
         assert_eq!(frames.len(), 1);
         assert_eq!(frames[0]["seq"], 3);

@@ -56,11 +56,7 @@ pub struct StreamsConfig {
 
 impl Default for StreamsConfig {
     fn default() -> Self {
-        StreamsConfig {
-            replay_window: 1024,
-            client_queue: 1024,
-            max_message_bytes: 64 * 1024,
-        }
+        StreamsConfig { replay_window: 1024, client_queue: 1024, max_message_bytes: 64 * 1024 }
     }
 }
 
@@ -227,18 +223,12 @@ impl Streams {
         if let Some(id) = id {
             check_name("id", id)?;
         }
-        let event = FrameEvent::Event {
-            event: SentEvent {
-                kind: event_type,
-                data: &data,
-            },
-        };
+        let event = FrameEvent::Event { event: SentEvent { kind: event_type, data: &data } };
         let mut hub = self.lock();
         let now = Instant::now();
         hub.sweep(now);
         let replay_window = self.shared.config.replay_window;
-        hub.group(name, now)
-            .broadcast(name, id, &event, replay_window, now);
+        hub.group(name, now).broadcast(name, id, &event, replay_window, now);
         hub.events.push_back(StreamEvent {
             stream_name: stream.to_owned(),
             group_id: group.to_owned(),
@@ -258,9 +248,7 @@ impl Streams {
         let name = group_name(stream, group)?;
         check_name("item id", item)?;
         let mut hub = self.lock();
-        Ok(hub
-            .existing_group(name)
-            .and_then(|group| group.items.get(item).cloned()))
+        Ok(hub.existing_group(name).and_then(|group| group.items.get(item).cloned()))
     }
 
     /// Sets an item and broadcasts `create` (it did not exist) or `update` (its value changed);
@@ -278,17 +266,11 @@ impl Streams {
         let mut hub = self.lock();
         let now = Instant::now();
         hub.sweep(now);
-        let old = hub
-            .group(name, now)
-            .items
-            .insert(item.to_owned(), value.clone());
+        let old = hub.group(name, now).items.insert(item.to_owned(), value.clone());
         self.broadcast_change(&mut hub, name, item, old.as_ref(), Some(&value), cause, now);
         drop(hub);
         self.deliver_events();
-        Ok(Change {
-            old_value: old,
-            new_value: Some(value),
-        })
+        Ok(Change { old_value: old, new_value: Some(value) })
     }
 
     /// Applies update ops to an item (a missing item starts as `{}`), atomically, and broadcasts
@@ -318,11 +300,7 @@ impl Streams {
         self.broadcast_change(&mut hub, name, item, old.as_ref(), new.as_ref(), cause, now);
         drop(hub);
         self.deliver_events();
-        Ok(UpdateOutcome {
-            old_value: old,
-            new_value: new,
-            errors,
-        })
+        Ok(UpdateOutcome { old_value: old, new_value: new, errors })
     }
 
     /// Deletes an item and broadcasts `delete` with its old value; nothing when it did not
@@ -339,9 +317,7 @@ impl Streams {
         let mut hub = self.lock();
         let now = Instant::now();
         hub.sweep(now);
-        let old = hub
-            .existing_group(name)
-            .and_then(|group| group.items.remove(item));
+        let old = hub.existing_group(name).and_then(|group| group.items.remove(item));
         self.broadcast_change(&mut hub, name, item, old.as_ref(), None, cause, now);
         drop(hub);
         self.deliver_events();
@@ -382,8 +358,7 @@ impl Streams {
             _ => FrameEvent::Delete { data },
         };
         let replay_window = self.shared.config.replay_window;
-        hub.group(name, now)
-            .broadcast(name, Some(item), &event, replay_window, now);
+        hub.group(name, now).broadcast(name, Some(item), &event, replay_window, now);
         hub.events.push_back(StreamEvent {
             stream_name: name.stream.to_owned(),
             group_id: name.group.to_owned(),
@@ -472,10 +447,7 @@ impl Streams {
 
     fn lock(&self) -> MutexGuard<'_, Hub> {
         // Nothing under the lock calls user code, so a poisoned lock still holds whole data.
-        self.shared
-            .hub
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.shared.hub.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -491,9 +463,7 @@ fn check_name(what: &str, name: &str) -> Result<(), StreamError> {
         return Err(StreamError::Invalid(format!("{what} is empty")));
     }
     if name.len() > MAX_NAME_BYTES {
-        return Err(StreamError::Invalid(format!(
-            "{what} is longer than {MAX_NAME_BYTES} bytes"
-        )));
+        return Err(StreamError::Invalid(format!("{what} is longer than {MAX_NAME_BYTES} bytes")));
     }
     Ok(())
 }

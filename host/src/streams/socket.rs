@@ -65,11 +65,7 @@ where
     async move {
         tracing::debug!("stream client connected");
         let max_message_bytes = streams.config().max_message_bytes;
-        let mut session = Session {
-            streams,
-            client,
-            subscriptions: HashMap::new(),
-        };
+        let mut session = Session { streams, client, subscriptions: HashMap::new() };
         if let Some(initial) = initial {
             session.join(INITIAL_SUBSCRIPTION_ID.to_owned(), initial);
         }
@@ -137,8 +133,7 @@ impl Session {
                     group = %target.group_id,
                     "stream client joined"
                 );
-                self.subscriptions
-                    .insert(subscription_id, (target.stream_name, target.group_id));
+                self.subscriptions.insert(subscription_id, (target.stream_name, target.group_id));
             }
             // The client is being closed; nothing more to do.
             Ok(false) => {}
@@ -149,15 +144,13 @@ impl Session {
     /// Unsubscribes; an unknown subscription id is not an error (leave is idempotent).
     fn leave(&mut self, subscription_id: &str) {
         if let Some((stream, group)) = self.subscriptions.remove(subscription_id) {
-            self.streams
-                .leave(self.client.id, subscription_id, &stream, &group);
+            self.streams.leave(self.client.id, subscription_id, &stream, &group);
         }
     }
 
     fn leave_all(&mut self) {
         for (subscription_id, (stream, group)) in self.subscriptions.drain() {
-            self.streams
-                .leave(self.client.id, &subscription_id, &stream, &group);
+            self.streams.leave(self.client.id, &subscription_id, &stream, &group);
         }
     }
 
@@ -209,10 +202,7 @@ where
     Si: Sink<Message> + Unpin,
     Si::Error: Display,
 {
-    let ClientReceivers {
-        mut queue,
-        mut close,
-    } = receivers;
+    let ClientReceivers { mut queue, mut close } = receivers;
     let reason = loop {
         let text = tokio::select! {
             biased;
@@ -259,8 +249,5 @@ fn close_frame(reason: CloseReason) -> CloseFrame {
         CloseReason::TooBig => (CloseCode::Size, "message too big"),
         CloseReason::Binary => (CloseCode::Unsupported, "binary messages are not supported"),
     };
-    CloseFrame {
-        code,
-        reason: reason.into(),
-    }
+    CloseFrame { code, reason: reason.into() }
 }

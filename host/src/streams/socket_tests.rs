@@ -91,16 +91,9 @@ impl TestClient {
             tx.send(message).await.map_err(|_| HungUp)?;
             Ok::<_, HungUp>(tx)
         });
-        let socket = FakeSocket {
-            incoming,
-            outgoing: Box::pin(outgoing),
-        };
+        let socket = FakeSocket { incoming, outgoing: Box::pin(outgoing) };
         let task = tokio::spawn(serve_socket(streams.clone(), socket, initial));
-        TestClient {
-            to_host: Some(to_host),
-            from_host,
-            task,
-        }
+        TestClient { to_host: Some(to_host), from_host, task }
     }
 
     fn send(&self, message: Message) {
@@ -171,59 +164,30 @@ fn subscription(group: &str, id: Option<&str>, since: Option<u64>) -> Option<Sub
 }
 
 fn send(streams: &Streams, group: &str, id: Option<&str>, data: Value) {
-    streams
-        .send("s", group, id, "t", data, Cause::ROOT)
-        .expect("valid names");
+    streams.send("s", group, id, "t", data, Cause::ROOT).expect("valid names");
 }
 
 fn assert_sync(frame: &Value, seq: u64, data: Value) {
     assert_eq!(frame["type"], "stream");
     assert_eq!(frame["seq"], seq);
-    assert_eq!(
-        frame["event"],
-        json!({"type": "sync", "data": data}),
-        "{frame}"
-    );
+    assert_eq!(frame["event"], json!({"type": "sync", "data": data}), "{frame}");
 }
 
 fn assert_event(frame: &Value, seq: u64, data: Value) {
     assert_eq!(frame["seq"], seq, "{frame}");
-    assert_eq!(
-        frame["event"],
-        json!({"type": "event", "event": {"type": "t", "data": data}})
-    );
+    assert_eq!(frame["event"], json!({"type": "event", "event": {"type": "t", "data": data}}));
 }
 
 #[tokio::test]
 async fn a_socket_opened_on_a_group_gets_a_sync_and_then_every_frame_in_the_documented_shape() {
     let streams = hub(StreamsConfig::default());
-    streams
-        .set("s", "g", "b", json!({"n": 2}), Cause::ROOT)
-        .unwrap();
-    streams
-        .set("s", "g", "a", json!({"n": 1}), Cause::ROOT)
-        .unwrap();
+    streams.set("s", "g", "b", json!({"n": 2}), Cause::ROOT).unwrap();
+    streams.set("s", "g", "a", json!({"n": 1}), Cause::ROOT).unwrap();
     let mut client = TestClient::connect(&streams, subscription("g", None, None));
 
     let sync = client.next_frame().await;
-    let keys: Vec<&str> = sync
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(
-        keys,
-        [
-            "type",
-            "timestamp",
-            "streamName",
-            "groupId",
-            "id",
-            "seq",
-            "event"
-        ]
-    );
+    let keys: Vec<&str> = sync.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["type", "timestamp", "streamName", "groupId", "id", "seq", "event"]);
     assert!(sync["timestamp"].is_u64());
     assert_eq!(sync["streamName"], "s");
     assert_eq!(sync["groupId"], "g");
@@ -237,11 +201,7 @@ async fn a_socket_opened_on_a_group_gets_a_sync_and_then_every_frame_in_the_docu
     let mut seen = Vec::new();
     for _ in 0..4 {
         let frame = client.next_frame().await;
-        seen.push((
-            frame["seq"].clone(),
-            frame["id"].clone(),
-            frame["event"].clone(),
-        ));
+        seen.push((frame["seq"].clone(), frame["id"].clone(), frame["event"].clone()));
     }
     assert_eq!(
         seen,
@@ -272,14 +232,8 @@ async fn one_socket_joins_and_leaves_several_groups_by_subscription_id() {
     send(&streams, "g2", None, json!(2));
     let first = client.next_frame().await;
     let second = client.next_frame().await;
-    assert_eq!(
-        (&first["groupId"], &first["event"]["event"]["data"]),
-        (&json!("g1"), &json!(1))
-    );
-    assert_eq!(
-        (&second["groupId"], &second["event"]["event"]["data"]),
-        (&json!("g2"), &json!(2))
-    );
+    assert_eq!((&first["groupId"], &first["event"]["event"]["data"]), (&json!("g1"), &json!(1)));
+    assert_eq!((&second["groupId"], &second["event"]["event"]["data"]), (&json!("g2"), &json!(2)));
 
     client.send_json(json!({"type": "leave", "data": {"subscriptionId": "a"}}));
     // Messages are handled in order: once this join's sync is back, the leave is done.
@@ -323,13 +277,8 @@ async fn a_join_with_since_in_a_join_message_replays_too() {
 
 #[tokio::test]
 async fn a_join_with_since_out_of_the_window_or_ahead_gets_a_sync() {
-    let streams = hub(StreamsConfig {
-        replay_window: 3,
-        ..StreamsConfig::default()
-    });
-    streams
-        .set("s", "g", "x", json!("item"), Cause::ROOT)
-        .unwrap();
+    let streams = hub(StreamsConfig { replay_window: 3, ..StreamsConfig::default() });
+    streams.set("s", "g", "x", json!("item"), Cause::ROOT).unwrap();
     for n in 2..=10 {
         send(&streams, "g", None, json!(n));
     }
@@ -360,25 +309,17 @@ async fn a_join_that_is_up_to_date_gets_nothing_before_the_next_frame() {
 #[tokio::test]
 async fn a_subscription_with_an_id_receives_only_frames_with_that_id() {
     let streams = hub(StreamsConfig::default());
-    streams
-        .set("s", "g", "x", json!({"v": 1}), Cause::ROOT)
-        .unwrap();
-    streams
-        .set("s", "g", "y", json!({"v": 2}), Cause::ROOT)
-        .unwrap();
+    streams.set("s", "g", "x", json!({"v": 1}), Cause::ROOT).unwrap();
+    streams.set("s", "g", "y", json!({"v": 2}), Cause::ROOT).unwrap();
     let mut client = TestClient::connect(&streams, subscription("g", Some("x"), None));
     let sync = client.next_frame().await;
     assert_eq!(sync["id"], "x");
     assert_sync(&sync, 2, json!({"v": 1}));
 
-    streams
-        .set("s", "g", "y", json!({"v": 3}), Cause::ROOT)
-        .unwrap();
+    streams.set("s", "g", "y", json!({"v": 3}), Cause::ROOT).unwrap();
     send(&streams, "g", None, json!("no id"));
     send(&streams, "g", Some("y"), json!("other id"));
-    streams
-        .set("s", "g", "x", json!({"v": 4}), Cause::ROOT)
-        .unwrap();
+    streams.set("s", "g", "x", json!({"v": 4}), Cause::ROOT).unwrap();
     let next = client.next_frame().await;
     assert_eq!((&next["seq"], &next["id"]), (&json!(6), &json!("x")));
     assert_eq!(next["event"], json!({"type": "update", "data": {"v": 4}}));
@@ -391,10 +332,7 @@ async fn a_subscription_with_an_id_receives_only_frames_with_that_id() {
 
 #[tokio::test]
 async fn a_slow_client_is_closed_while_another_on_the_same_group_receives_every_frame() {
-    let streams = hub(StreamsConfig {
-        client_queue: 4,
-        ..StreamsConfig::default()
-    });
+    let streams = hub(StreamsConfig { client_queue: 4, ..StreamsConfig::default() });
     // The slow client's socket holds one unread message; it never reads until the end.
     let mut slow = TestClient::connect_with_buffer(&streams, subscription("g", None, None), 1);
     let mut fast = TestClient::connect(&streams, subscription("g", None, None));
@@ -454,10 +392,7 @@ async fn a_binary_message_closes_the_socket_with_1003() {
 
 #[tokio::test]
 async fn a_message_over_the_limit_closes_the_socket_with_1009() {
-    let streams = hub(StreamsConfig {
-        max_message_bytes: 100,
-        ..StreamsConfig::default()
-    });
+    let streams = hub(StreamsConfig { max_message_bytes: 100, ..StreamsConfig::default() });
     let mut client = TestClient::connect(&streams, None);
     client.send(Message::text("x".repeat(101)));
     let (code, reason) = client.next_close().await;
@@ -484,11 +419,7 @@ async fn a_real_websocket_gets_its_frames_its_pongs_and_a_clean_close() {
     let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
     let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
     let streams = hub(StreamsConfig::default());
-    let task = tokio::spawn(serve_socket(
-        streams.clone(),
-        server,
-        subscription("g", None, None),
-    ));
+    let task = tokio::spawn(serve_socket(streams.clone(), server, subscription("g", None, None)));
     async fn next<S: Stream + Unpin>(socket: &mut S) -> Option<S::Item> {
         tokio::time::timeout(DEADLINE, socket.next())
             .await
@@ -529,11 +460,7 @@ async fn a_real_websocket_closed_by_the_client_ends_the_session_and_leaves_the_g
     let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
     let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
     let streams = hub(StreamsConfig::default());
-    let task = tokio::spawn(serve_socket(
-        streams.clone(),
-        server,
-        subscription("g", None, None),
-    ));
+    let task = tokio::spawn(serve_socket(streams.clone(), server, subscription("g", None, None)));
     let first = tokio::time::timeout(DEADLINE, client.next()).await.unwrap();
     assert!(matches!(first, Some(Ok(Message::Text(_)))));
     client.close(None).await.unwrap();
@@ -541,10 +468,7 @@ async fn a_real_websocket_closed_by_the_client_ends_the_session_and_leaves_the_g
     let rest: Vec<_> = tokio::time::timeout(DEADLINE, client.collect::<Vec<_>>())
         .await
         .expect("the close handshake completes");
-    assert!(
-        rest.iter().all(|m| matches!(m, Ok(Message::Close(_)))),
-        "{rest:?}"
-    );
+    assert!(rest.iter().all(|m| matches!(m, Ok(Message::Close(_)))), "{rest:?}");
     tokio::time::timeout(DEADLINE, task).await.unwrap().unwrap();
     let hub = streams.lock();
     assert!(

@@ -14,10 +14,7 @@ type Recorded = Arc<Mutex<Vec<StreamEvent>>>;
 fn hub_with_config(config: StreamsConfig) -> (Streams, Recorded) {
     let recorded: Recorded = Arc::default();
     let sink = Arc::clone(&recorded);
-    let streams = Streams::new(
-        config,
-        Arc::new(move |event| sink.lock().unwrap().push(event)),
-    );
+    let streams = Streams::new(config, Arc::new(move |event| sink.lock().unwrap().push(event)));
     (streams, recorded)
 }
 
@@ -51,10 +48,7 @@ fn frames(receivers: &mut ClientReceivers) -> Vec<Value> {
 }
 
 fn events(frames: &[Value]) -> Vec<(u64, Value)> {
-    frames
-        .iter()
-        .map(|f| (f["seq"].as_u64().unwrap(), f["event"].clone()))
-        .collect()
+    frames.iter().map(|f| (f["seq"].as_u64().unwrap(), f["event"].clone())).collect()
 }
 
 const CAUSE: Cause = Cause { depth: 2 };
@@ -87,9 +81,7 @@ fn seq_grows_by_one_per_group_and_each_group_counts_on_its_own() {
 fn send_broadcasts_an_event_frame_with_its_type_data_and_id() {
     let (streams, _) = hub();
     let mut rx = subscribe(&streams, "g", None, Some(0));
-    streams
-        .send("s", "g", Some("e1"), "todo_changed", json!({"a": 1}), CAUSE)
-        .unwrap();
+    streams.send("s", "g", Some("e1"), "todo_changed", json!({"a": 1}), CAUSE).unwrap();
     let frame = &frames(&mut rx)[0];
     assert_eq!(frame["type"], "stream");
     assert_eq!(frame["streamName"], "s");
@@ -106,10 +98,7 @@ fn set_broadcasts_create_then_update_and_nothing_when_the_value_is_unchanged() {
     let (streams, _) = hub();
     let mut rx = subscribe(&streams, "g", None, Some(0));
     let first = streams.set("s", "g", "x", json!({"n": 1}), CAUSE).unwrap();
-    assert_eq!(
-        (first.old_value, first.new_value),
-        (None, Some(json!({"n": 1})))
-    );
+    assert_eq!((first.old_value, first.new_value), (None, Some(json!({"n": 1}))));
     let same = streams.set("s", "g", "x", json!({"n": 1}), CAUSE).unwrap();
     assert_eq!(same.old_value, Some(json!({"n": 1})));
     streams.set("s", "g", "x", json!({"n": 2}), CAUSE).unwrap();
@@ -130,10 +119,7 @@ fn delete_broadcasts_the_old_value_and_a_missing_item_broadcasts_nothing() {
     let (streams, _) = hub();
     streams.set("s", "g", "x", json!(1), CAUSE).unwrap();
     let mut rx = subscribe(&streams, "g", None, Some(1));
-    assert_eq!(
-        streams.delete("s", "g", "x", CAUSE).unwrap(),
-        Some(json!(1))
-    );
+    assert_eq!(streams.delete("s", "g", "x", CAUSE).unwrap(), Some(json!(1)));
     assert_eq!(streams.delete("s", "g", "x", CAUSE).unwrap(), None);
     assert_eq!(streams.delete("s", "nowhere", "x", CAUSE).unwrap(), None);
     let frames = frames(&mut rx);
@@ -162,14 +148,8 @@ fn update_applies_ops_atomically_and_reports_the_ops_that_failed() {
     assert_eq!(
         events(&frames(&mut rx)),
         [
-            (
-                1,
-                json!({"type": "create", "data": {"n": 2, "title": "hi"}})
-            ),
-            (
-                2,
-                json!({"type": "update", "data": {"n": 4, "title": "hi"}})
-            ),
+            (1, json!({"type": "create", "data": {"n": 2, "title": "hi"}})),
+            (2, json!({"type": "update", "data": {"n": 4, "title": "hi"}})),
         ]
     );
 }
@@ -177,9 +157,7 @@ fn update_applies_ops_atomically_and_reports_the_ops_that_failed() {
 #[test]
 fn update_with_ops_that_are_not_an_array_is_invalid_and_changes_nothing() {
     let (streams, recorded) = hub();
-    let error = streams
-        .update("s", "g", "x", &json!({"type": "set"}), CAUSE)
-        .unwrap_err();
+    let error = streams.update("s", "g", "x", &json!({"type": "set"}), CAUSE).unwrap_err();
     assert!(matches!(error, StreamError::Invalid(_)));
     assert_eq!(streams.get("s", "g", "x").unwrap(), None);
     assert!(recorded.lock().unwrap().is_empty());
@@ -191,10 +169,7 @@ fn list_returns_the_items_in_item_id_order() {
     for id in ["b", "c", "a"] {
         streams.set("s", "g", id, json!(id), CAUSE).unwrap();
     }
-    assert_eq!(
-        streams.list("s", "g").unwrap(),
-        [json!("a"), json!("b"), json!("c")]
-    );
+    assert_eq!(streams.list("s", "g").unwrap(), [json!("a"), json!("b"), json!("c")]);
     assert_eq!(streams.list("s", "empty").unwrap(), Vec::<Value>::new());
     assert_eq!(streams.get("s", "g", "b").unwrap(), Some(json!("b")));
 }
@@ -206,11 +181,7 @@ fn empty_or_overlong_names_are_invalid() {
     let ok = "x".repeat(MAX_NAME_BYTES);
     assert!(streams.send("", "g", None, "t", json!(1), CAUSE).is_err());
     assert!(streams.send("s", "", None, "t", json!(1), CAUSE).is_err());
-    assert!(
-        streams
-            .send("s", "g", Some(&long), "t", json!(1), CAUSE)
-            .is_err()
-    );
+    assert!(streams.send("s", "g", Some(&long), "t", json!(1), CAUSE).is_err());
     assert!(streams.set(&long, "g", "x", json!(1), CAUSE).is_err());
     assert!(streams.get("s", &long, "x").is_err());
     assert!(streams.delete("s", "g", "", CAUSE).is_err());
@@ -221,73 +192,29 @@ fn empty_or_overlong_names_are_invalid() {
 #[test]
 fn on_event_is_called_for_each_broadcast_with_the_callers_cause() {
     let (streams, recorded) = hub();
-    streams
-        .send("s", "g", Some("e"), "ping", json!(1), CAUSE)
-        .unwrap();
+    streams.send("s", "g", Some("e"), "ping", json!(1), CAUSE).unwrap();
     streams.set("s", "g", "x", json!(1), Cause::ROOT).unwrap();
     streams.set("s", "g", "x", json!(1), CAUSE).unwrap(); // unchanged: no event
     streams
-        .update(
-            "s",
-            "g",
-            "x",
-            &json!([{"type": "set", "path": "", "value": 2}]),
-            CAUSE,
-        )
+        .update("s", "g", "x", &json!([{"type": "set", "path": "", "value": 2}]), CAUSE)
         .unwrap();
     streams.delete("s", "g", "x", CAUSE).unwrap();
     streams.delete("s", "g", "x", CAUSE).unwrap(); // missing: no event
     let recorded = recorded.lock().unwrap();
     let summary: Vec<_> = recorded
         .iter()
-        .map(|e| {
-            (
-                e.change,
-                e.id.clone(),
-                e.event_type.clone(),
-                e.data.clone(),
-                e.cause,
-            )
-        })
+        .map(|e| (e.change, e.id.clone(), e.event_type.clone(), e.data.clone(), e.cause))
         .collect();
     assert_eq!(
         summary,
         [
-            (
-                StreamChange::Event,
-                Some("e".into()),
-                Some("ping".into()),
-                json!(1),
-                CAUSE
-            ),
-            (
-                StreamChange::Create,
-                Some("x".into()),
-                None,
-                json!(1),
-                Cause::ROOT
-            ),
-            (
-                StreamChange::Update,
-                Some("x".into()),
-                None,
-                json!(2),
-                CAUSE
-            ),
-            (
-                StreamChange::Delete,
-                Some("x".into()),
-                None,
-                json!(2),
-                CAUSE
-            ),
+            (StreamChange::Event, Some("e".into()), Some("ping".into()), json!(1), CAUSE),
+            (StreamChange::Create, Some("x".into()), None, json!(1), Cause::ROOT),
+            (StreamChange::Update, Some("x".into()), None, json!(2), CAUSE),
+            (StreamChange::Delete, Some("x".into()), None, json!(2), CAUSE),
         ]
     );
-    assert!(
-        recorded
-            .iter()
-            .all(|e| e.stream_name == "s" && e.group_id == "g")
-    );
+    assert!(recorded.iter().all(|e| e.stream_name == "s" && e.group_id == "g"));
 }
 
 #[test]
@@ -317,18 +244,14 @@ fn on_event_may_call_back_into_the_hub_and_still_sees_events_in_order() {
 fn an_idle_group_is_forgotten_but_its_seqs_are_never_reused() {
     let (streams, _) = hub();
     for n in 0..5 {
-        streams
-            .send("s", "old", None, "t", json!(n), CAUSE)
-            .unwrap();
+        streams.send("s", "old", None, "t", json!(n), CAUSE).unwrap();
     }
     let later = Instant::now() + IDLE_GROUP_TTL + SWEEP_INTERVAL + Duration::from_secs(1);
     streams.lock().sweep(later);
     assert!(streams.lock().streams.is_empty());
     // A client holding since = 2 from the forgotten group must get a sync, not frames 3.. of a
     // new group that happens to reuse the numbers.
-    streams
-        .send("s", "old", None, "t", json!("new"), CAUSE)
-        .unwrap();
+    streams.send("s", "old", None, "t", json!("new"), CAUSE).unwrap();
     let mut rx = subscribe(&streams, "old", None, Some(2));
     let frames = frames(&mut rx);
     assert_eq!(frames.len(), 1);
@@ -349,15 +272,10 @@ fn a_group_with_items_or_subscribers_is_never_forgotten() {
 
 #[test]
 fn a_replay_window_of_zero_keeps_nothing_and_always_syncs() {
-    let (streams, _) = hub_with_config(StreamsConfig {
-        replay_window: 0,
-        ..StreamsConfig::default()
-    });
+    let (streams, _) =
+        hub_with_config(StreamsConfig { replay_window: 0, ..StreamsConfig::default() });
     streams.send("s", "g", None, "t", json!(1), CAUSE).unwrap();
     streams.send("s", "g", None, "t", json!(2), CAUSE).unwrap();
     let mut rx = subscribe(&streams, "g", None, Some(1));
-    assert_eq!(
-        events(&frames(&mut rx)),
-        [(2, json!({"type": "sync", "data": []}))]
-    );
+    assert_eq!(events(&frames(&mut rx)), [(2, json!({"type": "sync", "data": []}))]);
 }

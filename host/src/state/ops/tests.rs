@@ -19,11 +19,7 @@ fn ok(current: Value, ops: Value) -> Value {
 fn fails(current: Value, op: Value) -> String {
     let before = current.clone();
     let (value, errors) = run(Some(current), json!([op]));
-    assert_eq!(
-        value,
-        Some(before),
-        "a failing op must not change the value"
-    );
+    assert_eq!(value, Some(before), "a failing op must not change the value");
     assert_eq!(errors.len(), 1);
     errors[0].1.clone()
 }
@@ -53,10 +49,7 @@ fn an_unknown_op_type_is_reported_as_unknown_op() {
 
 #[test]
 fn set_writes_a_first_level_field() {
-    let value = ok(
-        json!({"a": 1}),
-        json!([{"type": "set", "path": "b", "value": [2]}]),
-    );
+    let value = ok(json!({"a": 1}), json!([{"type": "set", "path": "b", "value": [2]}]));
     assert_eq!(value, json!({"a": 1, "b": [2]}));
 }
 
@@ -80,14 +73,8 @@ fn set_treats_a_dot_as_part_of_the_field_name() {
 
 #[test]
 fn set_without_a_path_or_value_is_invalid() {
-    assert_eq!(
-        fails(json!({}), json!({"type": "set", "value": 1})),
-        "invalid_op"
-    );
-    assert_eq!(
-        fails(json!({}), json!({"type": "set", "path": "a"})),
-        "invalid_op"
-    );
+    assert_eq!(fails(json!({}), json!({"type": "set", "value": 1})), "invalid_op");
+    assert_eq!(fails(json!({}), json!({"type": "set", "path": "a"})), "invalid_op");
 }
 
 #[test]
@@ -120,20 +107,14 @@ fn merge_at_a_nested_path_creates_missing_levels() {
 #[test]
 fn merge_with_a_string_path_merges_into_that_field() {
     let ops = json!([{"type": "merge", "path": "p", "value": {"b": 2}}]);
-    assert_eq!(
-        ok(json!({"p": {"a": 1}}), ops),
-        json!({"p": {"a": 1, "b": 2}})
-    );
+    assert_eq!(ok(json!({"p": {"a": 1}}), ops), json!({"p": {"a": 1, "b": 2}}));
 }
 
 #[test]
 fn merge_keeps_the_order_of_existing_fields() {
     let ops = json!([{"type": "merge", "value": {"a": 9, "d": 4}}]);
     let value = ok(json!({"c": 1, "a": 2}), ops);
-    let names: Vec<&String> = value
-        .as_object()
-        .map(|m| m.keys().collect())
-        .unwrap_or_default();
+    let names: Vec<&String> = value.as_object().map(|m| m.keys().collect()).unwrap_or_default();
     assert_eq!(names, ["c", "a", "d"]);
 }
 
@@ -196,10 +177,7 @@ fn increment_and_decrement_start_a_missing_field_at_zero() {
 
 #[test]
 fn increment_keeps_integers_as_integers() {
-    let value = ok(
-        json!({"n": 5}),
-        json!([{"type": "increment", "path": "n", "by": 1}]),
-    );
+    let value = ok(json!({"n": 5}), json!([{"type": "increment", "path": "n", "by": 1}]));
     assert!(value["n"].is_i64());
     assert_eq!(value, json!({"n": 6}));
 }
@@ -338,10 +316,7 @@ fn append_without_a_value_is_invalid() {
 fn remove_deletes_a_field_and_keeps_the_order_of_the_rest() {
     let ops = json!([{"type": "remove", "path": "a"}]);
     let value = ok(json!({"a": 1, "b": 2, "c": 3}), ops);
-    assert_eq!(
-        serde_json::to_string(&value).ok(),
-        Some(r#"{"b":2,"c":3}"#.to_owned())
-    );
+    assert_eq!(serde_json::to_string(&value).ok(), Some(r#"{"b":2,"c":3}"#.to_owned()));
 }
 
 #[test]
@@ -356,19 +331,13 @@ fn remove_of_a_missing_field_or_missing_level_is_fine() {
 #[test]
 fn remove_reaches_into_nested_objects_with_an_array_path() {
     let ops = json!([{"type": "remove", "path": ["a", "b"]}]);
-    assert_eq!(
-        ok(json!({"a": {"b": 1, "c": 2}}), ops),
-        json!({"a": {"c": 2}})
-    );
+    assert_eq!(ok(json!({"a": {"b": 1, "c": 2}}), ops), json!({"a": {"c": 2}}));
 }
 
 #[test]
 fn remove_needs_a_field_and_an_object_in_the_way() {
     assert_eq!(fails(json!({}), json!({"type": "remove"})), "invalid_op");
-    assert_eq!(
-        fails(json!({}), json!({"type": "remove", "path": ""})),
-        "invalid_path"
-    );
+    assert_eq!(fails(json!({}), json!({"type": "remove", "path": ""})), "invalid_path");
     let op = json!({"type": "remove", "path": ["a", "b"]});
     assert_eq!(fails(json!({"a": 1}), op), "not_an_object");
     let op = json!({"type": "remove", "path": "a"});
@@ -437,10 +406,7 @@ fn a_failing_op_between_two_good_ones_is_skipped_and_reported_by_index() {
 fn op_errors_carry_a_readable_message() {
     let ops = json!([{"type": "increment", "path": "n", "by": 1}]);
     let (_, errors) = apply(Some(&json!({"n": "x"})), &ops).expect("ops is an array");
-    assert_eq!(
-        errors[0].message,
-        r#"field ["n"] is a string, not a number"#
-    );
+    assert_eq!(errors[0].message, r#"field ["n"] is a string, not a number"#);
 }
 
 #[test]
