@@ -72,6 +72,7 @@ fn plugins(host: &Host) -> Value {
                 "sha256": plugin.component.sha256,
                 "loaded_at": loaded_at,
                 "compile_ms": plugin.compile_time.as_secs_f64() * 1e3,
+                "from_cache": plugin.component.from_cache,
                 "swap_us": plugin.swap_time.get().map(|d| d.as_secs_f64() * 1e6),
                 "functions": functions,
                 "routes": routes,

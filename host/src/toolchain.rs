@@ -81,7 +81,9 @@ pub fn build_one(dir: &Path) -> anyhow::Result<Option<PathBuf>> {
 
 fn build_rust(dir: &Path, component: &Path) -> anyhow::Result<PathBuf> {
     let cargo_toml = dir.join("Cargo.toml");
+    // Run in the plugin's folder so its own `.cargo/config.toml` applies, as it would by hand.
     let output = Command::new(cargo())
+        .current_dir(dir)
         .args(["build", "--release", "--quiet", "--target", RUST_TARGET, "--manifest-path"])
         .arg(&cargo_toml)
         .output()
@@ -93,7 +95,7 @@ fn build_rust(dir: &Path, component: &Path) -> anyhow::Result<PathBuf> {
         }
         bail!("cargo build failed:\n{}", stderr.trim_end());
     }
-    let (target_dir, lib_name) = cargo_artifact(&cargo_toml)?;
+    let (target_dir, lib_name) = cargo_artifact(dir, &cargo_toml)?;
     let built = target_dir.join(RUST_TARGET).join("release").join(format!("{lib_name}.wasm"));
     // Copy to a temporary name and rename, so a watching host never sees a half-written file.
     let partial = component.with_extension("wasm.partial");
@@ -104,8 +106,9 @@ fn build_rust(dir: &Path, component: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// The target directory and the library name of the package at `cargo_toml`.
-fn cargo_artifact(cargo_toml: &Path) -> anyhow::Result<(PathBuf, String)> {
+fn cargo_artifact(dir: &Path, cargo_toml: &Path) -> anyhow::Result<(PathBuf, String)> {
     let output = Command::new(cargo())
+        .current_dir(dir)
         .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
         .arg(cargo_toml)
         .output()

@@ -154,11 +154,13 @@ async fn sleep_until(at: Option<Instant>) {
 
 /// Events that may change what a folder holds (opening or reading a file does not).
 fn is_write(kind: &EventKind) -> bool {
-    match kind {
-        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => true,
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
-        _ => false,
-    }
+    matches!(
+        kind,
+        EventKind::Create(_)
+            | EventKind::Modify(_)
+            | EventKind::Remove(_)
+            | EventKind::Access(AccessKind::Close(AccessMode::Write))
+    )
 }
 
 /// The plugin folder a path belongs to and what its change asks for; none for paths that

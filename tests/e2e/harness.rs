@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, Once, OnceLock};
 use std::time::Duration;
 
+use eddy::watch::Mode;
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -71,7 +72,7 @@ pub struct TestHost {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
     /// The host's `--data` directory, removed when the host is dropped.
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -82,15 +83,19 @@ impl TestHost {
         TestHost::start_with(plugins_dir())
     }
 
-    /// A host serving the plugins of `dir`.
+    /// A host serving the plugins of `dir`, with a fresh data directory.
     pub fn start_with(dir: &Path) -> TestHost {
+        TestHost::start_in(dir, tempfile::tempdir().expect("a data dir"), Mode::Components)
+    }
+
+    /// A host serving the plugins of `dir` with `data` as its data directory, watching `mode`.
+    pub fn start_in(dir: &Path, data: tempfile::TempDir, mode: Mode) -> TestHost {
         capture_logs();
-        let data = tempfile::tempdir().expect("a data dir");
         let options = eddy::ServeOptions {
             plugins: dir.to_path_buf(),
             listen: "127.0.0.1:0".parse().expect("a valid address"),
             data: data.path().to_path_buf(),
-            watch: eddy::watch::Mode::Components,
+            watch: mode,
         };
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -115,7 +120,7 @@ impl TestHost {
         TestHost {
             addr,
             http: reqwest::Client::new(),
-            _data: data,
+            data,
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -165,14 +170,50 @@ impl TestHost {
     }
 }
 
-impl Drop for TestHost {
-    fn drop(&mut self) {
+impl TestHost {
+    /// Stops the host and hands back its data directory, e.g. to start another host on it.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        self.shut_down();
+        let placeholder = tempfile::tempdir().expect("a temp dir");
+        std::mem::replace(&mut self.data, placeholder)
+    }
+
+    fn shut_down(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+
+    /// The entry of `/_eddy/plugins` for plugin `name`, if loaded.
+    pub async fn plugin_info(&self, name: &str) -> Option<Value> {
+        let (_, body) = self.get("/_eddy/plugins").await;
+        body["plugins"].as_array()?.iter().find(|p| p["name"] == name).cloned()
+    }
+}
+
+/// Copies a built plugin (manifest and component, no sources) from `plugins/NAME` into `to`.
+pub fn copy_plugin(name: &str, to: &Path) {
+    let from = plugins_dir().join(name);
+    std::fs::create_dir_all(to).expect("a plugin folder");
+    for file in ["plugin.toml".to_string(), format!("{name}.wasm")] {
+        std::fs::copy(from.join(&file), to.join(&file))
+            .unwrap_or_else(|e| panic!("copying {name}/{file}: {e}"));
+    }
+}
+
+/// Writes `bytes` to `path` the way a build does: to a temporary name, then one rename.
+pub fn install(path: &Path, bytes: &[u8]) {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, bytes).expect("a write");
+    std::fs::rename(&partial, path).expect("a rename");
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        self.shut_down();
     }
 }
 

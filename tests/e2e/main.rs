@@ -7,5 +7,6 @@ mod build;
 mod capabilities;
 mod errors;
 mod plugins;
+mod reload;
 mod streams;
 mod todos;

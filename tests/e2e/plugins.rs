@@ -1,11 +1,9 @@
 //! Loading plugins: cross-plugin `invoke`, the listing under `/_eddy/`, and broken plugin
 //! folders rejected without taking the others down.
 
-use std::path::Path;
-
 use serde_json::json;
 
-use crate::harness::{TestHost, plugins_dir};
+use crate::harness::{TestHost, copy_plugin};
 
 #[tokio::test]
 async fn a_second_plugin_calls_todos_list_through_invoke() {
@@ -52,27 +50,15 @@ async fn the_host_lists_what_it_loaded() {
     }
 }
 
-fn copy_plugin(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("a plugin folder");
-    for entry in std::fs::read_dir(from).expect("the plugin folder") {
-        let path = entry.expect("an entry").path();
-        let is_plugin_file = path.extension().is_some_and(|e| e == "wasm" || e == "toml")
-            && path.file_name().is_some_and(|n| n != "Cargo.toml");
-        if is_plugin_file {
-            std::fs::copy(&path, to.join(path.file_name().expect("a name"))).expect("a copy");
-        }
-    }
-}
-
 #[tokio::test]
 async fn broken_plugins_are_rejected_and_the_others_still_serve() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    copy_plugin(&plugins_dir().join("todos"), &dir.path().join("todos"));
+    copy_plugin("todos", &dir.path().join("todos"));
 
     // A manifest with an unknown key, a component that is not wasm, a function the component
     // does not export, and a route that clashes with todos.
     let bad_manifest = dir.path().join("bad-manifest");
-    copy_plugin(&plugins_dir().join("todos"), &bad_manifest);
+    copy_plugin("todos", &bad_manifest);
     std::fs::write(
         bad_manifest.join("plugin.toml"),
         "name = \"x\"\ncomponent = \"todos.wasm\"\ncolour = 1\n",
@@ -86,7 +72,7 @@ async fn broken_plugins_are_rejected_and_the_others_still_serve() {
     std::fs::write(not_wasm.join("x.wasm"), "garbage").expect("write");
 
     let missing_export = dir.path().join("missing-export");
-    copy_plugin(&plugins_dir().join("todos"), &missing_export);
+    copy_plugin("todos", &missing_export);
     std::fs::write(
         missing_export.join("plugin.toml"),
         "name = \"other\"\ncomponent = \"todos.wasm\"\n[functions.nope]\n",
@@ -94,7 +80,7 @@ async fn broken_plugins_are_rejected_and_the_others_still_serve() {
     .expect("write");
 
     let clash = dir.path().join("zz-clash");
-    copy_plugin(&plugins_dir().join("todos"), &clash);
+    copy_plugin("todos", &clash);
     std::fs::write(
         clash.join("plugin.toml"),
         "name = \"clash\"\ncomponent = \"todos.wasm\"\n[functions.list]\ntriggers = [{ type = \"http\", method = \"GET\", path = \"/todos\" }]\n",

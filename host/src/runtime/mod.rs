@@ -47,6 +47,8 @@ pub struct LoadedComponent {
     pub sha256: String,
     /// The function names the component says it implements (`handler.functions`).
     pub exports: Vec<String>,
+    /// Whether the compiled code came from the on-disk cache instead of the compiler.
+    pub from_cache: bool,
 }
 
 /// The data of one call's store: who is running, why, and the host to call back into.
@@ -106,15 +108,15 @@ impl Runtime {
     ) -> anyhow::Result<LoadedComponent> {
         let (engine, cache, key) = (self.engine.clone(), self.cache.clone(), sha256.clone());
         // Compiling takes milliseconds to seconds: keep it off the async workers.
-        let component = tokio::task::spawn_blocking(move || {
+        let (component, from_cache) = tokio::task::spawn_blocking(move || {
             if let Some(component) = cache.as_ref().and_then(|c| c.load(&engine, &key)) {
-                return Ok(component);
+                return Ok((component, true));
             }
             let component = Component::new(&engine, &bytes)?;
             if let Some(cache) = &cache {
                 cache.store(&key, &component);
             }
-            Ok::<_, wasmtime::Error>(component)
+            Ok::<_, wasmtime::Error>((component, false))
         })
         .await?
         .map_err(|e| anyhow::anyhow!("not a valid wasm component: {e}"))?;
@@ -135,7 +137,7 @@ impl Runtime {
             .await
             .map_err(|e| anyhow::anyhow!("handler.functions() failed: {e}"))?;
         tracing::debug!(path = %path.display(), "component loaded");
-        Ok(LoadedComponent { pre, sha256, exports })
+        Ok(LoadedComponent { pre, sha256, exports, from_cache })
     }
 
     fn store(
