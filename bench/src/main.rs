@@ -1,0 +1,31 @@
+//! Eddy's benchmarks. Every load targets 127.0.0.1, and every scenario is bounded in count and
+//! time and stops by itself. Figures are medians (and percentiles) over repeated runs; the
+//! machine is shared and noisy, so compare ratios and medians, not single numbers.
+//!
+//! Run: `cargo build --release -p eddy && cargo run --release -p eddy-bench [SCENARIO...]`
+//! Scenarios: `reload` (hot reload and restart with a warm compile cache). Without arguments,
+//! all of them.
+
+mod client;
+mod reload;
+mod stats;
+
+use std::path::{Path, PathBuf};
+
+fn main() -> anyhow::Result<()> {
+    let scenarios: Vec<String> = std::env::args().skip(1).collect();
+    let wants = |name: &str| scenarios.is_empty() || scenarios.iter().any(|s| s == name);
+    let runtime = tokio::runtime::Runtime::new()?;
+    let plugins = repo().join("plugins");
+    println!("building plugins in {} ...", plugins.display());
+    eddy::toolchain::build_all(&plugins)?;
+    if wants("reload") {
+        runtime.block_on(reload::run(&plugins))?;
+    }
+    Ok(())
+}
+
+/// The repository root.
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}

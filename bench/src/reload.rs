@@ -1,0 +1,188 @@
+//! Hot reload: the time from a component's final rename to the first response served by the new
+//! version, split into detection (the watcher and its settle delay), compile and swap; and a
+//! restart of the real `eddy` binary to its first served request, cold and with a warm cache.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::client::Client;
+use crate::stats::{median, ms, percentile};
+
+/// Reloads measured; the first is discarded as warm-up.
+const RELOADS: usize = 13;
+/// Warm restarts measured.
+const RESTARTS: usize = 11;
+
+pub async fn run(plugins: &Path) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let todos = dir.path().join("todos");
+    std::fs::create_dir_all(&todos)?;
+    for file in ["plugin.toml", "todos.wasm"] {
+        std::fs::copy(plugins.join("todos").join(file), todos.join(file))?;
+    }
+    let original = std::fs::read(todos.join("todos.wasm"))?;
+
+    reloads(dir.path(), &original).await?;
+    restarts(dir.path()).await
+}
+
+async fn reloads(plugins: &Path, original: &[u8]) -> anyhow::Result<()> {
+    let data = tempfile::tempdir()?;
+    let options = eddy::ServeOptions {
+        plugins: plugins.to_path_buf(),
+        listen: "127.0.0.1:0".parse()?,
+        data: data.path().to_path_buf(),
+        watch: eddy::watch::Mode::Components,
+    };
+    let server = eddy::Server::start(options).await?;
+    let addr = server.local_addr()?;
+    let host = server.host().clone();
+    let serving = tokio::spawn(server.run(std::future::pending()));
+    let mut client = Client::connect(addr).await?;
+
+    let (mut totals, mut compiles, mut swaps, mut detects) = (vec![], vec![], vec![], vec![]);
+    for i in 0..RELOADS {
+        // Each round is a new build: other bytes (a custom section), so nothing is cached.
+        let bytes = variant(original, i as u8);
+        let sha = sha256(&bytes);
+        let path = plugins.join("todos").join("todos.wasm");
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, &bytes)?;
+        std::fs::rename(&partial, &path)?;
+        let renamed = Instant::now();
+        let deadline = renamed + Duration::from_secs(10);
+        // A request sent after the snapshot changed is served by the new version.
+        loop {
+            let new = host
+                .registry()
+                .snapshot()
+                .plugins
+                .get("todos")
+                .is_some_and(|p| p.component.sha256 == sha);
+            let (status, _) = client.get("/todos/metrics").await?;
+            anyhow::ensure!(status == 200, "a request failed during the reload: {status}");
+            if new {
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "reload {i} did not happen within 10 s");
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        let total = renamed.elapsed();
+        let snapshot = host.registry().snapshot();
+        let plugin = snapshot.plugins.get("todos").context("todos is loaded")?;
+        let (compile, swap) =
+            (plugin.compile_time, plugin.swap_time.get().copied().unwrap_or_default());
+        if i > 0 {
+            totals.push(total);
+            compiles.push(compile);
+            swaps.push(swap);
+            detects.push(total.saturating_sub(compile + swap));
+        }
+    }
+    serving.abort();
+
+    println!("\n## Hot reload of `todos` ({} reloads, release build)\n", totals.len());
+    println!("| phase | median ms | p90 ms | max ms |");
+    println!("|---|---|---|---|");
+    for (name, samples) in [
+        ("detect (watcher + settle)", &detects),
+        ("compile + link + check", &compiles),
+        ("swap", &swaps),
+        ("rename → first response on new version", &totals),
+    ] {
+        let max = samples.iter().max().copied().unwrap_or_default();
+        println!(
+            "| {name} | {} | {} | {} |",
+            ms(median(samples)),
+            ms(percentile(samples, 90.0)),
+            ms(max)
+        );
+    }
+    Ok(())
+}
+
+/// Starts the release binary on the plugins and times process start → first 200.
+async fn restarts(plugins: &Path) -> anyhow::Result<()> {
+    let binary = crate::repo().join("target/release/eddy");
+    if !binary.is_file() {
+        println!(
+            "\n(restart: {} is missing; run `cargo build --release -p eddy` first)",
+            binary.display()
+        );
+        return Ok(());
+    }
+    let data = tempfile::tempdir()?;
+    let cold = restart_once(&binary, plugins, data.path()).await?;
+    let mut warm = Vec::new();
+    for _ in 0..RESTARTS {
+        warm.push(restart_once(&binary, plugins, data.path()).await?);
+    }
+    println!("\n## Restart to first served request (`todos`, real binary)\n");
+    println!("| cache | median ms | p90 ms |");
+    println!("|---|---|---|");
+    println!("| cold (first start, compiles) | {} | - |", ms(cold));
+    println!(
+        "| warm ({} starts) | {} | {} |",
+        warm.len(),
+        ms(median(&warm)),
+        ms(percentile(&warm, 90.0))
+    );
+    Ok(())
+}
+
+async fn restart_once(binary: &Path, plugins: &Path, data: &Path) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let mut child = tokio::process::Command::from({
+        let mut command = Command::new(binary);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--plugins"])
+            .arg(plugins)
+            .arg("--data")
+            .arg(data)
+            .env("EDDY_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        command
+    })
+    .kill_on_drop(true)
+    .spawn()?;
+    let stdout = child.stdout.take().context("the child's stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .context("the host did not start within 30 s")??
+        .context("the host exited before listening")?;
+    let addr = line.rsplit("http://").next().context("no address in the first line")?.parse()?;
+    let mut client = Client::connect(addr).await?;
+    let (status, _) = client.get("/todos/metrics").await?;
+    anyhow::ensure!(status == 200, "first request failed: {status}");
+    let elapsed = started.elapsed();
+    child.kill().await?;
+    Ok(elapsed)
+}
+
+/// `wasm` with a custom section appended (a different build of the same component).
+fn variant(wasm: &[u8], n: u8) -> Vec<u8> {
+    let name = b"eddy-bench-variant";
+    let mut section = vec![name.len() as u8];
+    section.extend_from_slice(name);
+    section.push(n);
+    let mut bytes = wasm.to_vec();
+    bytes.push(0);
+    bytes.push(section.len() as u8);
+    bytes.extend(section);
+    bytes
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(bytes);
+    digest.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
