@@ -3,7 +3,7 @@
 //! dispatcher stops a cascade deeper than its limit instead of looping forever.
 
 /// The chain of calls that led to a write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Cause {
     /// How many trigger deliveries lie between the outside world and this write: 0 for a write
     /// made by an HTTP request, 1 for a write made by a handler of that write's trigger, ...

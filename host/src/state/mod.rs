@@ -6,6 +6,7 @@
 //! durable embedded store and Redis plug in behind the same trait. A write and its change event
 //! happen under the key's lock, so events leave in commit order.
 
+pub mod engine;
 pub mod memory;
 pub mod ops;
 mod path;
@@ -31,7 +32,7 @@ pub enum StateError {
 }
 
 /// What a committed write did to its key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
     /// The key did not exist and now does.
@@ -65,7 +66,7 @@ impl ChangeKind {
 }
 
 /// A committed change to one key; what state triggers receive.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StateChange {
     /// Created, updated or deleted.
     pub kind: ChangeKind,
