@@ -10,6 +10,7 @@ pub mod engine;
 pub mod memory;
 pub mod ops;
 mod path;
+pub mod redb;
 mod service;
 
 pub use ops::{OpError, UpdateOutcome};
