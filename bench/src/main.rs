@@ -6,7 +6,6 @@
 //! Scenarios: `reload` (hot reload and restart with a warm compile cache). Without arguments,
 //! all of them.
 
-mod client;
 mod reload;
 mod stats;
 

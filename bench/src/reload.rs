@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::client::Client;
 use crate::stats::{median, ms, percentile};
+use eddy::client::Client;
 
 /// Reloads measured; the first is discarded as warm-up.
 const RELOADS: usize = 13;
@@ -37,6 +37,7 @@ async fn reloads(plugins: &Path, original: &[u8]) -> anyhow::Result<()> {
         listen: "127.0.0.1:0".parse()?,
         data: data.path().to_path_buf(),
         watch: eddy::watch::Mode::Components,
+        memory: false,
     };
     let server = eddy::Server::start(options).await?;
     let addr = server.local_addr()?;

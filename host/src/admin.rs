@@ -4,28 +4,69 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hyper::{Method, Request, StatusCode};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::host::Host;
 use crate::http::{Body, json_response};
 use crate::registry::Rejection;
 
-pub fn handle<B>(host: &Host, request: &Request<B>) -> Result<hyper::Response<Body>, Error> {
-    let path = request.uri().path();
-    if request.method() != Method::GET {
-        return Err(Error::new(
-            crate::error::ErrorCode::MethodNotAllowed,
-            format!("{} is not allowed on {path}", request.method()),
-        ));
-    }
-    let body = match path {
-        "/_eddy/health" => json!({ "status": "ok" }),
-        "/_eddy/plugins" => plugins(host),
+/// Answers a request under `/_eddy/`.
+pub async fn handle(host: &Host, request: Request<Incoming>) -> Result<Response<Body>, Error> {
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let body = match (&method, path.as_str()) {
+        (&Method::GET, "/_eddy/health") => {
+            json!({ "status": "ok", "state": host.state().engine() })
+        }
+        (&Method::GET, "/_eddy/plugins") => plugins(host),
+        (&Method::GET, "/_eddy/dlq") => dead_letters(host),
+        (&Method::POST, "/_eddy/dlq/replay") => {
+            let body = crate::http::read_json_body(request, 64 * 1024).await?;
+            let id = match body.get("id") {
+                None | Some(Value::Null) => None,
+                Some(id) => Some(id.as_u64().ok_or_else(|| {
+                    Error::bad_request(
+                        "id must be a dead letter id (a number); leave it out to replay all",
+                    )
+                })?),
+            };
+            let replayed = host.state().replay(id).await?;
+            if let (Some(id), true) = (id, replayed.is_empty()) {
+                return Err(Error::not_found(format!("no dead letter {id}")));
+            }
+            json!({ "replayed": replayed })
+        }
+        (_, "/_eddy/health" | "/_eddy/plugins" | "/_eddy/dlq" | "/_eddy/dlq/replay") => {
+            return Err(Error::new(
+                ErrorCode::MethodNotAllowed,
+                format!("{method} is not allowed on {path}"),
+            ));
+        }
         _ => return Err(Error::not_found(format!("no host endpoint {path}"))),
     };
     Ok(json_response(StatusCode::OK, body.to_string()))
+}
+
+/// The parked deliveries, oldest first.
+fn dead_letters(host: &Host) -> Value {
+    let letters: Vec<Value> = host
+        .state()
+        .dead_letters()
+        .into_iter()
+        .map(|letter| {
+            json!({
+                "id": letter.id,
+                "function": letter.function,
+                "error": letter.error,
+                "attempts": letter.attempts,
+                "parked_at": letter.parked_at_ms,
+                "event": letter.event.change.to_json(),
+            })
+        })
+        .collect();
+    json!({ "dead_letters": letters })
 }
 
 fn millis(at: SystemTime) -> u64 {

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::cause::Cause;
+use crate::context::Invocation;
 use crate::error::Error;
 use crate::host::Host;
 use crate::state::{Change, UpdateOutcome};
@@ -117,42 +117,44 @@ fn update_json(outcome: UpdateOutcome) -> Value {
     result
 }
 
-/// Runs builtin `id` (see [`exists`]).
-pub fn call(host: &Host, id: &str, body: Value, cause: Cause) -> Result<Value, Error> {
+/// Runs builtin `id` (see [`exists`]) in the caller's context: inside a trigger delivery its
+/// writes join the delivery's transaction.
+pub async fn call(
+    host: &Host,
+    id: &str,
+    body: Value,
+    invocation: &Invocation,
+) -> Result<Value, Error> {
     let state = host.state();
     let streams = host.streams();
+    let cause = invocation.cause;
     Ok(match id {
         "state::get" => {
             let p: Key = payload(id, body)?;
-            state.get(&p.scope, &p.key)?.unwrap_or(Value::Null)
+            invocation.get(state, &p.scope, &p.key)?.unwrap_or(Value::Null)
         }
         "state::set" => {
             let p: SetPayload = payload(id, body)?;
-            change_json(state.set(&p.scope, &p.key, p.value, cause)?)
+            change_json(invocation.set(state, &p.scope, &p.key, p.value).await?)
         }
         "state::update" => {
             let p: UpdatePayload = payload(id, body)?;
-            update_json(state.update(&p.scope, &p.key, &p.ops, cause)?)
+            update_json(invocation.update(state, &p.scope, &p.key, &p.ops).await?)
         }
         "state::delete" => {
             let p: Key = payload(id, body)?;
-            state.delete(&p.scope, &p.key, cause)?.unwrap_or(Value::Null)
+            invocation.delete(state, &p.scope, &p.key).await?.unwrap_or(Value::Null)
         }
         "state::list" => {
             let p: ListPayload = payload(id, body)?;
-            Value::Array(state.list(&p.scope, p.prefix.as_deref(), p.after.as_deref(), p.limit)?)
+            let (prefix, after) = (p.prefix.as_deref(), p.after.as_deref());
+            Value::Array(invocation.list(state, &p.scope, prefix, after, p.limit)?)
         }
-        "state::list_groups" => json!({ "groups": state.list_groups()? }),
+        "state::list_groups" => json!({ "groups": invocation.list_groups(state)? }),
         "stream::send" => {
             let p: SendPayload = payload(id, body)?;
-            streams.send(
-                &p.stream_name,
-                &p.group_id,
-                p.id.as_deref(),
-                &p.event_type,
-                p.data,
-                cause,
-            )?;
+            let (stream, group, item) = (&p.stream_name, &p.group_id, p.id.as_deref());
+            invocation.send(streams, stream, group, item, &p.event_type, p.data)?;
             Value::Null
         }
         "stream::get" => {

@@ -9,13 +9,14 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::builtins;
-use crate::cause::Cause;
+use crate::context::Invocation;
 use crate::error::{Error, ErrorCode};
 use crate::registry::{FunctionRef, Registry};
 use crate::runtime::{CallFailure, Runtime, wit};
-use crate::state::{State, Storage};
+use crate::state::State;
+use crate::state::engine::Engine;
 use crate::streams::{Streams, StreamsConfig};
-use crate::triggers::{self, Delivery, Triggers};
+use crate::triggers::{self, Delivery, DeliveryPolicy, Triggers};
 
 /// Settings of one host process.
 #[derive(Debug, Clone)]
@@ -33,6 +34,8 @@ pub struct HostConfig {
     /// Largest HTTP request body accepted; larger gets 413.
     pub max_body_bytes: usize,
     pub streams: StreamsConfig,
+    /// Retries of failed trigger deliveries.
+    pub delivery: DeliveryPolicy,
 }
 
 impl HostConfig {
@@ -44,6 +47,7 @@ impl HostConfig {
             max_invoke_depth: 16,
             max_body_bytes: 1024 * 1024,
             streams: StreamsConfig::default(),
+            delivery: DeliveryPolicy::default(),
         }
     }
 }
@@ -55,32 +59,43 @@ pub struct Host(Arc<Shared>);
 struct Shared {
     config: HostConfig,
     runtime: Runtime,
-    registry: Registry,
+    registry: Arc<Registry>,
     state: State,
     streams: Streams,
+    triggers: Triggers,
 }
 
 impl Host {
-    /// Starts a host over `storage` with no plugins loaded yet; spawns the trigger dispatcher on
-    /// the current tokio runtime.
-    pub fn start(config: HostConfig, storage: Arc<dyn Storage>) -> anyhow::Result<Host> {
+    /// Starts a host over a storage engine with no plugins loaded yet; spawns the trigger
+    /// dispatcher on the current tokio runtime, which first delivers what the outbox still
+    /// held from before a restart.
+    pub fn start(config: HostConfig, engine: Box<dyn Engine>) -> anyhow::Result<Host> {
         let (triggers, queues) = Triggers::new();
-        let on_change = {
+        let registry = Arc::new(Registry::new());
+        let on_event = {
             let triggers = triggers.clone();
-            Arc::new(move |change| triggers.push(Delivery::State(change)))
+            Arc::new(move |event| triggers.push(Delivery::state(event)))
+        };
+        let has_subscribers = {
+            let registry = registry.clone();
+            Arc::new(move |scope: &str, key: &str| {
+                registry.snapshot().state_subscribers(scope, key).next().is_some()
+            })
         };
         let on_stream = {
             let triggers = triggers.clone();
             Arc::new(move |event| triggers.push(Delivery::Stream(event)))
         };
+        let (state, recovered) = State::open(engine, on_event, has_subscribers)?;
         let host = Host(Arc::new(Shared {
             runtime: Runtime::new(config.cache_dir.clone())?,
-            registry: Registry::new(),
-            state: State::new(storage, on_change),
+            registry,
+            state,
             streams: Streams::new(config.streams.clone(), on_stream),
+            triggers: triggers.clone(),
             config,
         }));
-        triggers::spawn(&host, queues);
+        triggers::spawn(&host, queues, &triggers, recovered);
         Ok(host)
     }
 
@@ -100,6 +115,20 @@ impl Host {
         &self.0.registry
     }
 
+    /// Finishes trigger deliveries under way (within a grace period; the outbox keeps the rest
+    /// for the next start), commits everything queued and closes the state store.
+    pub async fn shut_down(&self) {
+        triggers::drain(self, std::time::Duration::from_secs(10)).await;
+        if let Err(e) = self.0.state.close().await {
+            tracing::error!(error = %e, "closing state on shutdown failed");
+        }
+        tracing::info!("state committed and closed");
+    }
+
+    pub(crate) fn triggers(&self) -> &Triggers {
+        &self.0.triggers
+    }
+
     pub(crate) fn runtime(&self) -> &Runtime {
         &self.0.runtime
     }
@@ -110,13 +139,12 @@ impl Host {
         &self,
         id: &str,
         payload: Value,
-        cause: Cause,
-        nesting: u32,
+        invocation: &Invocation,
     ) -> Result<Value, Error> {
         if builtins::exists(id) {
-            return builtins::call(self, id, payload, cause);
+            return builtins::call(self, id, payload, invocation).await;
         }
-        if nesting > self.0.config.max_invoke_depth {
+        if invocation.nesting > self.0.config.max_invoke_depth {
             return Err(Error::new(
                 ErrorCode::Internal,
                 format!(
@@ -132,7 +160,7 @@ impl Host {
             .clone();
         drop(snapshot);
         let output =
-            self.call(&function, &wit::Event::Call(payload.to_string()), cause, nesting).await?;
+            self.call(&function, &wit::Event::Call(payload.to_string()), invocation).await?;
         output_to_json(output)
     }
 
@@ -141,15 +169,16 @@ impl Host {
         &self,
         id: &str,
         payload: Value,
-        cause: Cause,
-        nesting: u32,
+        invocation: &Invocation,
     ) -> Result<(), Error> {
         if !builtins::exists(id) && self.0.registry.snapshot().function(id).is_none() {
             return Err(Error::not_found(format!("no function {id}")));
         }
+        // Queued calls run on their own, outside the caller's transaction.
+        let invocation = Invocation { txn: None, ..invocation.clone() };
         let (host, id) = (self.clone(), id.to_string());
         tokio::spawn(async move {
-            if let Err(e) = host.invoke(&id, payload, cause, nesting).await {
+            if let Err(e) = host.invoke(&id, payload, &invocation).await {
                 tracing::warn!(function = %id, error = %e, "invoke_void call failed");
             }
         });
@@ -162,10 +191,9 @@ impl Host {
         &self,
         function: &FunctionRef,
         event: &wit::Event,
-        cause: Cause,
-        nesting: u32,
+        invocation: &Invocation,
     ) -> Result<wit::Output, Error> {
-        match self.0.runtime.call(self, function, event, cause, nesting).await {
+        match self.0.runtime.call(self, function, event, invocation).await {
             Ok(output) => Ok(output),
             Err(CallFailure::Guest(e)) => Err(guest_error(e)),
             Err(CallFailure::Trap(trap)) => {

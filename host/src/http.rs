@@ -10,7 +10,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use serde_json::Value;
 
-use crate::cause::Cause;
+use crate::context::Invocation;
 use crate::error::{Error, ErrorCode};
 use crate::host::Host;
 use crate::manifest::RESERVED_PATH_PREFIX;
@@ -27,7 +27,7 @@ pub async fn handle(host: Host, request: Request<Incoming>) -> Response<Body> {
         return websocket::upgrade(&host, request).unwrap_or_else(|e| error_response(&e, None));
     }
     if path == RESERVED_PATH_PREFIX || path.starts_with("/_eddy/") {
-        return admin::handle(&host, &request).unwrap_or_else(|e| error_response(&e, None));
+        return admin::handle(&host, request).await.unwrap_or_else(|e| error_response(&e, None));
     }
     match call_route(&host, request).await {
         Ok(response) => response,
@@ -85,8 +85,18 @@ async fn call_route(host: &Host, request: Request<Incoming>) -> Result<Response<
         headers,
         body,
     });
-    let output = host.call(&function, &event, Cause::ROOT, 0).await.map_err(|e| (e, None))?;
+    let output = host.call(&function, &event, &Invocation::root()).await.map_err(|e| (e, None))?;
     output_response(output).map_err(|e| (e, None))
+}
+
+/// Reads a request's JSON body (an empty body is `null`), up to `limit` bytes.
+pub async fn read_json_body(request: Request<Incoming>, limit: usize) -> Result<Value, Error> {
+    let body = read_body(request.into_body(), limit).await?;
+    if body.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| Error::bad_request(format!("request body is not valid JSON: {e}")))
 }
 
 async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Error> {

@@ -29,10 +29,13 @@
 pub mod admin;
 pub mod builtins;
 pub mod cause;
+pub mod client;
+pub mod context;
 pub mod error;
 pub mod host;
 pub mod http;
 pub mod manifest;
+pub mod operator;
 pub mod registry;
 pub mod reload;
 pub mod routes;
@@ -48,7 +51,6 @@ pub mod websocket;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 
@@ -62,6 +64,8 @@ pub struct ServeOptions {
     pub data: PathBuf,
     /// What to watch for hot reload: components (`serve`) or sources too (`dev`).
     pub watch: watch::Mode,
+    /// Keep state in memory only (tests, demos): nothing survives a restart.
+    pub memory: bool,
 }
 
 /// A host with its plugins loaded and its port bound, ready to serve.
@@ -80,9 +84,13 @@ impl Server {
         })?;
         let mut config = HostConfig::new(plugins);
         config.cache_dir = Some(options.data.join("cache"));
-        let storage = Arc::new(state::memory::MemoryStorage::new());
-        tracing::info!(data = %options.data.display(), "state is kept in memory in this version");
-        let host = Host::start(config, storage)?;
+        let engine: Box<dyn state::engine::Engine> = if options.memory {
+            tracing::warn!("--memory: state is kept in memory only and is lost on exit");
+            Box::new(state::engine::MemoryEngine)
+        } else {
+            Box::new(state::redb::RedbEngine::open(&options.data.join("state.redb"))?)
+        };
+        let host = Host::start(config, engine)?;
         reload::load_all(&host).await?;
         let watch = watch::start(host.clone(), options.watch)?;
         let listener = tokio::net::TcpListener::bind(options.listen)
@@ -99,9 +107,11 @@ impl Server {
         &self.host
     }
 
-    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    /// Serves until `shutdown` resolves, then drains: in-flight requests finish, trigger
+    /// deliveries under way finish, and everything acknowledged is committed.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        server::serve(self.host, self.listener, shutdown).await;
+        server::serve(self.host.clone(), self.listener, shutdown).await;
+        self.host.shut_down().await;
     }
 }
 

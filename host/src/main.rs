@@ -30,6 +30,29 @@ enum Command {
     Serve(ServeArgs),
     /// Build the plugins, serve them, and rebuild and reload a plugin when its sources change.
     Dev(ServeArgs),
+    /// See and replay trigger deliveries that failed every retry (the dead-letter list) of a
+    /// running host.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+        /// The running host's address.
+        #[arg(long, global = true, default_value = "127.0.0.1:3111")]
+        host: SocketAddr,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// List the parked deliveries.
+    List,
+    /// Deliver parked events again: one by id, or all.
+    Replay {
+        /// The dead letter's id (from `list`).
+        id: Option<u64>,
+        /// Replay every dead letter.
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
 }
 
 #[derive(Args)]
@@ -40,9 +63,12 @@ struct ServeArgs {
     /// Address for HTTP and WebSocket (one port serves both).
     #[arg(long, default_value = "127.0.0.1:3111")]
     listen: SocketAddr,
-    /// Directory for the host's data.
+    /// Directory for the host's data: the state database and the compiled-component cache.
     #[arg(long, default_value = ".eddy")]
     data: PathBuf,
+    /// Keep state in memory only: nothing survives a restart (tests, demos).
+    #[arg(long)]
+    memory: bool,
 }
 
 fn main() -> ExitCode {
@@ -56,6 +82,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Build { dir } => eddy::toolchain::build_all(&dir),
         Command::Serve(args) => serve(args, Mode::Components),
+        Command::Dlq { command: DlqCommand::List, host } => run(eddy::operator::dlq_list(host)),
+        Command::Dlq { command: DlqCommand::Replay { id, all }, host } => {
+            if id.is_none() && !all {
+                Err(anyhow::anyhow!("name a dead letter id, or --all"))
+            } else {
+                run(eddy::operator::dlq_replay(host, id))
+            }
+        }
         Command::Dev(args) => {
             eddy::toolchain::build_all(&args.plugins).and_then(|()| serve(args, Mode::Sources))
         }
@@ -69,10 +103,14 @@ fn main() -> ExitCode {
     }
 }
 
+fn run(task: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Runtime::new()?.block_on(task)
+}
+
 fn serve(args: ServeArgs, watch: Mode) -> anyhow::Result<()> {
-    let options =
-        eddy::ServeOptions { plugins: args.plugins, listen: args.listen, data: args.data, watch };
-    tokio::runtime::Runtime::new()?.block_on(eddy::serve(options, shutdown_signal()))
+    let ServeArgs { plugins, listen, data, memory } = args;
+    let options = eddy::ServeOptions { plugins, listen, data, watch, memory };
+    run(eddy::serve(options, shutdown_signal()))
 }
 
 /// Resolves on ctrl-c or SIGTERM.

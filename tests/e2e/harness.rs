@@ -96,6 +96,7 @@ impl TestHost {
             listen: "127.0.0.1:0".parse().expect("a valid address"),
             data: data.path().to_path_buf(),
             watch: mode,
+            memory: false,
         };
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

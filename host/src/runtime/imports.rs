@@ -62,14 +62,14 @@ impl types::Host for CallCtx {}
 
 impl state::Host for CallCtx {
     async fn get(&mut self, scope: String, key: String) -> GuestResult<Option<String>> {
-        let value = self.host.state().get(&scope, &key).map_err(Error::from)?;
+        let value = self.invocation.get(self.host.state(), &scope, &key).map_err(Error::from)?;
         Ok(opt_text(&value))
     }
 
     async fn set(&mut self, scope: String, key: String, value: String) -> GuestResult<wit::Change> {
         let value = parse("value", &value)?;
-        let result = self.host.state().set(&scope, &key, value, self.cause).map_err(Error::from)?;
-        Ok(change(result))
+        let result = self.invocation.set(self.host.state(), &scope, &key, value).await;
+        Ok(change(result.map_err(Error::from)?))
     }
 
     async fn update(
@@ -79,14 +79,13 @@ impl state::Host for CallCtx {
         ops: String,
     ) -> GuestResult<wit::UpdateResult> {
         let ops = parse("ops", &ops)?;
-        let outcome =
-            self.host.state().update(&scope, &key, &ops, self.cause).map_err(Error::from)?;
-        Ok(update_result(outcome))
+        let outcome = self.invocation.update(self.host.state(), &scope, &key, &ops).await;
+        Ok(update_result(outcome.map_err(Error::from)?))
     }
 
     async fn delete(&mut self, scope: String, key: String) -> GuestResult<Option<String>> {
-        let old = self.host.state().delete(&scope, &key, self.cause).map_err(Error::from)?;
-        Ok(opt_text(&old))
+        let old = self.invocation.delete(self.host.state(), &scope, &key).await;
+        Ok(opt_text(&old.map_err(Error::from)?))
     }
 
     async fn list(
@@ -96,16 +95,16 @@ impl state::Host for CallCtx {
         after: Option<String>,
         limit: Option<u32>,
     ) -> GuestResult<Vec<String>> {
+        let limit = limit.map(|l| l as usize);
         let values = self
-            .host
-            .state()
-            .list(&scope, prefix.as_deref(), after.as_deref(), limit.map(|l| l as usize))
+            .invocation
+            .list(self.host.state(), &scope, prefix.as_deref(), after.as_deref(), limit)
             .map_err(Error::from)?;
         Ok(values.iter().map(text).collect())
     }
 
     async fn list_groups(&mut self) -> GuestResult<Vec<String>> {
-        Ok(self.host.state().list_groups().map_err(Error::from)?)
+        Ok(self.invocation.list_groups(self.host.state()).map_err(Error::from)?)
     }
 }
 
@@ -119,9 +118,9 @@ impl streams::Host for CallCtx {
         data: String,
     ) -> GuestResult<()> {
         let data = parse("data", &data)?;
-        self.host
-            .streams()
-            .send(&stream_name, &group_id, id.as_deref(), &event_type, data, self.cause)
+        let streams = self.host.streams();
+        self.invocation
+            .send(streams, &stream_name, &group_id, id.as_deref(), &event_type, data)
             .map_err(Error::from)?;
         Ok(())
     }
@@ -148,7 +147,7 @@ impl streams::Host for CallCtx {
         let result = self
             .host
             .streams()
-            .set(&stream_name, &group_id, &item_id, value, self.cause)
+            .set(&stream_name, &group_id, &item_id, value, self.invocation.cause)
             .map_err(Error::from)?;
         Ok(change(result))
     }
@@ -164,7 +163,7 @@ impl streams::Host for CallCtx {
         let outcome = self
             .host
             .streams()
-            .update(&stream_name, &group_id, &item_id, &ops, self.cause)
+            .update(&stream_name, &group_id, &item_id, &ops, self.invocation.cause)
             .map_err(Error::from)?;
         Ok(update_result(outcome))
     }
@@ -178,7 +177,7 @@ impl streams::Host for CallCtx {
         let old = self
             .host
             .streams()
-            .delete(&stream_name, &group_id, &item_id, self.cause)
+            .delete(&stream_name, &group_id, &item_id, self.invocation.cause)
             .map_err(Error::from)?;
         Ok(opt_text(&old))
     }
@@ -192,13 +191,13 @@ impl streams::Host for CallCtx {
 impl invoke::Host for CallCtx {
     async fn call(&mut self, function_id: String, payload: String) -> GuestResult<String> {
         let payload = parse("payload", &payload)?;
-        let result = self.host.invoke(&function_id, payload, self.cause, self.nesting + 1).await?;
+        let result = self.host.invoke(&function_id, payload, &self.invocation.nested()).await?;
         Ok(text(&result))
     }
 
     async fn call_void(&mut self, function_id: String, payload: String) -> GuestResult<()> {
         let payload = parse("payload", &payload)?;
-        self.host.invoke_void(&function_id, payload, self.cause, self.nesting + 1)?;
+        self.host.invoke_void(&function_id, payload, &self.invocation.nested())?;
         Ok(())
     }
 }

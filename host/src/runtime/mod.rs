@@ -16,7 +16,7 @@ use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::cause::Cause;
+use crate::context::Invocation;
 use crate::host::Host;
 use crate::registry::FunctionRef;
 
@@ -58,10 +58,8 @@ pub struct CallCtx {
     plugin: Arc<str>,
     /// The function's id (`todos::create`), for logs.
     function: Arc<str>,
-    /// Why this call happens; writes the guest makes carry it to the triggers they fire.
-    cause: Cause,
-    /// How many `invoke` calls deep this call is, so runaway recursion is stopped.
-    nesting: u32,
+    /// Why this call happens and where its writes go.
+    invocation: Invocation,
     wasi: WasiCtx,
     table: ResourceTable,
     output: MemoryOutputPipe,
@@ -126,7 +124,7 @@ impl Runtime {
             .map_err(|e| anyhow::anyhow!("does not fit the eddy plugin world: {e}"))?;
         let pre = PluginPre::new(pre)
             .map_err(|e| anyhow::anyhow!("does not export eddy:plugin/handler: {e}"))?;
-        let mut store = self.store(host, "<load>".into(), "<load>".into(), Cause::ROOT, 0);
+        let mut store = self.store(host, "<load>".into(), "<load>".into(), Invocation::root());
         let instance = pre
             .instantiate_async(&mut store)
             .await
@@ -145,8 +143,7 @@ impl Runtime {
         host: &Host,
         plugin: Arc<str>,
         function: Arc<str>,
-        cause: Cause,
-        nesting: u32,
+        invocation: Invocation,
     ) -> Store<CallCtx> {
         let output = MemoryOutputPipe::new(GUEST_OUTPUT_LIMIT);
         let wasi = WasiCtx::builder().stdout(output.clone()).stderr(output.clone()).build();
@@ -156,8 +153,7 @@ impl Runtime {
                 host: host.clone(),
                 plugin,
                 function,
-                cause,
-                nesting,
+                invocation,
                 wasi,
                 table: ResourceTable::new(),
                 output,
@@ -171,11 +167,11 @@ impl Runtime {
         host: &Host,
         function: &FunctionRef,
         event: &wit::Event,
-        cause: Cause,
-        nesting: u32,
+        invocation: &Invocation,
     ) -> Result<wit::Output, CallFailure> {
         let id = function.id.clone();
-        let mut store = self.store(host, function.plugin.name.clone(), id.clone(), cause, nesting);
+        let plugin = function.plugin.name.clone();
+        let mut store = self.store(host, plugin, id.clone(), invocation.clone());
         let result = async {
             let instance = function.plugin.component.pre.instantiate_async(&mut store).await?;
             let handler = instance.eddy_plugin_handler();

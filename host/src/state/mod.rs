@@ -1,20 +1,24 @@
-//! State: Eddy's database, scoped JSON key-value (SPEC §2). [`State`] (in `service.rs`) is the
-//! door every caller uses (the `state::*` builtins, the HTTP layer, tests): it validates scopes,
-//! keys and sizes, runs the update [`ops`] (paths parsed and walked in `path.rs`) and reports
-//! every committed change to one callback, which feeds the state triggers. Where the bytes live is
-//! a [`Storage`] engine's business: [`memory`] keeps them in a map for tests and ephemeral runs; a
-//! durable embedded store and Redis plug in behind the same trait. A write and its change event
-//! happen under the key's lock, so events leave in commit order.
+//! State: Eddy's database, scoped JSON key-value (SPEC §2). [`State`] (`service.rs`) is the
+//! door every caller uses: reads come from an in-memory mirror of committed state
+//! (`mirror.rs`); writes are checked, then applied in order by one writer thread (`writer.rs`)
+//! that commits them in groups through a storage [`engine`] — `redb` on disk by default, memory
+//! for tests — together with the change events they fire (the outbox the trigger dispatcher
+//! drains) and, for trigger handlers, the mark that their event was delivered ([`Txn`]). The
+//! update [`ops`] are pure functions (paths parsed and walked in `path.rs`).
 
 pub mod engine;
-pub mod memory;
+mod mirror;
 pub mod ops;
 mod path;
 pub mod redb;
 mod service;
+mod txn;
+mod writer;
 
 pub use ops::{OpError, UpdateOutcome};
-pub use service::{MAX_KEY_BYTES, MAX_SCOPE_BYTES, MAX_VALUE_BYTES, State};
+pub use service::{MAX_KEY_BYTES, MAX_SCOPE_BYTES, MAX_VALUE_BYTES, Recovered, State};
+pub use txn::Txn;
+pub use writer::{Completion, HasSubscribers, OnEvent};
 
 use serde_json::{Value, json};
 
@@ -106,44 +110,6 @@ pub struct Change {
     pub old_value: Option<Value>,
     /// The value after the write.
     pub new_value: Option<Value>,
-}
-
-/// A storage engine: the only thing that differs between the in-memory store now and a durable
-/// embedded store (redb/SQLite) and Redis later. Methods are synchronous (call them from
-/// `spawn_blocking` if they may block for long); implementations must be `Send + Sync`.
-/// Engines store what they are given: validation and limits belong to [`State`].
-pub trait Storage: Send + Sync + 'static {
-    /// The value of `key` in `scope`, if any.
-    fn get(&self, scope: &str, key: &str) -> Result<Option<Value>, StateError>;
-
-    /// Atomically read-modify-write one key. `f` gets the current value and returns the new one
-    /// (`None` = delete, `Some(same)` allowed and writes nothing). An error from `f` aborts the
-    /// write and is returned as is. `f` may be called more than once if the engine retries a
-    /// conflicting transaction, so it must depend only on its argument. `on_commit` is called
-    /// with (old, new) after the write is applied and BEFORE the key's lock is released, only if
-    /// the value changed, so events are emitted in the order writes commit; it must be quick and
-    /// must not call back into the storage. Returns (old, new).
-    #[allow(clippy::type_complexity)] // spelled out so engines see the whole contract here
-    fn write(
-        &self,
-        scope: &str,
-        key: &str,
-        f: &mut dyn FnMut(Option<&Value>) -> Result<Option<Value>, StateError>,
-        on_commit: &mut dyn FnMut(Option<&Value>, Option<&Value>),
-    ) -> Result<(Option<Value>, Option<Value>), StateError>;
-
-    /// (key, value) pairs of `scope` in key order: keys starting with `prefix`, strictly after
-    /// `after`, at most `limit`.
-    fn list(
-        &self,
-        scope: &str,
-        prefix: Option<&str>,
-        after: Option<&str>,
-        limit: Option<usize>,
-    ) -> Result<Vec<(String, Value)>, StateError>;
-
-    /// Scopes holding at least one key, sorted.
-    fn list_groups(&self) -> Result<Vec<String>, StateError>;
 }
 
 #[cfg(test)]

@@ -208,6 +208,11 @@ impl Streams {
         &self.shared.config
     }
 
+    /// Checks a stream and group name as [`Streams::send`] would, without sending.
+    pub fn check_names(&self, stream: &str, group: &str) -> Result<(), StreamError> {
+        group_name(stream, group).map(|_| ())
+    }
+
     /// `stream::send`: broadcasts `{"type":"event","event":{"type":event_type,"data":data}}`
     /// to the group, with `id` as the frame's id.
     pub fn send(

@@ -1,5 +1,6 @@
-//! A minimal keep-alive HTTP/1.1 client over hyper, so the load generator costs little and adds
-//! no dependency the host does not already have.
+//! A minimal keep-alive HTTP/1.1 client over hyper, for the CLI's operator commands
+//! (`eddy dlq ...`) and the benchmarks' load generator: it costs little and adds no dependency
+//! the host does not already have.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};

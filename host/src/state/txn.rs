@@ -1,0 +1,143 @@
+//! [`Txn`]: the writes of one trigger handler, held back until it finishes. The handler reads
+//! its own writes (an overlay on committed state) and the results it gets are computed as the
+//! writes would apply now; at commit the writer applies them again, in order, against the state
+//! current then (so `increment`s from concurrent handlers add up exactly), all or nothing, with
+//! the mark that the handler's event was delivered. Actions that must not run for a handler that
+//! fails (a `stream::send`) wait in the transaction too and run after the commit.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::Value;
+
+use super::ops::{self, UpdateOutcome};
+use super::service::{check_key, check_ops, check_scope, check_size};
+use super::writer::{TxWrite, Write};
+use super::{Change, State, StateError};
+use crate::cause::Cause;
+
+/// Something to do once the transaction is committed.
+pub type AfterCommit = Box<dyn FnOnce() + Send>;
+
+/// An open transaction. Dropping it without [`State::commit`] discards it.
+pub struct Txn {
+    state: State,
+    cause: Cause,
+    writes: Vec<TxWrite>,
+    /// The value each written key has now, as this transaction sees it (`None`: deleted).
+    overlay: HashMap<(String, String), Option<Value>>,
+    after_commit: Vec<AfterCommit>,
+}
+
+impl Txn {
+    pub(super) fn new(state: State, cause: Cause) -> Txn {
+        Txn { state, cause, writes: Vec::new(), overlay: HashMap::new(), after_commit: Vec::new() }
+    }
+
+    pub(super) fn into_parts(self) -> (Vec<TxWrite>, Cause, Vec<AfterCommit>) {
+        (self.writes, self.cause, self.after_commit)
+    }
+
+    /// Whether the transaction has nothing to commit or run.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty() && self.after_commit.is_empty()
+    }
+
+    /// Runs `action` after a successful commit (never if the handler fails).
+    pub fn after_commit(&mut self, action: AfterCommit) {
+        self.after_commit.push(action);
+    }
+
+    /// The value of `key` as this transaction sees it.
+    pub fn get(&self, scope: &str, key: &str) -> Result<Option<Value>, StateError> {
+        check_key(scope, key)?;
+        match self.overlay.get(&(scope.to_owned(), key.to_owned())) {
+            Some(value) => Ok(value.clone()),
+            None => self.state.get(scope, key),
+        }
+    }
+
+    pub fn set(&mut self, scope: &str, key: &str, value: Value) -> Result<Change, StateError> {
+        check_size(&value)?;
+        let old = self.get(scope, key)?;
+        if old.as_ref() != Some(&value) {
+            self.record(scope, key, Write::Set(value.clone()), Some(value.clone()));
+        }
+        Ok(Change { old_value: old, new_value: Some(value) })
+    }
+
+    pub fn update(
+        &mut self,
+        scope: &str,
+        key: &str,
+        ops: &Value,
+    ) -> Result<UpdateOutcome, StateError> {
+        check_ops(ops)?;
+        let old = self.get(scope, key)?;
+        let (new, errors) = ops::apply_to_key(old.as_ref(), ops)?;
+        if let Some(new) = &new {
+            check_size(new)?;
+        }
+        if new != old {
+            self.record(scope, key, Write::Update(ops.clone()), new.clone());
+        }
+        Ok(UpdateOutcome { old_value: old, new_value: new, errors })
+    }
+
+    pub fn delete(&mut self, scope: &str, key: &str) -> Result<Option<Value>, StateError> {
+        let old = self.get(scope, key)?;
+        if old.is_some() {
+            self.record(scope, key, Write::Delete, None);
+        }
+        Ok(old)
+    }
+
+    /// Like [`State::list`], with this transaction's writes applied.
+    pub fn list(
+        &self,
+        scope: &str,
+        prefix: Option<&str>,
+        after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<Value>, StateError> {
+        check_scope(scope)?;
+        let mine: Vec<(&String, &Option<Value>)> = self
+            .overlay
+            .iter()
+            .filter(|((s, _), _)| s == scope)
+            .map(|((_, k), v)| (k, v))
+            .collect();
+        if mine.is_empty() {
+            return self.state.list(scope, prefix, after, limit);
+        }
+        let in_range = |key: &str| {
+            key.starts_with(prefix.unwrap_or("")) && after.is_none_or(|after| key > after)
+        };
+        let mut merged: BTreeMap<String, Value> =
+            self.state.entries(scope, prefix, after, None)?.into_iter().collect();
+        for (key, value) in mine.into_iter().filter(|(key, _)| in_range(key)) {
+            match value {
+                Some(value) => merged.insert(key.clone(), value.clone()),
+                None => merged.remove(key),
+            };
+        }
+        Ok(merged.into_values().take(limit.unwrap_or(usize::MAX)).collect())
+    }
+
+    /// Like [`State::list_groups`], with this transaction's writes applied.
+    pub fn list_groups(&self) -> Result<Vec<String>, StateError> {
+        let mut groups = self.state.list_groups()?;
+        for (scope, _) in self.overlay.keys() {
+            if !groups.contains(scope) {
+                groups.push(scope.clone());
+            }
+        }
+        groups.retain(|scope| self.list(scope, None, None, Some(1)).is_ok_and(|v| !v.is_empty()));
+        groups.sort();
+        Ok(groups)
+    }
+
+    fn record(&mut self, scope: &str, key: &str, write: Write, value: Option<Value>) {
+        self.writes.push(TxWrite { scope: scope.to_owned(), key: key.to_owned(), write });
+        self.overlay.insert((scope.to_owned(), key.to_owned()), value);
+    }
+}

@@ -1,0 +1,411 @@
+//! The writer thread: the one place state changes. Every write, every trigger handler's
+//! transaction, every delivery mark and dead letter arrives here as a [`Request`], in order. The
+//! thread applies each against the committed state plus the writes staged before it, collects
+//! everything queued meanwhile into one [`Batch`] and commits it with one sync (group commit:
+//! the more writers wait, the more each sync carries). Only after the commit does it publish:
+//! the mirror is updated, the change events go to the dispatcher, and the callers are answered.
+//! So an acknowledged write is durable, and a reader never sees one that could still be lost.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use super::engine::{Batch, DeadLetter, Engine, Loaded, OutboxEvent};
+use super::mirror::Mirror;
+use super::ops::{self, OpError};
+use super::service::check_size;
+use super::{ChangeKind, StateChange, StateError};
+use crate::cause::Cause;
+
+/// Most requests folded into one batch: bounds a commit's size and the wait of its first caller.
+const MAX_BATCH: usize = 4096;
+
+/// One change a write makes to a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    Set(Value),
+    /// Update ops (a JSON array), applied to the value current when the write commits.
+    Update(Value),
+    Delete,
+}
+
+/// A write of a transaction: which key and what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TxWrite {
+    pub scope: String,
+    pub key: String,
+    pub write: Write,
+}
+
+/// Which delivery a committed transaction completes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// The outbox event handled.
+    pub seq: u64,
+    /// The function that handled it.
+    pub function: String,
+    /// Whether this was the event's last outstanding function: then the event leaves the outbox.
+    pub last: bool,
+}
+
+/// The outcome of one write: the value before and after, and the update ops that failed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WriteResult {
+    pub old: Option<Value>,
+    pub new: Option<Value>,
+    pub errors: Vec<OpError>,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StateError>>;
+
+/// Answers one request of a round with the round's commit result.
+type Answer = Box<dyn FnOnce(Result<(), &StateError>) + Send>;
+
+/// What the writer thread is asked to do.
+pub enum Request {
+    /// One write, committed on its own (well, with whatever else is queued).
+    Write { change: TxWrite, cause: Cause, reply: Reply<WriteResult> },
+    /// A trigger handler's writes, all or nothing, with the mark that its delivery is done.
+    Commit { writes: Vec<TxWrite>, cause: Cause, completion: Option<Completion>, reply: Reply<()> },
+    /// A delivery that failed every retry: parked as a dead letter.
+    Park {
+        event: OutboxEvent,
+        function: String,
+        error: String,
+        attempts: u32,
+        last: bool,
+        reply: Reply<()>,
+    },
+    /// Dead letters back into the outbox (one by id, or all).
+    Replay { id: Option<u64>, reply: Reply<Vec<u64>> },
+    /// Answered once everything queued before it is committed.
+    Flush { reply: Reply<()> },
+    /// Commits what is queued, closes the engine and stops; answered once the engine is closed.
+    Close { reply: Reply<()> },
+}
+
+/// What the state service reads while the writer writes.
+#[derive(Default)]
+pub struct Shared {
+    pub mirror: RwLock<Mirror>,
+    pub dead_letters: Mutex<BTreeMap<u64, DeadLetter>>,
+}
+
+/// Called with each committed change event, in commit order.
+pub type OnEvent = Arc<dyn Fn(OutboxEvent) + Send + Sync>;
+/// Whether any function is bound to changes of `(scope, key)`: events nobody listens to are not
+/// written to the outbox at all.
+pub type HasSubscribers = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
+/// The thread's own state.
+pub struct Writer {
+    engine: Box<dyn Engine>,
+    shared: Arc<Shared>,
+    on_event: OnEvent,
+    has_subscribers: HasSubscribers,
+    /// Seqs of events still in the outbox.
+    outbox: HashSet<u64>,
+    /// Delivery marks of those events.
+    delivered: HashSet<(u64, String)>,
+    next_seq: u64,
+    next_dead_letter: u64,
+}
+
+/// The requests of one round, and what to publish once they are durable.
+#[derive(Default)]
+struct Round {
+    batch: Batch,
+    /// Values written in this round, which later requests of the round must see.
+    staged: HashMap<(String, String), Option<Value>>,
+    events: Vec<OutboxEvent>,
+    dead_added: Vec<DeadLetter>,
+    dead_removed: Vec<u64>,
+    replies: Vec<Answer>,
+    requests: usize,
+    /// Set by a `Close` request: stop after this round.
+    close: Option<Reply<()>>,
+}
+
+impl Writer {
+    /// Fills the mirror from what `engine` holds; returns the writer and what was loaded.
+    pub fn load(
+        mut engine: Box<dyn Engine>,
+        shared: Arc<Shared>,
+        on_event: OnEvent,
+        has_subscribers: HasSubscribers,
+    ) -> Result<(Writer, Loaded), StateError> {
+        let loaded = engine.load()?;
+        let mut writer = Writer {
+            engine,
+            shared,
+            on_event,
+            has_subscribers,
+            outbox: HashSet::new(),
+            delivered: HashSet::new(),
+            next_seq: 0,
+            next_dead_letter: 0,
+        };
+        writer.adopt(&loaded);
+        Ok((writer, loaded))
+    }
+
+    /// Makes the in-memory view equal to what the engine holds.
+    fn adopt(&mut self, loaded: &Loaded) {
+        let mut mirror = Mirror::default();
+        for (scope, key, value) in &loaded.entries {
+            mirror.put(scope, key, Some(value.clone()));
+        }
+        *self.shared.mirror.write().unwrap_or_else(|e| e.into_inner()) = mirror;
+        *self.shared.dead_letters.lock().unwrap_or_else(|e| e.into_inner()) =
+            loaded.dead_letters.iter().map(|d| (d.id, d.clone())).collect();
+        self.outbox = loaded.outbox.iter().map(|e| e.seq).collect();
+        self.delivered = loaded.delivered.iter().cloned().collect();
+        self.next_seq = loaded.next_seq.max(loaded.outbox.last().map_or(0, |e| e.seq + 1));
+        self.next_dead_letter =
+            loaded.next_dead_letter.max(loaded.dead_letters.last().map_or(0, |d| d.id + 1));
+    }
+
+    /// Serves requests until asked to close or every sender is gone.
+    pub fn run(mut self, mut requests: mpsc::UnboundedReceiver<Request>) {
+        while let Some(first) = requests.blocking_recv() {
+            let mut round = Round::default();
+            self.process(first, &mut round);
+            while round.requests < MAX_BATCH && round.close.is_none() {
+                match requests.try_recv() {
+                    Ok(request) => self.process(request, &mut round),
+                    Err(_) => break,
+                }
+            }
+            let close = round.close.take();
+            self.finish(round);
+            if let Some(reply) = close {
+                let name = self.engine.name();
+                drop(self);
+                tracing::debug!(engine = name, "state closed");
+                let _ = reply.send(Ok(()));
+                return;
+            }
+        }
+        tracing::debug!(engine = self.engine.name(), "state writer stopped");
+    }
+
+    fn process(&mut self, request: Request, round: &mut Round) {
+        round.requests += 1;
+        match request {
+            Request::Write { change, cause, reply } => {
+                match self.stage(round, vec![change], cause) {
+                    Ok(mut results) => {
+                        let result = results.pop().unwrap_or_default();
+                        round.replies.push(Box::new(move |r| {
+                            let _ = reply.send(r.map(|()| result).map_err(clone_error));
+                        }));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Request::Commit { writes, cause, completion, reply } => {
+                if let Some(c) = &completion
+                    && (!self.outbox.contains(&c.seq)
+                        || self.delivered.contains(&(c.seq, c.function.clone())))
+                {
+                    // Delivered already (a retry racing a restart): the effects are in; don't repeat them.
+                    let _ = reply.send(Ok(()));
+                    return;
+                }
+                if let Err(e) = self.stage(round, writes, cause) {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
+                if let Some(c) = completion {
+                    self.complete(round, c);
+                }
+                round.replies.push(Box::new(move |r| {
+                    let _ = reply.send(r.map_err(clone_error));
+                }));
+            }
+            Request::Park { event, function, error, attempts, last, reply } => {
+                let letter = DeadLetter {
+                    id: self.next_dead_letter,
+                    event: event.clone(),
+                    function: function.clone(),
+                    error,
+                    attempts,
+                    parked_at_ms: now_ms(),
+                };
+                self.next_dead_letter += 1;
+                round.batch.dead_letters.push(letter.clone());
+                round.dead_added.push(letter);
+                self.complete(round, Completion { seq: event.seq, function, last });
+                round.replies.push(Box::new(move |r| {
+                    let _ = reply.send(r.map_err(clone_error));
+                }));
+            }
+            Request::Replay { id, reply } => {
+                let letters: Vec<DeadLetter> = {
+                    let dead = self.shared.dead_letters.lock().unwrap_or_else(|e| e.into_inner());
+                    dead.values()
+                        .filter(|d| id.is_none_or(|id| d.id == id))
+                        .filter(|d| !round.dead_removed.contains(&d.id))
+                        .cloned()
+                        .collect()
+                };
+                let mut replayed = Vec::new();
+                for letter in letters {
+                    let event = OutboxEvent {
+                        seq: self.next_seq,
+                        change: letter.event.change,
+                        target: Some(letter.function),
+                    };
+                    self.next_seq += 1;
+                    self.outbox.insert(event.seq);
+                    round.batch.events.push(event.clone());
+                    round.events.push(event);
+                    round.batch.dead_letters_removed.push(letter.id);
+                    round.dead_removed.push(letter.id);
+                    replayed.push(letter.id);
+                }
+                round.replies.push(Box::new(move |r| {
+                    let _ = reply.send(r.map(|()| replayed).map_err(clone_error));
+                }));
+            }
+            Request::Flush { reply } => {
+                round.replies.push(Box::new(move |r| {
+                    let _ = reply.send(r.map_err(clone_error));
+                }));
+            }
+            Request::Close { reply } => round.close = Some(reply),
+        }
+    }
+
+    /// Applies `writes` in order on top of what the round staged; all or nothing. Returns each
+    /// write's result.
+    fn stage(
+        &mut self,
+        round: &mut Round,
+        writes: Vec<TxWrite>,
+        cause: Cause,
+    ) -> Result<Vec<WriteResult>, StateError> {
+        let mut local: HashMap<(String, String), Option<Value>> = HashMap::new();
+        let mut applied = Vec::with_capacity(writes.len());
+        {
+            let mirror = self.shared.mirror.read().unwrap_or_else(|e| e.into_inner());
+            for TxWrite { scope, key, write } in writes {
+                let slot = (scope, key);
+                let old = match local.get(&slot).or_else(|| round.staged.get(&slot)) {
+                    Some(staged) => staged.clone(),
+                    None => mirror.get(&slot.0, &slot.1).cloned(),
+                };
+                let (new, errors) = match write {
+                    Write::Set(value) => (Some(value), Vec::new()),
+                    Write::Update(ops) => ops::apply_to_key(old.as_ref(), &ops)?,
+                    Write::Delete => (None, Vec::new()),
+                };
+                if let Some(new) = &new {
+                    check_size(new)?;
+                }
+                local.insert(slot.clone(), new.clone());
+                applied.push((slot, WriteResult { old, new, errors }));
+            }
+        }
+        let mut results = Vec::with_capacity(applied.len());
+        for ((scope, key), result) in applied {
+            if let Some(kind) = ChangeKind::between(result.old.as_ref(), result.new.as_ref())
+                && result.old != result.new
+            {
+                round.batch.writes.push((scope.clone(), key.clone(), result.new.clone()));
+                if (self.has_subscribers)(&scope, &key) {
+                    let change = StateChange {
+                        kind,
+                        scope: scope.clone(),
+                        key: key.clone(),
+                        old_value: result.old.clone(),
+                        new_value: result.new.clone(),
+                        cause,
+                    };
+                    let event = OutboxEvent { seq: self.next_seq, change, target: None };
+                    self.next_seq += 1;
+                    self.outbox.insert(event.seq);
+                    round.batch.events.push(event.clone());
+                    round.events.push(event);
+                }
+                round.staged.insert((scope, key), result.new.clone());
+            }
+            results.push(result);
+        }
+        Ok(results)
+    }
+
+    /// Records that `completion.function` is done with its event.
+    fn complete(&mut self, round: &mut Round, completion: Completion) {
+        let Completion { seq, function, last } = completion;
+        if last {
+            round.batch.completed.push(seq);
+            self.outbox.remove(&seq);
+            self.delivered.retain(|(s, _)| *s != seq);
+        } else {
+            round.batch.delivered.push((seq, function.clone()));
+            self.delivered.insert((seq, function));
+        }
+    }
+
+    /// Commits the round and publishes it, or fails every request in it.
+    fn finish(&mut self, mut round: Round) {
+        let result = if round.batch.is_empty() {
+            Ok(())
+        } else {
+            round.batch.next_seq = self.next_seq;
+            round.batch.next_dead_letter = self.next_dead_letter;
+            self.engine.commit(&round.batch)
+        };
+        match &result {
+            Ok(()) => {
+                {
+                    let mut mirror = self.shared.mirror.write().unwrap_or_else(|e| e.into_inner());
+                    for ((scope, key), value) in round.staged.drain() {
+                        mirror.put(&scope, &key, value);
+                    }
+                }
+                {
+                    let mut dead =
+                        self.shared.dead_letters.lock().unwrap_or_else(|e| e.into_inner());
+                    for letter in round.dead_added.drain(..) {
+                        dead.insert(letter.id, letter);
+                    }
+                    for id in &round.dead_removed {
+                        dead.remove(id);
+                    }
+                }
+                for event in round.events.drain(..) {
+                    (self.on_event)(event);
+                }
+            }
+            Err(e) => {
+                tracing::error!(engine = self.engine.name(), error = %e, "state commit failed; rereading the store");
+                match self.engine.load() {
+                    Ok(loaded) => self.adopt(&loaded),
+                    Err(e) => tracing::error!(error = %e, "rereading the store failed"),
+                }
+            }
+        }
+        for reply in round.replies {
+            reply(result.as_ref().map(|_| ()));
+        }
+    }
+}
+
+fn clone_error(e: &StateError) -> StateError {
+    match e {
+        StateError::Invalid(m) => StateError::Invalid(m.clone()),
+        StateError::Storage(m) => StateError::Storage(m.clone()),
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
