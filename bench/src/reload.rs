@@ -38,6 +38,7 @@ async fn reloads(plugins: &Path, original: &[u8]) -> anyhow::Result<()> {
         data: data.path().to_path_buf(),
         watch: eddy::watch::Mode::Components,
         memory: false,
+        delivery: Default::default(),
     };
     let server = eddy::Server::start(options).await?;
     let addr = server.local_addr()?;

@@ -66,6 +66,8 @@ pub struct ServeOptions {
     pub watch: watch::Mode,
     /// Keep state in memory only (tests, demos): nothing survives a restart.
     pub memory: bool,
+    /// How failed trigger deliveries are retried before they are parked.
+    pub delivery: triggers::DeliveryPolicy,
 }
 
 /// A host with its plugins loaded and its port bound, ready to serve.
@@ -84,6 +86,7 @@ impl Server {
         })?;
         let mut config = HostConfig::new(plugins);
         config.cache_dir = Some(options.data.join("cache"));
+        config.delivery = options.delivery.clone();
         let engine: Box<dyn state::engine::Engine> = if options.memory {
             tracing::warn!("--memory: state is kept in memory only and is lost on exit");
             Box::new(state::engine::MemoryEngine)

@@ -69,6 +69,12 @@ struct ServeArgs {
     /// Keep state in memory only: nothing survives a restart (tests, demos).
     #[arg(long)]
     memory: bool,
+    /// Attempts of a failing trigger delivery before it is parked in the dead-letter list.
+    #[arg(long, default_value_t = 5)]
+    max_attempts: u32,
+    /// Wait before the first retry of a failed delivery, in milliseconds; doubled each retry.
+    #[arg(long, default_value_t = 100)]
+    retry_backoff_ms: u64,
 }
 
 fn main() -> ExitCode {
@@ -108,8 +114,13 @@ fn run(task: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::R
 }
 
 fn serve(args: ServeArgs, watch: Mode) -> anyhow::Result<()> {
-    let ServeArgs { plugins, listen, data, memory } = args;
-    let options = eddy::ServeOptions { plugins, listen, data, watch, memory };
+    let ServeArgs { plugins, listen, data, memory, max_attempts, retry_backoff_ms } = args;
+    let delivery = eddy::triggers::DeliveryPolicy {
+        max_attempts,
+        first_backoff: std::time::Duration::from_millis(retry_backoff_ms),
+        ..Default::default()
+    };
+    let options = eddy::ServeOptions { plugins, listen, data, watch, memory, delivery };
     run(eddy::serve(options, shutdown_signal()))
 }
 

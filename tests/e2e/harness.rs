@@ -90,14 +90,26 @@ impl TestHost {
 
     /// A host serving the plugins of `dir` with `data` as its data directory, watching `mode`.
     pub fn start_in(dir: &Path, data: tempfile::TempDir, mode: Mode) -> TestHost {
+        TestHost::start_configured(dir, data, |options| options.watch = mode)
+    }
+
+    /// A host serving the plugins of `dir` with `data` as its data directory, with the
+    /// defaults changed by `configure`.
+    pub fn start_configured(
+        dir: &Path,
+        data: tempfile::TempDir,
+        configure: impl FnOnce(&mut eddy::ServeOptions),
+    ) -> TestHost {
         capture_logs();
-        let options = eddy::ServeOptions {
+        let mut options = eddy::ServeOptions {
             plugins: dir.to_path_buf(),
             listen: "127.0.0.1:0".parse().expect("a valid address"),
             data: data.path().to_path_buf(),
-            watch: mode,
+            watch: Mode::Components,
             memory: false,
+            delivery: Default::default(),
         };
+        configure(&mut options);
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {

@@ -5,6 +5,7 @@ mod harness;
 
 mod build;
 mod capabilities;
+mod delivery;
 mod errors;
 mod plugins;
 mod reload;

@@ -20,6 +20,8 @@ plugin! {
     "count-flagged" => count_flagged,
     "flag" => flag,
     "read" => read,
+    "write" => write,
+    "flaky" => flaky,
 }
 
 /// The request object exactly as the host delivers it, in its plain JSON form.
@@ -141,4 +143,24 @@ fn read(request: HttpRequest) -> Result<Value> {
     let scope = request.param("scope").unwrap_or_default();
     let key = request.param("key").unwrap_or_default();
     Ok(state::get::<Value>(scope, key)?.unwrap_or(Value::Null))
+}
+
+fn write(request: HttpRequest) -> Result<Value> {
+    let scope = request.param("scope").unwrap_or_default().to_string();
+    let key = request.param("key").unwrap_or_default().to_string();
+    let body: Value = request.json_body()?;
+    state::set(&scope, &key, &body)?;
+    Ok(json!({ "scope": scope, "key": key }))
+}
+
+/// A handler that writes, then fails while told to: its writes must vanish with each failed
+/// attempt, so `flaky-attempts` counts only the attempt that succeeded.
+fn flaky(change: StateEvent) -> Result<()> {
+    state::update("flaky-attempts", &change.key, &[Op::increment("n", 1)])?;
+    let mode: Option<String> = state::get("flaky-mode", "mode")?;
+    if mode.as_deref() == Some("fail") {
+        return Err(Error::internal("flaky is failing on purpose"));
+    }
+    state::set("flaky-seen", &change.key, &change.new_value)?;
+    Ok(())
 }
