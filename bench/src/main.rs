@@ -3,10 +3,12 @@
 //! machine is shared and noisy, so compare ratios and medians, not single numbers.
 //!
 //! Run: `cargo build --release -p eddy && cargo run --release -p eddy-bench [SCENARIO...]`
-//! Scenarios: `reload` (hot reload and restart with a warm compile cache). Without arguments,
+//! Scenarios: `reload` (hot reload and restart with a warm compile cache), `state` (durable
+//! writes and reads in process and through HTTP, trigger delivery latency). Without arguments,
 //! all of them.
 
 mod reload;
+mod state;
 mod stats;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +22,9 @@ fn main() -> anyhow::Result<()> {
     eddy::toolchain::build_all(&plugins)?;
     if wants("reload") {
         runtime.block_on(reload::run(&plugins))?;
+    }
+    if wants("state") {
+        runtime.block_on(state::run(&plugins))?;
     }
     Ok(())
 }
