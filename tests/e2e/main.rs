@@ -2,9 +2,11 @@
 //! real HTTP and WebSocket clients. One test binary; `harness` holds the plumbing.
 
 mod harness;
+mod process;
 
 mod build;
 mod capabilities;
+mod crash;
 mod delivery;
 mod errors;
 mod plugins;

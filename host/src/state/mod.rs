@@ -172,3 +172,6 @@ mod tests {
         assert_eq!(serde_json::to_value(ChangeKind::Created).ok(), Some(json!("created")));
     }
 }
+
+#[cfg(test)]
+mod service_tests;
