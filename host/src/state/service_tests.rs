@@ -88,8 +88,8 @@ async fn event_for(state: &State, events: &Events, key: &str) -> OutboxEvent {
     fired.remove(0)
 }
 
-/// Commits a transaction that increments `counts/<key>`, as a trigger handler would, with
-/// `completion`.
+/// Commits a transaction that increments `n` in the unwatched key `quiet/<key>`, as a trigger
+/// handler would, with `completion`.
 async fn count(state: &State, key: &str, completion: Option<Completion>) -> Result<(), StateError> {
     let mut txn = state.begin(depth(1));
     txn.update(QUIET, key, &increment("n")).expect("valid ops");
@@ -642,7 +642,6 @@ async fn the_last_completion_retires_the_event() {
 #[tokio::test]
 async fn a_completion_for_an_event_never_in_the_outbox_commits_nothing() {
     let (state, events) = memory();
-    state.set(QUIET, "unwatched", json!(1), ROOT).await.expect("set");
     let event = event_for(&state, &events, "d").await;
     count(&state, "k", completion(event.seq + 100, "f::a", true)).await.expect("no error");
     assert_eq!(counted(&state, "k"), None);
@@ -814,13 +813,17 @@ async fn seqs_and_dead_letter_ids_keep_counting_after_reopen() {
     let dir = TempDir::new();
     let (state, _, events) = dir.open();
     let event = event_for(&state, &events, "a").await;
-    state.park(event.clone(), "f::a".into(), "boom".into(), 1, true).await.expect("park");
+    state.park(event, "f::a".into(), "boom".into(), 1, true).await.expect("park");
     state.replay(None).await.expect("replay");
     let replayed = events.take().remove(0);
     state.close().await.expect("close");
 
     let (state, recovered, events) = dir.open();
-    assert_eq!(recovered.events, [replayed.clone()], "a replayed letter keeps its target");
+    assert_eq!(
+        recovered.events,
+        std::slice::from_ref(&replayed),
+        "a replayed letter keeps its target"
+    );
     let next = event_for(&state, &events, "b").await;
     assert!(next.seq > replayed.seq);
     state.park(next, "f::a".into(), "boom".into(), 1, true).await.expect("park");
