@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::Value;
 
 use crate::cause::Cause;
+use crate::registry::Plugin;
 use crate::state::{Change, State, StateError, Txn, UpdateOutcome};
 use crate::streams::{StreamError, Streams};
 
@@ -21,6 +22,9 @@ pub struct Invocation {
     /// The transaction of the trigger delivery this call belongs to; none: every write commits
     /// on its own.
     pub txn: Option<Arc<Mutex<Txn>>>,
+    /// The plugin whose code is running, whose capabilities bound what this call may touch;
+    /// none: the host itself (HTTP routing, the dispatcher, the CLI), which may touch anything.
+    pub plugin: Option<Arc<Plugin>>,
 }
 
 impl Invocation {
@@ -34,11 +38,51 @@ impl Invocation {
         Invocation { nesting: self.nesting + 1, ..self.clone() }
     }
 
+    /// Fails unless the running plugin may read `scope`.
+    fn check_read(&self, scope: &str) -> Result<(), StateError> {
+        match &self.plugin {
+            Some(p) if !p.manifest.capabilities.may_read(scope) => {
+                Err(StateError::Forbidden(format!(
+                    "plugin {} may not read state scope {scope:?}: add it to [capabilities] state or state_read in its plugin.toml",
+                    p.name
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Fails unless the running plugin may write `scope`.
+    fn check_write(&self, scope: &str) -> Result<(), StateError> {
+        match &self.plugin {
+            Some(p) if !p.manifest.capabilities.may_write(scope) => {
+                Err(StateError::Forbidden(format!(
+                    "plugin {} may not write state scope {scope:?}: add it to [capabilities] state in its plugin.toml",
+                    p.name
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Fails unless the running plugin may use stream `name`.
+    pub fn check_stream(&self, name: &str) -> Result<(), StreamError> {
+        match &self.plugin {
+            Some(p) if !p.manifest.capabilities.may_stream(name) => {
+                Err(StreamError::Forbidden(format!(
+                    "plugin {} may not use stream {name:?}: add it to [capabilities] streams in its plugin.toml",
+                    p.name
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn txn(&self) -> Option<MutexGuard<'_, Txn>> {
         self.txn.as_ref().map(|txn| txn.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     pub fn get(&self, state: &State, scope: &str, key: &str) -> Result<Option<Value>, StateError> {
+        self.check_read(scope)?;
         match self.txn() {
             Some(txn) => txn.get(scope, key),
             None => state.get(scope, key),
@@ -52,6 +96,7 @@ impl Invocation {
         key: &str,
         value: Value,
     ) -> Result<Change, StateError> {
+        self.check_write(scope)?;
         if let Some(mut txn) = self.txn() {
             return txn.set(scope, key, value);
         }
@@ -65,6 +110,7 @@ impl Invocation {
         key: &str,
         ops: &Value,
     ) -> Result<UpdateOutcome, StateError> {
+        self.check_write(scope)?;
         if let Some(mut txn) = self.txn() {
             return txn.update(scope, key, ops);
         }
@@ -77,6 +123,7 @@ impl Invocation {
         scope: &str,
         key: &str,
     ) -> Result<Option<Value>, StateError> {
+        self.check_write(scope)?;
         if let Some(mut txn) = self.txn() {
             return txn.delete(scope, key);
         }
@@ -91,17 +138,21 @@ impl Invocation {
         after: Option<&str>,
         limit: Option<usize>,
     ) -> Result<Vec<Value>, StateError> {
+        self.check_read(scope)?;
         match self.txn() {
             Some(txn) => txn.list(scope, prefix, after, limit),
             None => state.list(scope, prefix, after, limit),
         }
     }
 
+    /// The scopes holding keys, of those the running plugin may read.
     pub fn list_groups(&self, state: &State) -> Result<Vec<String>, StateError> {
-        match self.txn() {
-            Some(txn) => txn.list_groups(),
-            None => state.list_groups(),
-        }
+        let mut groups = match self.txn() {
+            Some(txn) => txn.list_groups()?,
+            None => state.list_groups()?,
+        };
+        groups.retain(|scope| self.check_read(scope).is_ok());
+        Ok(groups)
     }
 
     /// `stream::send`: at once, or, in a trigger delivery, once its transaction commits (so a
@@ -115,6 +166,7 @@ impl Invocation {
         event_type: &str,
         data: Value,
     ) -> Result<(), StreamError> {
+        self.check_stream(stream)?;
         let Some(mut txn) = self.txn() else {
             return streams.send(stream, group, id, event_type, data, self.cause);
         };

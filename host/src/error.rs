@@ -89,6 +89,7 @@ impl From<StateError> for Error {
     fn from(e: StateError) -> Error {
         match e {
             StateError::Invalid(message) => Error::bad_request(message),
+            StateError::Forbidden(message) => Error::new(ErrorCode::Forbidden, message),
             StateError::Storage(_) => {
                 tracing::error!(error = %e, "state storage failed");
                 Error::internal("state storage failed")
@@ -99,6 +100,9 @@ impl From<StateError> for Error {
 
 impl From<StreamError> for Error {
     fn from(e: StreamError) -> Error {
-        Error::bad_request(e.to_string())
+        match e {
+            StreamError::Invalid(message) => Error::bad_request(message),
+            StreamError::Forbidden(message) => Error::new(ErrorCode::Forbidden, message),
+        }
     }
 }

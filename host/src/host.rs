@@ -12,11 +12,12 @@ use crate::builtins;
 use crate::context::Invocation;
 use crate::error::{Error, ErrorCode};
 use crate::registry::{FunctionRef, Registry};
-use crate::runtime::{CallFailure, Runtime, wit};
+use crate::runtime::{CallFailure, InstanceLimits, Runtime, wit};
+use crate::state::Recovered;
 use crate::state::State;
 use crate::state::engine::Engine;
 use crate::streams::{Streams, StreamsConfig};
-use crate::triggers::{self, Delivery, DeliveryPolicy, Triggers};
+use crate::triggers::{self, Delivery, DeliveryPolicy, Queues, Triggers};
 
 /// Settings of one host process.
 #[derive(Debug, Clone)]
@@ -36,6 +37,8 @@ pub struct HostConfig {
     pub streams: StreamsConfig,
     /// Retries of failed trigger deliveries.
     pub delivery: DeliveryPolicy,
+    /// Deadlines, memory caps and the instance pool.
+    pub limits: InstanceLimits,
 }
 
 impl HostConfig {
@@ -48,6 +51,7 @@ impl HostConfig {
             max_body_bytes: 1024 * 1024,
             streams: StreamsConfig::default(),
             delivery: DeliveryPolicy::default(),
+            limits: InstanceLimits::default(),
         }
     }
 }
@@ -63,12 +67,15 @@ struct Shared {
     state: State,
     streams: Streams,
     triggers: Triggers,
+    /// The dispatcher's queues and what the outbox held at start, until
+    /// [`Host::start_triggers`] starts delivering (once plugins are loaded, or recovered events
+    /// would find no subscribers and be retired undelivered).
+    pending: std::sync::Mutex<Option<(Queues, Recovered)>>,
 }
 
 impl Host {
-    /// Starts a host over a storage engine with no plugins loaded yet; spawns the trigger
-    /// dispatcher on the current tokio runtime, which first delivers what the outbox still
-    /// held from before a restart.
+    /// Starts a host over a storage engine with no plugins loaded yet. Trigger delivery starts
+    /// with [`Host::start_triggers`].
     pub fn start(config: HostConfig, engine: Box<dyn Engine>) -> anyhow::Result<Host> {
         let (triggers, queues) = Triggers::new();
         let registry = Arc::new(Registry::new());
@@ -88,15 +95,24 @@ impl Host {
         };
         let (state, recovered) = State::open(engine, on_event, has_subscribers)?;
         let host = Host(Arc::new(Shared {
-            runtime: Runtime::new(config.cache_dir.clone())?,
+            runtime: Runtime::new(config.cache_dir.clone(), &config.limits)?,
             registry,
             state,
             streams: Streams::new(config.streams.clone(), on_stream),
-            triggers: triggers.clone(),
+            triggers,
+            pending: std::sync::Mutex::new(Some((queues, recovered))),
             config,
         }));
-        triggers::spawn(&host, queues, &triggers, recovered);
         Ok(host)
+    }
+
+    /// Starts the trigger dispatcher on the current tokio runtime; it first delivers what the
+    /// outbox held from before a restart. Call it once the plugins are loaded.
+    pub fn start_triggers(&self) {
+        let pending = self.0.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((queues, recovered)) = pending {
+            triggers::spawn(self, queues, &self.0.triggers, recovered);
+        }
     }
 
     pub fn config(&self) -> &HostConfig {
@@ -196,6 +212,25 @@ impl Host {
         match self.0.runtime.call(self, function, event, invocation).await {
             Ok(output) => Ok(output),
             Err(CallFailure::Guest(e)) => Err(guest_error(e)),
+            Err(CallFailure::Timeout(limit)) => {
+                tracing::warn!(function = %function.id, timeout_ms = limit.as_millis() as u64, "function timed out");
+                Err(Error::new(
+                    ErrorCode::Timeout,
+                    format!(
+                        "function {} did not finish within {} ms",
+                        function.id,
+                        limit.as_millis()
+                    ),
+                ))
+            }
+            Err(CallFailure::OutOfMemory(cap)) => {
+                tracing::warn!(function = %function.id, cap_mib = cap >> 20, "function ran out of memory");
+                Err(Error::internal(format!(
+                    "function {} exceeded its memory limit of {} MiB",
+                    function.id,
+                    cap >> 20
+                )))
+            }
             Err(CallFailure::Trap(trap)) => {
                 tracing::warn!(function = %function.id, error = %format!("{trap:#}"), "function trapped");
                 Err(Error::internal(format!("function {} failed", function.id)))

@@ -95,6 +95,7 @@ impl Server {
         };
         let host = Host::start(config, engine)?;
         reload::load_all(&host).await?;
+        host.start_triggers();
         let watch = watch::start(host.clone(), options.watch)?;
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await

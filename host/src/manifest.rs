@@ -26,6 +26,13 @@ pub struct Manifest {
     pub description: Option<String>,
     /// Functions by short name (`create`), in name order.
     pub functions: BTreeMap<String, FunctionSpec>,
+    /// Resource limits of the plugin's instances (defaults come from the host).
+    pub limits: Limits,
+    /// What the plugin may touch; nothing by default.
+    pub capabilities: Capabilities,
+    /// Streams whose WebSocket joins a function of this plugin authorises: stream name →
+    /// function id.
+    pub stream_authorizers: BTreeMap<String, String>,
 }
 
 /// One function of a plugin and what fires it.
@@ -33,7 +40,62 @@ pub struct Manifest {
 pub struct FunctionSpec {
     pub description: Option<String>,
     pub triggers: Vec<Trigger>,
+    /// Deadline of one call, overriding the plugin's and the host's.
+    pub timeout_ms: Option<u64>,
 }
+
+/// Per-plugin overrides of the host's limits.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest linear memory of one instance, in MiB.
+    pub memory_mib: Option<u64>,
+    /// Deadline of one call of any of the plugin's functions, in milliseconds.
+    pub timeout_ms: Option<u64>,
+}
+
+/// The state scopes and streams a plugin may use. A name may end in `*` to match a prefix;
+/// `"*"` alone matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    /// Scopes the plugin may read and write.
+    #[serde(default)]
+    pub state: Vec<String>,
+    /// Scopes the plugin may only read.
+    #[serde(default)]
+    pub state_read: Vec<String>,
+    /// Streams the plugin may send to and whose items it may read and write.
+    #[serde(default)]
+    pub streams: Vec<String>,
+}
+
+impl Capabilities {
+    /// Whether the plugin may read `scope`.
+    pub fn may_read(&self, scope: &str) -> bool {
+        matches_any(&self.state, scope) || matches_any(&self.state_read, scope)
+    }
+
+    /// Whether the plugin may write `scope`.
+    pub fn may_write(&self, scope: &str) -> bool {
+        matches_any(&self.state, scope)
+    }
+
+    /// Whether the plugin may use stream `name`.
+    pub fn may_stream(&self, name: &str) -> bool {
+        matches_any(&self.streams, name)
+    }
+}
+
+fn matches_any(patterns: &[String], name: &str) -> bool {
+    patterns.iter().any(|pattern| match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    })
+}
+
+/// Longest deadline a manifest may set: longer calls belong in a background job.
+pub const MAX_TIMEOUT_MS: u64 = 10 * 60 * 1000;
 
 /// What fires a function. A function with no triggers is still callable through `invoke`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
@@ -97,6 +159,11 @@ struct RawManifest {
     description: Option<String>,
     #[serde(default)]
     functions: BTreeMap<Spanned<String>, RawFunction>,
+    limits: Option<Spanned<Limits>>,
+    #[serde(default)]
+    capabilities: Capabilities,
+    #[serde(default)]
+    streams: BTreeMap<Spanned<String>, RawStream>,
 }
 
 #[derive(Deserialize)]
@@ -105,6 +172,15 @@ struct RawFunction {
     description: Option<String>,
     #[serde(default)]
     triggers: Vec<Spanned<Trigger>>,
+    timeout_ms: Option<Spanned<u64>>,
+}
+
+/// `[streams.NAME]`: settings of a stream this plugin governs.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStream {
+    /// Function that authorises WebSocket joins; it must return `true` to admit one.
+    join: Spanned<String>,
 }
 
 impl Manifest {
@@ -174,10 +250,34 @@ impl Manifest {
                 }
                 triggers.push(trigger);
             }
+            let timeout_ms = match raw_fn.timeout_ms {
+                Some(t) => Some(check_timeout(*t.get_ref()).map_err(|m| error(Some(t.span()), m))?),
+                None => None,
+            };
             functions.insert(
                 fname.into_inner(),
-                FunctionSpec { description: raw_fn.description, triggers },
+                FunctionSpec { description: raw_fn.description, triggers, timeout_ms },
             );
+        }
+
+        let limits_span = raw.limits.as_ref().map_or(0..0, Spanned::span);
+        let limits = raw.limits.map(Spanned::into_inner).unwrap_or_default();
+        if let Some(t) = limits.timeout_ms {
+            check_timeout(t).map_err(|m| error(Some(limits_span.clone()), m))?;
+        }
+        if limits.memory_mib == Some(0) {
+            return Err(error(Some(limits_span), "memory_mib must be at least 1".into()));
+        }
+        let mut stream_authorizers = BTreeMap::new();
+        for (stream, settings) in raw.streams {
+            let join = settings.join.get_ref();
+            if !is_function_id(join) {
+                return Err(error(
+                    Some(settings.join.span()),
+                    format!("join {join:?} must be a function id like \"todos::can-join\""),
+                ));
+            }
+            stream_authorizers.insert(stream.into_inner(), settings.join.into_inner());
         }
 
         Ok(Manifest {
@@ -185,7 +285,18 @@ impl Manifest {
             component: dir.join(raw.component.into_inner()),
             description: raw.description,
             functions,
+            limits,
+            capabilities: raw.capabilities,
+            stream_authorizers,
         })
+    }
+}
+
+fn check_timeout(ms: u64) -> Result<u64, String> {
+    if (1..=MAX_TIMEOUT_MS).contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(format!("timeout_ms must be between 1 and {MAX_TIMEOUT_MS}, not {ms}"))
     }
 }
 
@@ -433,6 +544,45 @@ triggers = [{ type = "stream", stream_name = "todos-live" }]
         assert!(is_function_id("state::list_groups"));
         assert!(is_function_id("todos::on-change"));
         assert!(!is_function_id("todos:on-change"));
+    }
+
+    #[test]
+    fn limits_capabilities_timeouts_and_stream_authorisers_parse() {
+        let m = parse(
+            "name = \"a\"\ncomponent = \"a.wasm\"\n[limits]\nmemory_mib = 32\ntimeout_ms = 2000\n\
+             [capabilities]\nstate = [\"todos\", \"cache-*\"]\nstate_read = [\"config\"]\nstreams = [\"live\"]\n\
+             [streams.live]\njoin = \"a::can-join\"\n[functions.f]\ntimeout_ms = 100\n",
+        )
+        .unwrap();
+        assert_eq!(m.limits, Limits { memory_mib: Some(32), timeout_ms: Some(2000) });
+        assert_eq!(m.functions["f"].timeout_ms, Some(100));
+        assert_eq!(m.stream_authorizers["live"], "a::can-join");
+        let caps = &m.capabilities;
+        assert!(
+            caps.may_write("todos") && caps.may_write("cache-users") && !caps.may_write("config")
+        );
+        assert!(caps.may_read("config") && caps.may_read("todos") && !caps.may_read("secrets"));
+        assert!(caps.may_stream("live") && !caps.may_stream("other"));
+    }
+
+    #[test]
+    fn a_plugin_without_capabilities_may_touch_nothing() {
+        let m = parse("name = \"a\"\ncomponent = \"a.wasm\"\n").unwrap();
+        assert!(!m.capabilities.may_read("todos") && !m.capabilities.may_stream("live"));
+        let star = Capabilities { state: vec!["*".into()], ..Default::default() };
+        assert!(star.may_write("anything"));
+    }
+
+    #[test]
+    fn out_of_range_timeouts_and_limits_are_errors_with_their_line() {
+        let e = error_of("name = \"a\"\ncomponent = \"a.wasm\"\n[functions.f]\ntimeout_ms = 0\n");
+        assert!(e.contains(":4: ") && e.contains("timeout_ms"), "{e}");
+        let e = error_of("name = \"a\"\ncomponent = \"a.wasm\"\n[limits]\nmemory_mib = 0\n");
+        assert!(e.contains("memory_mib"), "{e}");
+        let e = error_of("name = \"a\"\ncomponent = \"a.wasm\"\n[capabilities]\nfiles = [\"/\"]\n");
+        assert!(e.contains(":4: ") && e.contains("files"), "{e}");
+        let e = error_of("name = \"a\"\ncomponent = \"a.wasm\"\n[streams.live]\njoin = \"nope\"\n");
+        assert!(e.contains(":4: ") && e.contains("function id"), "{e}");
     }
 
     #[test]

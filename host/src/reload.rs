@@ -63,6 +63,16 @@ pub fn read_source(dir: &Path) -> Result<Source, Rejection> {
 /// Compiles and checks a plugin's source.
 pub async fn compile(host: &Host, source: Source) -> Result<Plugin, Rejection> {
     let Source { dir, manifest, bytes, sha256 } = source;
+    let max_memory = host.config().limits.max_memory_bytes;
+    if let Some(mib) = manifest.limits.memory_mib
+        && mib.saturating_mul(1 << 20) > max_memory as u64
+    {
+        let reason = format!(
+            "[limits] memory_mib = {mib} is above the host's limit of {} MiB",
+            max_memory >> 20
+        );
+        return Err(Rejection::new(dir.join("plugin.toml"), reason));
+    }
     let started = Instant::now();
     let component = host
         .runtime()

@@ -267,7 +267,7 @@ async fn deliver_to(
     loop {
         attempt += 1;
         let txn = Arc::new(Mutex::new(state.begin(cause)));
-        let invocation = Invocation { cause, nesting: 0, txn: Some(txn.clone()) };
+        let invocation = Invocation { cause, txn: Some(txn.clone()), ..Invocation::root() };
         let skip = match (condition, &target) {
             (Some(condition), Target::State { json, .. }) => {
                 !condition_holds(host, condition, json).await

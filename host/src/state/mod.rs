@@ -34,6 +34,9 @@ pub enum StateError {
     /// The storage failed.
     #[error("storage failed: {0}")]
     Storage(String),
+    /// The calling plugin's manifest does not grant it this scope.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 /// What a committed write did to its key.

@@ -59,9 +59,10 @@ impl Txn {
     pub fn set(&mut self, scope: &str, key: &str, value: Value) -> Result<Change, StateError> {
         check_size(&value)?;
         let old = self.get(scope, key)?;
-        if old.as_ref() != Some(&value) {
-            self.record(scope, key, Write::Set(value.clone()), Some(value.clone()));
-        }
+        // Recorded even when it changes nothing now: another write may change the key before
+        // this commits, and the commit must still leave `value` there. A write that is a no-op
+        // at commit time writes and fires nothing.
+        self.record(scope, key, Write::Set(value.clone()), Some(value.clone()));
         Ok(Change { old_value: old, new_value: Some(value) })
     }
 
@@ -77,17 +78,13 @@ impl Txn {
         if let Some(new) = &new {
             check_size(new)?;
         }
-        if new != old {
-            self.record(scope, key, Write::Update(ops.clone()), new.clone());
-        }
+        self.record(scope, key, Write::Update(ops.clone()), new.clone());
         Ok(UpdateOutcome { old_value: old, new_value: new, errors })
     }
 
     pub fn delete(&mut self, scope: &str, key: &str) -> Result<Option<Value>, StateError> {
         let old = self.get(scope, key)?;
-        if old.is_some() {
-            self.record(scope, key, Write::Delete, None);
-        }
+        self.record(scope, key, Write::Delete, None);
         Ok(old)
     }
 

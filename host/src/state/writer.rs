@@ -247,7 +247,9 @@ impl Writer {
             Request::Replay { id, reply } => {
                 let letters: Vec<DeadLetter> = {
                     let dead = self.shared.dead_letters.lock().unwrap_or_else(|e| e.into_inner());
+                    // Committed letters, and those parked earlier in this round.
                     dead.values()
+                        .chain(round.dead_added.iter())
                         .filter(|d| id.is_none_or(|id| d.id == id))
                         .filter(|d| !round.dead_removed.contains(&d.id))
                         .cloned()
@@ -401,6 +403,7 @@ fn clone_error(e: &StateError) -> StateError {
     match e {
         StateError::Invalid(m) => StateError::Invalid(m.clone()),
         StateError::Storage(m) => StateError::Storage(m.clone()),
+        StateError::Forbidden(m) => StateError::Forbidden(m.clone()),
     }
 }
 

@@ -99,6 +99,9 @@ pub enum StreamError {
     /// A bad stream, group or item name, or bad update ops.
     #[error("{0}")]
     Invalid(String),
+    /// The calling plugin's manifest does not grant it this stream.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl From<StateError> for StreamError {
@@ -108,6 +111,7 @@ impl From<StateError> for StreamError {
             // Stream items live in memory; the ops code has no storage to fail. Keep the message
             // for the caller rather than panic should that ever change.
             StateError::Storage(message) => StreamError::Invalid(message),
+            StateError::Forbidden(message) => StreamError::Forbidden(message),
         }
     }
 }
