@@ -39,6 +39,7 @@ async fn reloads(plugins: &Path, original: &[u8]) -> anyhow::Result<()> {
         watch: eddy::watch::Mode::Components,
         memory: false,
         delivery: Default::default(),
+        http: Default::default(),
     };
     let server = eddy::Server::start(options).await?;
     let addr = server.local_addr()?;

@@ -127,6 +127,7 @@ async fn over_http(plugins: &std::path::Path) -> anyhow::Result<()> {
         watch: eddy::watch::Mode::Components,
         memory: false,
         delivery: Default::default(),
+        http: Default::default(),
     };
     let server = eddy::Server::start(options).await?;
     let addr = server.local_addr()?;

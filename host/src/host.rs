@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -34,6 +35,8 @@ pub struct HostConfig {
     pub max_invoke_depth: u32,
     /// Largest HTTP request body accepted; larger gets 413.
     pub max_body_bytes: usize,
+    /// Limits of the HTTP edge against slow or abusive clients.
+    pub http: HttpLimits,
     pub streams: StreamsConfig,
     /// Retries of failed trigger deliveries.
     pub delivery: DeliveryPolicy,
@@ -49,9 +52,38 @@ impl HostConfig {
             max_cascade_depth: 8,
             max_invoke_depth: 16,
             max_body_bytes: 1024 * 1024,
+            http: HttpLimits::default(),
             streams: StreamsConfig::default(),
             delivery: DeliveryPolicy::default(),
             limits: InstanceLimits::default(),
+        }
+    }
+}
+
+/// Limits of the HTTP edge.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Headers per request; more gets 431.
+    pub max_headers: usize,
+    /// Bytes of a request's head (request line and headers); more gets 431.
+    pub max_header_bytes: usize,
+    /// Time a client gets to send a request's head, counted from when the connection starts
+    /// waiting for it: closes both slow-header (slowloris) and idle keep-alive connections.
+    pub header_read_timeout: Duration,
+    /// Longest a request may take from its head to its response (504 after).
+    pub request_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_headers: 100,
+            max_header_bytes: 64 * 1024,
+            header_read_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
         }
     }
 }
@@ -134,7 +166,7 @@ impl Host {
     /// Finishes trigger deliveries under way (within a grace period; the outbox keeps the rest
     /// for the next start), commits everything queued and closes the state store.
     pub async fn shut_down(&self) {
-        triggers::drain(self, std::time::Duration::from_secs(10)).await;
+        triggers::drain(self, Duration::from_secs(10)).await;
         if let Err(e) = self.0.state.close().await {
             tracing::error!(error = %e, "closing state on shutdown failed");
         }

@@ -54,7 +54,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-pub use host::{Host, HostConfig};
+pub use host::{Host, HostConfig, HttpLimits};
 
 /// What `eddy serve` needs to know.
 #[derive(Debug, Clone)]
@@ -68,6 +68,8 @@ pub struct ServeOptions {
     pub memory: bool,
     /// How failed trigger deliveries are retried before they are parked.
     pub delivery: triggers::DeliveryPolicy,
+    /// Limits of the HTTP edge.
+    pub http: HttpLimits,
 }
 
 /// A host with its plugins loaded and its port bound, ready to serve.
@@ -87,6 +89,7 @@ impl Server {
         let mut config = HostConfig::new(plugins);
         config.cache_dir = Some(options.data.join("cache"));
         config.delivery = options.delivery.clone();
+        config.http = options.http.clone();
         let engine: Box<dyn state::engine::Engine> = if options.memory {
             tracing::warn!("--memory: state is kept in memory only and is lost on exit");
             Box::new(state::engine::MemoryEngine)

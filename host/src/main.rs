@@ -120,7 +120,15 @@ fn serve(args: ServeArgs, watch: Mode) -> anyhow::Result<()> {
         first_backoff: std::time::Duration::from_millis(retry_backoff_ms),
         ..Default::default()
     };
-    let options = eddy::ServeOptions { plugins, listen, data, watch, memory, delivery };
+    let options = eddy::ServeOptions {
+        plugins,
+        listen,
+        data,
+        watch,
+        memory,
+        delivery,
+        http: Default::default(),
+    };
     run(eddy::serve(options, shutdown_signal()))
 }
 

@@ -69,14 +69,37 @@ pub struct Snapshot {
     pub routes: Routes<FunctionRef>,
     state_bindings: Vec<(StateTrigger, FunctionRef)>,
     stream_bindings: Vec<(StreamTrigger, FunctionRef)>,
+    /// Stream name → the function that authorises joins to it (and the plugin declaring it).
+    stream_authorizers: HashMap<String, (String, Arc<str>)>,
+}
+
+/// Why a set of plugins cannot be served together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    #[error(transparent)]
+    Route(#[from] RouteClash),
+    #[error("stream {stream} already has a join authoriser, declared by {other}")]
+    StreamAuthorizer { stream: String, other: String },
 }
 
 impl Snapshot {
-    /// Indexes `plugins`. Fails when two plugins bind clashing routes.
-    pub fn build(plugins: impl IntoIterator<Item = Arc<Plugin>>) -> Result<Snapshot, RouteClash> {
+    /// Indexes `plugins`. Fails when two plugins bind clashing routes, or both govern joins to
+    /// the same stream.
+    pub fn build(plugins: impl IntoIterator<Item = Arc<Plugin>>) -> Result<Snapshot, Conflict> {
         let mut snapshot = Snapshot::default();
         let mut http = Vec::new();
         for plugin in plugins {
+            for (stream, function) in &plugin.manifest.stream_authorizers {
+                if let Some((_, other)) = snapshot.stream_authorizers.get(stream) {
+                    return Err(Conflict::StreamAuthorizer {
+                        stream: stream.clone(),
+                        other: other.to_string(),
+                    });
+                }
+                snapshot
+                    .stream_authorizers
+                    .insert(stream.clone(), (function.clone(), plugin.name.clone()));
+            }
             for (name, spec) in &plugin.manifest.functions {
                 let function = FunctionRef {
                     plugin: plugin.clone(),
@@ -105,6 +128,11 @@ impl Snapshot {
         }
         snapshot.routes = Routes::build(http)?;
         Ok(snapshot)
+    }
+
+    /// The function that authorises joins to `stream`, if any plugin guards it.
+    pub fn stream_authorizer(&self, stream: &str) -> Option<&str> {
+        self.stream_authorizers.get(stream).map(|(function, _)| function.as_str())
     }
 
     /// A plugin function by id (`todos::create`).

@@ -1,16 +1,20 @@
 //! The network edge: accepts TCP connections on the one port that serves HTTP and WebSocket,
-//! runs each connection on its own task, and drains them on shutdown: stop accepting, ask every
-//! connection to finish its in-flight request and close, wait for them within a grace period.
+//! runs each connection on its own task under the host's HTTP limits (connection cap, head size
+//! and header count, head read and idle timeout, request timeout), and drains them on
+//! shutdown: stop accepting, ask every connection to finish its in-flight request and close,
+//! wait for them within a grace period.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 
+use crate::error::{Error, ErrorCode};
 use crate::host::Host;
 
 /// How long in-flight requests get to finish after shutdown begins.
@@ -22,8 +26,18 @@ pub async fn serve(host: Host, listener: TcpListener, shutdown: impl Future<Outp
     // `done_rx` yields `None` once every connection has finished (mini-redis's pattern).
     let (stop_tx, stop_rx) = watch::channel(false);
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let limits = host.config().http.clone();
+    // One permit per connection: past the cap, new connections wait in the listen backlog.
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
     tokio::pin!(shutdown);
     loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -39,16 +53,41 @@ pub async fn serve(host: Host, listener: TcpListener, shutdown: impl Future<Outp
         // Responses are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
         let host = host.clone();
+        let request_timeout = limits.request_timeout;
         let service = service_fn(move |request| {
             let host = host.clone();
-            async move { Ok::<_, std::convert::Infallible>(crate::http::handle(host, request).await) }
+            async move {
+                let response =
+                    match tokio::time::timeout(request_timeout, crate::http::handle(host, request))
+                        .await
+                    {
+                        Ok(response) => response,
+                        Err(_) => crate::http::error_response(
+                            &Error::new(
+                                ErrorCode::Timeout,
+                                format!(
+                                    "the request took longer than {} s",
+                                    request_timeout.as_secs()
+                                ),
+                            ),
+                            None,
+                        ),
+                    };
+                Ok::<_, std::convert::Infallible>(response)
+            }
         });
         let mut stop = stop_rx.clone();
         let done = done_tx.clone();
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .max_headers(limits.max_headers)
+            .max_buf_size(limits.max_header_bytes.max(8192));
         tokio::spawn(async move {
-            let connection = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
+            let _permit = permit;
+            let connection =
+                builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
             tokio::pin!(connection);
             let result = tokio::select! {
                 result = connection.as_mut() => result,

@@ -2,19 +2,23 @@
 //! `GET /streams` (subscriptions by join/leave messages). This file only does the HTTP upgrade on
 //! the shared port; the protocol itself lives in [`crate::streams`].
 
+use std::sync::Arc;
+
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use percent_encoding::percent_decode_str;
+use serde_json::{Value, json};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
+use crate::context::Invocation;
 use crate::error::Error;
 use crate::host::Host;
 use crate::http::Body;
-use crate::streams::{self, Subscription};
+use crate::streams::{self, Authorize, Subscription};
 
 /// Whether `path` is one of the stream endpoints.
 pub fn is_stream_path(path: &str) -> bool {
@@ -37,6 +41,7 @@ pub fn upgrade(host: &Host, mut request: Request<Incoming>) -> Result<Response<B
     };
     let streams = host.streams().clone();
     let max_message = host.config().streams.max_message_bytes;
+    let authorize = authorizer(host, &request);
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         match on_upgrade.await {
@@ -52,7 +57,7 @@ pub fn upgrade(host: &Host, mut request: Request<Incoming>) -> Result<Response<B
                     Some(config),
                 )
                 .await;
-                streams::serve_socket(streams, socket, initial).await;
+                streams::serve_socket(streams, socket, initial, Some(authorize)).await;
             }
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
@@ -68,6 +73,59 @@ pub fn upgrade(host: &Host, mut request: Request<Incoming>) -> Result<Response<B
         HeaderValue::from_str(&accept).map_err(|_| Error::internal("bad accept key"))?,
     );
     Ok(response)
+}
+
+/// Asks the function a plugin declared as the stream's join authoriser (`[streams.NAME] join`)
+/// before each join; streams nobody guards are open. The function gets `{streamName, groupId,
+/// id, headers, query_params}` of the WebSocket request and must return `true`: any other
+/// answer, or an error, refuses the join (fail closed).
+fn authorizer(host: &Host, request: &Request<Incoming>) -> Authorize {
+    let headers: serde_json::Map<String, Value> = request
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            )
+        })
+        .collect();
+    let query: serde_json::Map<String, Value> =
+        form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect();
+    let (host, context) = (host.clone(), Arc::new((headers, query)));
+    Arc::new(move |target: Subscription| {
+        let (host, context) = (host.clone(), context.clone());
+        Box::pin(async move {
+            let Some(function) = host
+                .registry()
+                .snapshot()
+                .stream_authorizer(&target.stream_name)
+                .map(str::to_owned)
+            else {
+                return true;
+            };
+            let payload = json!({
+                "streamName": target.stream_name,
+                "groupId": target.group_id,
+                "id": target.id,
+                "headers": context.0,
+                "query_params": context.1,
+            });
+            match host.invoke(&function, payload, &Invocation::root()).await {
+                Ok(Value::Bool(true)) => true,
+                Ok(answer) => {
+                    tracing::debug!(%function, %answer, "stream join refused");
+                    false
+                }
+                Err(e) => {
+                    tracing::warn!(%function, error = %e, "stream join authoriser failed: join refused");
+                    false
+                }
+            }
+        })
+    })
 }
 
 /// The subscription named by a `/stream/{stream}/{group}` path, none for `/streams`.

@@ -108,6 +108,7 @@ impl TestHost {
             watch: Mode::Components,
             memory: false,
             delivery: Default::default(),
+            http: Default::default(),
         };
         configure(&mut options);
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -261,6 +262,21 @@ impl WsClient {
                 }
                 Message::Ping(_) | Message::Pong(_) => continue,
                 other => panic!("unexpected message {other:?}"),
+            }
+        }
+    }
+
+    /// The close code the host ends the socket with (skipping any frames before it), or `None`
+    /// if it just drops.
+    pub async fn next_close(&mut self) -> Option<u16> {
+        loop {
+            let message = tokio::time::timeout(DEADLINE, self.socket.next())
+                .await
+                .expect("the socket to end before the deadline");
+            match message {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
             }
         }
     }

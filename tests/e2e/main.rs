@@ -9,6 +9,7 @@ mod capabilities;
 mod crash;
 mod delivery;
 mod errors;
+mod isolation;
 mod plugins;
 mod reload;
 mod streams;

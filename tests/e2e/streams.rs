@@ -103,3 +103,30 @@ async fn a_malformed_join_gets_an_error_frame_and_the_socket_stays_usable() {
     ws.send_json(json!({ "type": "join", "data": { "subscriptionId": "a", "streamName": "todos-live", "groupId": "all" } })).await;
     assert_eq!(ws.next_json().await["event"]["type"], "sync");
 }
+
+#[tokio::test]
+async fn joins_to_a_guarded_stream_are_decided_by_its_authoriser_and_fail_closed() {
+    let host = TestHost::start();
+    // Admitted: the authoriser sees the URL's query and says yes.
+    let mut ws = host.ws("/stream/probe-guarded/g?token=let-me-in").await;
+    assert_eq!(ws.next_json().await["event"]["type"], "sync");
+
+    // Refused on the URL: the socket is closed with 1008.
+    let close = host.ws("/stream/probe-guarded/g").await.next_close().await;
+    assert_eq!(close, Some(1008));
+    // The authoriser failing refuses too (fail closed).
+    let close = host.ws("/stream/probe-guarded/boom?token=let-me-in").await.next_close().await;
+    assert_eq!(close, Some(1008));
+
+    // Refused on a join message: an error frame, and the socket stays usable.
+    let mut ws = host.ws("/streams").await;
+    ws.send_json(json!({ "type": "join", "data": { "subscriptionId": "a", "streamName": "probe-guarded", "groupId": "g" } })).await;
+    let refused = ws.next_json().await;
+    assert_eq!(
+        (refused["type"].as_str(), refused["error"]["code"].as_str()),
+        (Some("error"), Some("forbidden")),
+        "{refused}"
+    );
+    ws.send_json(json!({ "type": "join", "data": { "subscriptionId": "b", "streamName": "todos-live", "groupId": "all" } })).await;
+    assert_eq!(ws.next_json().await["event"]["type"], "sync", "unguarded streams stay open");
+}

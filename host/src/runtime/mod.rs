@@ -38,7 +38,7 @@ const GUEST_OUTPUT_LIMIT: usize = 16 * 1024;
 
 /// How often the epoch ticks. A running guest yields to other tasks at every tick, and a call
 /// past its deadline ends within one tick of it.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Limits every instance runs under; plugins may lower or raise them within the host's bounds.
 #[derive(Debug, Clone)]

@@ -26,6 +26,8 @@ pub(crate) enum CloseReason {
     TooBig,
     /// It sent a binary message; the protocol is JSON text.
     Binary,
+    /// The join its URL asked for was refused.
+    Refused,
 }
 
 /// The hub's handle on one connected socket: where its frames go and how to close it.

@@ -30,7 +30,7 @@ use crate::state::{Change, StateError, UpdateOutcome};
 use frame::{FrameEvent, SentEvent};
 use group::{Client, ClientId, ClientReceivers, Group, GroupName};
 
-pub use socket::{Subscription, serve_socket};
+pub use socket::{Authorize, Subscription, serve_socket};
 
 /// The longest stream name, group id, item id or event id accepted, in bytes.
 pub const MAX_NAME_BYTES: usize = 256;

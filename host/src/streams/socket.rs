@@ -54,8 +54,12 @@ pub struct Subscription {
 ///
 /// Configure the socket's own message limit at or above `max_message_bytes`, so an oversized
 /// message gets the documented close (1009) from here rather than a read error.
-pub async fn serve_socket<S, E>(streams: Streams, socket: S, initial: Option<Subscription>)
-where
+pub async fn serve_socket<S, E>(
+    streams: Streams,
+    socket: S,
+    initial: Option<Subscription>,
+    authorize: Option<Authorize>,
+) where
     S: Sink<Message> + Stream<Item = Result<Message, E>> + Send + Unpin + 'static,
     S::Error: Display,
     E: Display,
@@ -65,9 +69,13 @@ where
     async move {
         tracing::debug!("stream client connected");
         let max_message_bytes = streams.config().max_message_bytes;
-        let mut session = Session { streams, client, subscriptions: HashMap::new() };
+        let mut session = Session { streams, client, subscriptions: HashMap::new(), authorize };
         if let Some(initial) = initial {
-            session.join(INITIAL_SUBSCRIPTION_ID.to_owned(), initial);
+            if session.admits(&initial).await {
+                session.join(INITIAL_SUBSCRIPTION_ID.to_owned(), initial);
+            } else {
+                session.client.close(CloseReason::Refused);
+            }
         }
         let (sink, incoming) = socket.split();
         {
@@ -89,26 +97,49 @@ where
     .await
 }
 
+/// Decides whether a socket may join a subscription: `true` admits it. Anything else — a
+/// refusal, an error, a missing answer — must come back as `false` (fail closed).
+pub type Authorize =
+    Arc<dyn Fn(Subscription) -> futures_util::future::BoxFuture<'static, bool> + Send + Sync>;
+
 /// The reader's view of one socket: its subscriptions, by the client's subscription id.
 struct Session {
     streams: Streams,
     client: Arc<Client>,
     /// subscription id -> (stream name, group id).
     subscriptions: HashMap<String, (String, String)>,
+    /// Asked before every join, when the host guards some streams.
+    authorize: Option<Authorize>,
 }
 
 impl Session {
-    fn handle_text(&mut self, text: &str) {
+    /// Whether the join may happen.
+    async fn admits(&self, target: &Subscription) -> bool {
+        match &self.authorize {
+            Some(authorize) => authorize(target.clone()).await,
+            None => true,
+        }
+    }
+
+    async fn handle_text(&mut self, text: &str) {
         match parse_client_message(text) {
-            Ok(ClientMessage::Join(join)) => self.join(
-                join.subscription_id,
-                Subscription {
+            Ok(ClientMessage::Join(join)) => {
+                let target = Subscription {
                     stream_name: join.stream_name,
                     group_id: join.group_id,
                     id: join.id,
                     since: join.since,
-                },
-            ),
+                };
+                if self.admits(&target).await {
+                    self.join(join.subscription_id, target);
+                } else {
+                    tracing::debug!(stream = %target.stream_name, group = %target.group_id, "stream join refused");
+                    self.client.deliver(error_frame(
+                        "forbidden",
+                        &format!("joining {}/{} was refused", target.stream_name, target.group_id),
+                    ));
+                }
+            }
             Ok(ClientMessage::Leave { subscription_id }) => self.leave(&subscription_id),
             Err(message) => self.reply_error(&message),
         }
@@ -184,7 +215,7 @@ where
             Message::Text(text) if text.len() > max_message_bytes => {
                 session.client.close(CloseReason::TooBig);
             }
-            Message::Text(text) => session.handle_text(text.as_str()),
+            Message::Text(text) => session.handle_text(text.as_str()).await,
             Message::Binary(data) if data.len() > max_message_bytes => {
                 session.client.close(CloseReason::TooBig);
             }
@@ -248,6 +279,7 @@ fn close_frame(reason: CloseReason) -> CloseFrame {
         CloseReason::TooSlow => (CloseCode::Again, "too slow"),
         CloseReason::TooBig => (CloseCode::Size, "message too big"),
         CloseReason::Binary => (CloseCode::Unsupported, "binary messages are not supported"),
+        CloseReason::Refused => (CloseCode::Policy, "join refused"),
     };
     CloseFrame { code, reason: reason.into() }
 }

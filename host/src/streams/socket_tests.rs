@@ -92,7 +92,7 @@ impl TestClient {
             Ok::<_, HungUp>(tx)
         });
         let socket = FakeSocket { incoming, outgoing: Box::pin(outgoing) };
-        let task = tokio::spawn(serve_socket(streams.clone(), socket, initial));
+        let task = tokio::spawn(serve_socket(streams.clone(), socket, initial, None));
         TestClient { to_host: Some(to_host), from_host, task }
     }
 
@@ -419,7 +419,8 @@ async fn a_real_websocket_gets_its_frames_its_pongs_and_a_clean_close() {
     let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
     let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
     let streams = hub(StreamsConfig::default());
-    let task = tokio::spawn(serve_socket(streams.clone(), server, subscription("g", None, None)));
+    let task =
+        tokio::spawn(serve_socket(streams.clone(), server, subscription("g", None, None), None));
     async fn next<S: Stream + Unpin>(socket: &mut S) -> Option<S::Item> {
         tokio::time::timeout(DEADLINE, socket.next())
             .await
@@ -460,7 +461,8 @@ async fn a_real_websocket_closed_by_the_client_ends_the_session_and_leaves_the_g
     let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
     let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
     let streams = hub(StreamsConfig::default());
-    let task = tokio::spawn(serve_socket(streams.clone(), server, subscription("g", None, None)));
+    let task =
+        tokio::spawn(serve_socket(streams.clone(), server, subscription("g", None, None), None));
     let first = tokio::time::timeout(DEADLINE, client.next()).await.unwrap();
     assert!(matches!(first, Some(Ok(Message::Text(_)))));
     client.close(None).await.unwrap();

@@ -22,6 +22,7 @@ plugin! {
     "read" => read,
     "write" => write,
     "flaky" => flaky,
+    "may-join" => may_join,
 }
 
 /// The request object exactly as the host delivers it, in its plain JSON form.
@@ -163,4 +164,12 @@ fn flaky(change: StateEvent) -> Result<()> {
     }
     state::set("flaky-seen", &change.key, &change.new_value)?;
     Ok(())
+}
+
+/// Join authoriser of stream `probe-guarded`.
+fn may_join(request: Value) -> Result<bool> {
+    if request["groupId"] == "boom" {
+        return Err(Error::internal("the authoriser fails on purpose"));
+    }
+    Ok(request["query_params"]["token"] == "let-me-in")
 }
