@@ -62,13 +62,13 @@ impl types::Host for CallCtx {}
 
 impl state::Host for CallCtx {
     async fn get(&mut self, scope: String, key: String) -> GuestResult<Option<String>> {
-        let value = self.invocation.get(self.host.state(), &scope, &key).map_err(Error::from)?;
+        let value = self.invocation.get(self.host()?.state(), &scope, &key).map_err(Error::from)?;
         Ok(opt_text(&value))
     }
 
     async fn set(&mut self, scope: String, key: String, value: String) -> GuestResult<wit::Change> {
         let value = parse("value", &value)?;
-        let result = self.invocation.set(self.host.state(), &scope, &key, value).await;
+        let result = self.invocation.set(self.host()?.state(), &scope, &key, value).await;
         Ok(change(result.map_err(Error::from)?))
     }
 
@@ -79,12 +79,12 @@ impl state::Host for CallCtx {
         ops: String,
     ) -> GuestResult<wit::UpdateResult> {
         let ops = parse("ops", &ops)?;
-        let outcome = self.invocation.update(self.host.state(), &scope, &key, &ops).await;
+        let outcome = self.invocation.update(self.host()?.state(), &scope, &key, &ops).await;
         Ok(update_result(outcome.map_err(Error::from)?))
     }
 
     async fn delete(&mut self, scope: String, key: String) -> GuestResult<Option<String>> {
-        let old = self.invocation.delete(self.host.state(), &scope, &key).await;
+        let old = self.invocation.delete(self.host()?.state(), &scope, &key).await;
         Ok(opt_text(&old.map_err(Error::from)?))
     }
 
@@ -98,13 +98,13 @@ impl state::Host for CallCtx {
         let limit = limit.map(|l| l as usize);
         let values = self
             .invocation
-            .list(self.host.state(), &scope, prefix.as_deref(), after.as_deref(), limit)
+            .list(self.host()?.state(), &scope, prefix.as_deref(), after.as_deref(), limit)
             .map_err(Error::from)?;
         Ok(values.iter().map(text).collect())
     }
 
     async fn list_groups(&mut self) -> GuestResult<Vec<String>> {
-        Ok(self.invocation.list_groups(self.host.state()).map_err(Error::from)?)
+        Ok(self.invocation.list_groups(self.host()?.state()).map_err(Error::from)?)
     }
 }
 
@@ -118,7 +118,7 @@ impl streams::Host for CallCtx {
         data: String,
     ) -> GuestResult<()> {
         let data = parse("data", &data)?;
-        let streams = self.host.streams();
+        let streams = self.host()?.streams();
         self.invocation
             .send(streams, &stream_name, &group_id, id.as_deref(), &event_type, data)
             .map_err(Error::from)?;
@@ -132,7 +132,7 @@ impl streams::Host for CallCtx {
         item_id: String,
     ) -> GuestResult<Option<String>> {
         let value =
-            self.host.streams().get(&stream_name, &group_id, &item_id).map_err(Error::from)?;
+            self.host()?.streams().get(&stream_name, &group_id, &item_id).map_err(Error::from)?;
         Ok(opt_text(&value))
     }
 
@@ -145,7 +145,7 @@ impl streams::Host for CallCtx {
     ) -> GuestResult<wit::Change> {
         let value = parse("value", &value)?;
         let result = self
-            .host
+            .host()?
             .streams()
             .set(&stream_name, &group_id, &item_id, value, self.invocation.cause)
             .map_err(Error::from)?;
@@ -161,7 +161,7 @@ impl streams::Host for CallCtx {
     ) -> GuestResult<wit::UpdateResult> {
         let ops = parse("ops", &ops)?;
         let outcome = self
-            .host
+            .host()?
             .streams()
             .update(&stream_name, &group_id, &item_id, &ops, self.invocation.cause)
             .map_err(Error::from)?;
@@ -175,7 +175,7 @@ impl streams::Host for CallCtx {
         item_id: String,
     ) -> GuestResult<Option<String>> {
         let old = self
-            .host
+            .host()?
             .streams()
             .delete(&stream_name, &group_id, &item_id, self.invocation.cause)
             .map_err(Error::from)?;
@@ -183,7 +183,7 @@ impl streams::Host for CallCtx {
     }
 
     async fn list(&mut self, stream_name: String, group_id: String) -> GuestResult<Vec<String>> {
-        let values = self.host.streams().list(&stream_name, &group_id).map_err(Error::from)?;
+        let values = self.host()?.streams().list(&stream_name, &group_id).map_err(Error::from)?;
         Ok(values.iter().map(text).collect())
     }
 }
@@ -191,13 +191,13 @@ impl streams::Host for CallCtx {
 impl invoke::Host for CallCtx {
     async fn call(&mut self, function_id: String, payload: String) -> GuestResult<String> {
         let payload = parse("payload", &payload)?;
-        let result = self.host.invoke(&function_id, payload, &self.invocation.nested()).await?;
+        let result = self.host()?.invoke(&function_id, payload, &self.invocation.nested()).await?;
         Ok(text(&result))
     }
 
     async fn call_void(&mut self, function_id: String, payload: String) -> GuestResult<()> {
         let payload = parse("payload", &payload)?;
-        self.host.invoke_void(&function_id, payload, &self.invocation.nested())?;
+        self.host()?.invoke_void(&function_id, payload, &self.invocation.nested())?;
         Ok(())
     }
 }

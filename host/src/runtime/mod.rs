@@ -7,6 +7,10 @@
 
 mod cache;
 mod imports;
+mod limits;
+
+use limits::MemoryCap;
+pub use limits::{DeadlineExceeded, EPOCH_TICK, InstanceLimits};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,8 +18,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
-    UpdateDeadline,
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -33,78 +36,15 @@ wasmtime::component::bindgen!({
 
 pub use self::eddy::plugin::types as wit;
 
+/// Clears what a store holds for a call, before it waits as a warm instance.
+fn disarm(store: &mut Store<CallCtx>) {
+    let ctx = store.data_mut();
+    ctx.host = None;
+    ctx.invocation = Invocation::root();
+}
+
 /// Bytes of guest stdout/stderr kept per call; more is dropped (the guest sees a closed pipe).
 const GUEST_OUTPUT_LIMIT: usize = 16 * 1024;
-
-/// How often the epoch ticks. A running guest yields to other tasks at every tick, and a call
-/// past its deadline ends within one tick of it.
-pub const EPOCH_TICK: Duration = Duration::from_millis(1);
-
-/// Limits every instance runs under; plugins may lower or raise them within the host's bounds.
-#[derive(Debug, Clone)]
-pub struct InstanceLimits {
-    /// Deadline of one call, unless the manifest says otherwise.
-    pub timeout: Duration,
-    /// Memory cap of one instance, unless the manifest says otherwise.
-    pub memory_bytes: usize,
-    /// Highest memory cap a manifest may ask for (sizes the pool's memory slots).
-    pub max_memory_bytes: usize,
-    /// Instances alive at once (calls in flight, nested invokes included): sizes the pool.
-    pub concurrent_instances: u32,
-}
-
-impl Default for InstanceLimits {
-    fn default() -> Self {
-        InstanceLimits {
-            timeout: Duration::from_secs(5),
-            memory_bytes: 64 << 20,
-            max_memory_bytes: 1 << 30,
-            concurrent_instances: 256,
-        }
-    }
-}
-
-/// Why a call was stopped from outside: its deadline passed.
-#[derive(Debug)]
-pub struct DeadlineExceeded;
-
-impl std::fmt::Display for DeadlineExceeded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the call ran past its deadline")
-    }
-}
-
-impl std::error::Error for DeadlineExceeded {}
-
-/// The memory cap of one call's instance; remembers whether the guest hit it.
-struct MemoryCap {
-    bytes: usize,
-    hit: bool,
-}
-
-impl ResourceLimiter for MemoryCap {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _max: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        // Refuse, don't trap: a guest that handles allocation failure may go on; one that
-        // does not (most) traps, and the caller hears it ran out of memory.
-        let allowed = desired <= self.bytes;
-        self.hit |= !allowed;
-        Ok(allowed)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _max: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
-    }
-}
 
 /// The process-wide engine and linker, and the compiled-component cache.
 #[derive(Clone)]
@@ -124,11 +64,37 @@ pub struct LoadedComponent {
     pub exports: Vec<String>,
     /// Whether the compiled code came from the on-disk cache instead of the compiler.
     pub from_cache: bool,
+    /// Idle instances of this component, ready for the next call (at most
+    /// [`InstanceLimits::warm_per_plugin`]). They go with the component when a reload
+    /// replaces it.
+    warm: std::sync::Mutex<Vec<Warm>>,
 }
 
-/// The data of one call's store: who is running, why, and the host to call back into.
+/// An instantiated component between calls.
+struct Warm {
+    store: Store<CallCtx>,
+    instance: Plugin,
+}
+
+impl LoadedComponent {
+    fn take_warm(&self) -> Option<Warm> {
+        self.warm.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+
+    fn put_warm(&self, warm: Warm, keep: usize) {
+        let mut idle = self.warm.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < keep {
+            idle.push(warm);
+        }
+    }
+}
+
+/// The data of an instance's store: during a call, who is running, why, and the host to call
+/// back into; between calls (a warm instance), nothing that keeps the host alive.
 pub struct CallCtx {
-    host: Host,
+    /// Set for the length of a call only, so an idle instance holds no reference to the host
+    /// (which holds the instance: a cycle).
+    host: Option<Host>,
     /// The plugin whose function runs in this store.
     plugin: Arc<str>,
     /// The function's id (`todos::create`), for logs.
@@ -139,6 +105,18 @@ pub struct CallCtx {
     table: ResourceTable,
     output: MemoryOutputPipe,
     memory: MemoryCap,
+    /// When the current call must end; checked at every epoch tick.
+    deadline: Instant,
+}
+
+impl CallCtx {
+    /// The host, during a call.
+    fn host(&self) -> Result<&Host, wit::Error> {
+        self.host.as_ref().ok_or_else(|| wit::Error {
+            code: wit::ErrorCode::Internal,
+            message: "host calls are only possible during a call".into(),
+        })
+    }
 }
 
 impl WasiView for CallCtx {
@@ -230,9 +208,15 @@ impl Runtime {
             .map_err(|e| anyhow::anyhow!("does not fit the eddy plugin world: {e}"))?;
         let pre = PluginPre::new(pre)
             .map_err(|e| anyhow::anyhow!("does not export eddy:plugin/handler: {e}"))?;
-        let limits = (self.limits.timeout, self.limits.memory_bytes);
-        let mut store =
-            self.store(host, "<load>".into(), "<load>".into(), Invocation::root(), limits);
+        let mut store = self.store(self.limits.memory_bytes);
+        self.arm(
+            &mut store,
+            host,
+            "<load>".into(),
+            "<load>".into(),
+            Invocation::root(),
+            self.limits.timeout,
+        );
         let instance = pre
             .instantiate_async(&mut store)
             .await
@@ -243,44 +227,59 @@ impl Runtime {
             .await
             .map_err(|e| anyhow::anyhow!("handler.functions() failed: {e}"))?;
         tracing::debug!(path = %path.display(), "component loaded");
-        Ok(LoadedComponent { pre, sha256, exports, from_cache })
+        let loaded = LoadedComponent { pre, sha256, exports, from_cache, warm: Default::default() };
+        disarm(&mut store);
+        loaded.put_warm(Warm { store, instance }, self.limits.warm_per_plugin);
+        Ok(loaded)
     }
 
-    /// A fresh store for one call: its own WASI context (granting nothing), memory cap and
-    /// deadline. Past the deadline the guest is stopped at the next epoch tick; before it, the
-    /// guest yields to other tasks at every tick so a busy guest cannot starve them.
-    fn store(
-        &self,
-        host: &Host,
-        plugin: Arc<str>,
-        function: Arc<str>,
-        invocation: Invocation,
-        (timeout, memory_bytes): (Duration, usize),
-    ) -> Store<CallCtx> {
+    /// A fresh store: its own WASI context (granting nothing) and memory cap. Past a call's
+    /// deadline the guest is stopped at the next epoch tick; before it, the guest yields to
+    /// other tasks at every tick so a busy guest cannot starve them.
+    fn store(&self, memory_bytes: usize) -> Store<CallCtx> {
         let output = MemoryOutputPipe::new(GUEST_OUTPUT_LIMIT);
         let wasi = WasiCtx::builder().stdout(output.clone()).stderr(output.clone()).build();
         let ctx = CallCtx {
-            host: host.clone(),
-            plugin,
-            function,
-            invocation,
+            host: None,
+            plugin: "".into(),
+            function: "".into(),
+            invocation: Invocation::root(),
             wasi,
             table: ResourceTable::new(),
             output,
             memory: MemoryCap { bytes: memory_bytes, hit: false },
+            deadline: Instant::now(),
         };
         let mut store = Store::new(&self.engine, ctx);
         store.limiter(|ctx| &mut ctx.memory);
-        let deadline = Instant::now() + timeout;
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
+        store.epoch_deadline_callback(|ctx| {
+            if Instant::now() >= ctx.data().deadline {
                 Err(wasmtime::Error::new(DeadlineExceeded))
             } else {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
         store
+    }
+
+    /// Prepares a store for one call.
+    fn arm(
+        &self,
+        store: &mut Store<CallCtx>,
+        host: &Host,
+        plugin: Arc<str>,
+        function: Arc<str>,
+        invocation: Invocation,
+        timeout: Duration,
+    ) {
+        let ctx = store.data_mut();
+        ctx.host = Some(host.clone());
+        ctx.plugin = plugin;
+        ctx.function = function;
+        ctx.invocation = invocation;
+        ctx.memory.hit = false;
+        ctx.deadline = Instant::now() + timeout;
+        store.set_epoch_deadline(1);
     }
 
     /// The deadline and memory cap of `function`: its own, its plugin's, or the host's.
@@ -310,11 +309,22 @@ impl Runtime {
         // The guest's own imports run with its plugin's capabilities, whoever called it.
         let invocation = Invocation { plugin: Some(function.plugin.clone()), ..invocation.clone() };
         let limits = self.limits_of(function);
-        let mut store = self.store(host, plugin, id.clone(), invocation, limits);
+        let component = &function.plugin.component;
+        let (mut store, instance) = match component.take_warm() {
+            Some(Warm { store, instance }) => (store, Some(instance)),
+            None => (self.store(limits.1), None),
+        };
+        self.arm(&mut store, host, plugin, id.clone(), invocation, limits.0);
+        let mut reusable = None;
         let call = async {
-            let instance = function.plugin.component.pre.instantiate_async(&mut store).await?;
+            let instance = match instance {
+                Some(instance) => instance,
+                None => component.pre.instantiate_async(&mut store).await?,
+            };
             let handler = instance.eddy_plugin_handler();
-            handler.call_handle(&mut store, &function.name, event).await
+            let result = handler.call_handle(&mut store, &function.name, event).await;
+            reusable = Some(instance);
+            result
         };
         // The epoch stops a guest that computes too long; this stops one that waits too long
         // in the host (a slow nested call).
@@ -323,11 +333,21 @@ impl Runtime {
         if !output.is_empty() {
             tracing::info!(function = %id, output = %String::from_utf8_lossy(&output).trim_end(), "guest output");
         }
+        // Reuse the instance only after a clean return (an error result is clean; a trap, a
+        // timeout or a hit memory cap is not), and only while its output pipe is empty.
+        let memory_hit = store.data().memory.hit;
+        if let (Ok(Ok(_)), Some(instance)) = (&result, reusable)
+            && output.is_empty()
+            && !memory_hit
+        {
+            disarm(&mut store);
+            component.put_warm(Warm { store, instance }, self.limits.warm_per_plugin);
+        }
         match result {
             Ok(Ok(Ok(output))) => Ok(output),
             Ok(Ok(Err(error))) => Err(CallFailure::Guest(error)),
             Ok(Err(trap)) if trap.is::<DeadlineExceeded>() => Err(CallFailure::Timeout(limits.0)),
-            Ok(Err(_)) if store.data().memory.hit => Err(CallFailure::OutOfMemory(limits.1)),
+            Ok(Err(_)) if memory_hit => Err(CallFailure::OutOfMemory(limits.1)),
             Ok(Err(trap)) => Err(CallFailure::Trap(trap)),
             Err(_elapsed) => Err(CallFailure::Timeout(limits.0)),
         }

@@ -1,0 +1,80 @@
+//! What bounds a guest: the deadline of a call (epoch interruption), the memory cap of an
+//! instance (a `ResourceLimiter`), and the sizes of the instance pool.
+
+use std::time::Duration;
+
+use wasmtime::ResourceLimiter;
+
+/// How often the epoch ticks. A running guest yields to other tasks at every tick, and a call
+/// past its deadline ends within one tick of it.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Limits every instance runs under; plugins may lower or raise them within the host's bounds.
+#[derive(Debug, Clone)]
+pub struct InstanceLimits {
+    /// Deadline of one call, unless the manifest says otherwise.
+    pub timeout: Duration,
+    /// Memory cap of one instance, unless the manifest says otherwise.
+    pub memory_bytes: usize,
+    /// Highest memory cap a manifest may ask for (sizes the pool's memory slots).
+    pub max_memory_bytes: usize,
+    /// Instances alive at once (calls in flight, nested invokes and warm idle instances
+    /// included): sizes the pool.
+    pub concurrent_instances: u32,
+    /// Warm instances kept per plugin between calls.
+    pub warm_per_plugin: usize,
+}
+
+impl Default for InstanceLimits {
+    fn default() -> Self {
+        InstanceLimits {
+            timeout: Duration::from_secs(5),
+            memory_bytes: 64 << 20,
+            max_memory_bytes: 1 << 30,
+            concurrent_instances: 256,
+            warm_per_plugin: 4,
+        }
+    }
+}
+
+/// Why a call was stopped from outside: its deadline passed.
+#[derive(Debug)]
+pub struct DeadlineExceeded;
+
+impl std::fmt::Display for DeadlineExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the call ran past its deadline")
+    }
+}
+
+impl std::error::Error for DeadlineExceeded {}
+
+/// The memory cap of an instance; remembers whether the guest hit it during the current call.
+pub struct MemoryCap {
+    pub bytes: usize,
+    pub hit: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Refuse, don't trap: a guest that handles allocation failure may go on; one that
+        // does not (most) traps, and the caller hears it ran out of memory.
+        let allowed = desired <= self.bytes;
+        self.hit |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
