@@ -112,7 +112,7 @@ async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Error> {
 
 /// The body as JSON text: parsed and re-encoded when it is JSON (a syntax error is a 400),
 /// otherwise the text as a JSON string; `null` when empty.
-fn body_json(body: &[u8], is_json: bool) -> Result<String, Error> {
+pub(crate) fn body_json(body: &[u8], is_json: bool) -> Result<String, Error> {
     if body.is_empty() {
         return Ok("null".into());
     }
@@ -125,7 +125,7 @@ fn body_json(body: &[u8], is_json: bool) -> Result<String, Error> {
     }
 }
 
-fn is_json_content_type(content_type: &str) -> bool {
+pub(crate) fn is_json_content_type(content_type: &str) -> bool {
     let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     essence == "application/json" || essence.ends_with("+json")
 }

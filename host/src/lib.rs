@@ -34,7 +34,11 @@ pub mod context;
 pub mod error;
 pub mod host;
 pub mod http;
+#[cfg(test)]
+mod http_props;
 pub mod manifest;
+#[cfg(test)]
+mod manifest_props;
 pub mod operator;
 pub mod registry;
 pub mod reload;

@@ -14,3 +14,4 @@ mod plugins;
 mod reload;
 mod streams;
 mod todos;
+mod websocket;

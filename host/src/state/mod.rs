@@ -9,6 +9,8 @@
 pub mod engine;
 mod mirror;
 pub mod ops;
+#[cfg(test)]
+mod ops_props;
 mod path;
 pub mod redb;
 mod service;
