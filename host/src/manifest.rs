@@ -349,7 +349,7 @@ pub fn validate_route_path(path: &str) -> Result<(), String> {
         if segment.is_empty() {
             return Err(format!("path {path:?} has an empty segment"));
         }
-        if segment.contains(['{', '}', '*', '?', '#']) {
+        if segment.contains(['{', '}', '*', '?', '#', '%']) {
             return Err(format!("path {path:?}: segment {segment:?} has a reserved character"));
         }
         if let Some(param) = segment.strip_prefix(':') {

@@ -1,24 +1,23 @@
 //! HTTP routing: a pure table from `(method, path)` to whatever the caller binds (a function).
-//! Built once per registry snapshot and never mutated, so matching takes no lock. Lookup walks a
-//! radix tree (`matchit`), so its cost depends on the path's length, not on how many routes
-//! exist. Routes are written `/todos/:id`; `:name` segments become path parameters.
+//! Built once per registry snapshot and never mutated, so matching takes no lock. Each method
+//! has its own radix tree (`matchit`), so lookup cost depends on the path's length, not on how
+//! many routes exist, and `GET /x/:p` still serves `GET /x/y` when only `POST` binds `/x/y`.
+//! Routes are written `/todos/:id`; `:name` segments become path parameters. Request paths are
+//! matched percent-decoded (except `%2F` and `%25`, which stay escaped so a parameter can hold
+//! a slash or a percent sign), so `/café` is reachable as `/caf%C3%A9`.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use percent_encoding::percent_decode_str;
 
 /// An immutable routing table.
 #[derive(Debug)]
 pub struct Routes<T> {
-    tree: matchit::Router<usize>,
-    /// One entry per distinct path pattern; the tree stores indexes into it.
-    paths: Vec<PathEntry<T>>,
-}
-
-/// The bindings of one path shape (`/todos/:`), one per method; few, so a vector beats a map.
-#[derive(Debug)]
-struct PathEntry<T> {
-    methods: Vec<Binding<T>>,
+    /// Method → its routes, as indexes into `bindings`. Few methods, so a sorted map (and
+    /// `Allow` lists come out sorted).
+    trees: BTreeMap<String, matchit::Router<usize>>,
+    bindings: Vec<Binding<T>>,
 }
 
 #[derive(Debug)]
@@ -26,8 +25,7 @@ struct Binding<T> {
     method: String,
     /// Who bound it (a plugin), for clash errors.
     owner: String,
-    /// The pattern as written in the manifest, e.g. `/todos/:id`. Methods sharing a shape may
-    /// name its parameters differently, so each binding keeps its own.
+    /// The pattern as written in the manifest, e.g. `/todos/:id`.
     pattern: String,
     target: T,
 }
@@ -62,7 +60,7 @@ pub struct RouteClash {
 
 impl<T> Default for Routes<T> {
     fn default() -> Self {
-        Routes { tree: matchit::Router::new(), paths: Vec::new() }
+        Routes { trees: BTreeMap::new(), bindings: Vec::new() }
     }
 }
 
@@ -74,87 +72,95 @@ impl<T> Routes<T> {
         bindings: impl IntoIterator<Item = (String, String, String, T)>,
     ) -> Result<Routes<T>, RouteClash> {
         let mut routes = Routes::default();
-        let mut by_shape: HashMap<String, usize> = HashMap::new();
+        // Method → shape → (pattern, owner) of what is bound, to name the other side of a clash.
+        let mut bound: BTreeMap<String, BTreeMap<String, (String, String)>> = BTreeMap::new();
         for (method, path, owner, target) in bindings {
-            let tree_path = to_matchit(&path);
-            let index = match by_shape.get(&crate::manifest::route_shape(&path)) {
-                Some(&index) => index,
-                None => {
-                    let index = routes.paths.len();
-                    routes.tree.insert(tree_path, index).map_err(|e| {
-                        let other = match &e {
-                            matchit::InsertError::Conflict { with } => from_matchit(with),
-                            other => other.to_string(),
-                        };
-                        let other_owner = routes
-                            .paths
-                            .iter()
-                            .flat_map(|p| &p.methods)
-                            .find(|b| {
-                                crate::manifest::route_shape(&b.pattern)
-                                    == crate::manifest::route_shape(&other)
-                            })
-                            .map_or_else(String::new, |b| b.owner.clone());
-                        RouteClash {
-                            method: method.clone(),
-                            path: path.clone(),
-                            owner: owner.clone(),
-                            other_path: other,
-                            other_owner,
-                        }
-                    })?;
-                    by_shape.insert(crate::manifest::route_shape(&path), index);
-                    routes.paths.push(PathEntry { methods: Vec::new() });
-                    index
-                }
+            let shape = crate::manifest::route_shape(&path);
+            let shapes = bound.entry(method.clone()).or_default();
+            let clash = |other_path: String, other_owner: String| RouteClash {
+                method: method.clone(),
+                path: path.clone(),
+                owner: owner.clone(),
+                other_path,
+                other_owner,
             };
-            let entry = &mut routes.paths[index];
-            if let Some(other) = entry.methods.iter().find(|b| b.method == method) {
-                return Err(RouteClash {
-                    method,
-                    path,
-                    owner,
-                    other_path: other.pattern.clone(),
-                    other_owner: other.owner.clone(),
-                });
+            if let Some((other_path, other_owner)) = shapes.get(&shape) {
+                return Err(clash(other_path.clone(), other_owner.clone()));
             }
-            entry.methods.push(Binding { method, owner, pattern: path, target });
+            let tree = routes.trees.entry(method.clone()).or_default();
+            if let Err(e) = tree.insert(to_matchit(&path), routes.bindings.len()) {
+                let other_path = match &e {
+                    matchit::InsertError::Conflict { with } => from_matchit(with),
+                    other => other.to_string(),
+                };
+                let other_shape = crate::manifest::route_shape(&other_path);
+                let other_owner =
+                    shapes.get(&other_shape).map(|(_, o)| o.clone()).unwrap_or_default();
+                return Err(clash(other_path, other_owner));
+            }
+            shapes.insert(shape, (path.clone(), owner.clone()));
+            routes.bindings.push(Binding { method, owner, pattern: path, target });
         }
         Ok(routes)
     }
 
     /// Routes one request. `path` is the raw (still percent-encoded) request path.
     pub fn find(&self, method: &str, path: &str) -> RouteMatch<'_, T> {
-        let Ok(matched) = self.tree.at(path) else {
-            return RouteMatch::NotFound;
-        };
-        let entry = &self.paths[*matched.value];
-        match entry.methods.iter().find(|b| b.method == method) {
-            Some(binding) => {
-                // The tree names parameters after the first binding of this shape; this
-                // binding's own names are its pattern's `:name` segments, in the same order.
-                let names = binding.pattern.split('/').filter_map(|s| s.strip_prefix(':'));
-                let params = names
-                    .zip(matched.params.iter())
-                    .map(|(name, (_, value))| {
-                        (name.to_string(), percent_decode_str(value).decode_utf8_lossy().into())
-                    })
-                    .collect();
-                RouteMatch::Found { target: &binding.target, route: &binding.pattern, params }
-            }
-            None => RouteMatch::MethodNotAllowed {
-                allow: entry.methods.iter().map(|b| b.method.as_str()).collect(),
-            },
+        let path = normalize(path);
+        if let Some(matched) = self.trees.get(method).and_then(|tree| tree.at(&path).ok()) {
+            let params = matched
+                .params
+                .iter()
+                .map(|(name, value)| {
+                    (name.to_string(), percent_decode_str(value).decode_utf8_lossy().into())
+                })
+                .collect();
+            let binding = &self.bindings[*matched.value];
+            return RouteMatch::Found { target: &binding.target, route: &binding.pattern, params };
         }
+        let allow: Vec<&str> = self
+            .trees
+            .iter()
+            .filter(|(other, tree)| other.as_str() != method && tree.at(&path).is_ok())
+            .map(|(other, _)| other.as_str())
+            .collect();
+        if allow.is_empty() { RouteMatch::NotFound } else { RouteMatch::MethodNotAllowed { allow } }
     }
 
     /// Every binding as `(method, pattern, target)`.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &T)> {
-        self.paths
-            .iter()
-            .flat_map(|p| &p.methods)
-            .map(|b| (b.method.as_str(), b.pattern.as_str(), &b.target))
+        self.bindings.iter().map(|b| (b.method.as_str(), b.pattern.as_str(), &b.target))
     }
+}
+
+/// Decodes percent escapes, except `%2F` (`/`) and `%25` (`%`): those stay escaped so the
+/// path keeps its segments and parameters decode exactly once, later.
+fn normalize(path: &str) -> Cow<'_, str> {
+    if !path.contains('%') {
+        return Cow::Borrowed(path);
+    }
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match hex {
+                Some(b'/') | Some(b'%') | None => out.push(bytes[i]),
+                Some(byte) => {
+                    out.push(byte);
+                    i += 3;
+                    continue;
+                }
+            }
+        } else {
+            out.push(bytes[i]);
+        }
+        i += 1;
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// `/todos/:id` → `/todos/{id}`.
@@ -233,7 +239,11 @@ mod tests {
             routes.find("POST", "/todos/toggle"),
             RouteMatch::Found { target: &3, .. }
         ));
-        assert!(matches!(routes.find("GET", "/todos/toggle"), RouteMatch::MethodNotAllowed { .. }));
+        // Only POST binds the literal: GET falls back to the parameter route of its own method.
+        assert!(matches!(
+            routes.find("GET", "/todos/toggle"),
+            RouteMatch::Found { target: &4, .. }
+        ));
         assert!(matches!(routes.find("GET", "/todos/x"), RouteMatch::Found { target: &4, .. }));
     }
 
@@ -242,8 +252,22 @@ mod tests {
         let routes = todos();
         assert_eq!(
             routes.find("DELETE", "/todos"),
-            RouteMatch::MethodNotAllowed { allow: vec!["POST", "GET"] }
+            RouteMatch::MethodNotAllowed { allow: vec!["GET", "POST"] }
         );
+    }
+
+    #[test]
+    fn request_paths_are_matched_decoded_but_parameters_keep_their_slashes() {
+        let routes = Routes::build([binding("GET", "/caf\u{e9}/:name", "p", 1)]).unwrap();
+        assert_eq!(
+            routes.find("GET", "/caf%C3%A9/a%2Fb%25c%20d"),
+            RouteMatch::Found {
+                target: &1,
+                route: "/caf\u{e9}/:name",
+                params: vec![("name".into(), "a/b%c d".into())],
+            }
+        );
+        assert_eq!(normalize("/a%zz%2"), "/a%zz%2", "broken escapes stay as they are");
     }
 
     #[test]
