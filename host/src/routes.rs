@@ -23,8 +23,6 @@ pub struct Routes<T> {
 #[derive(Debug)]
 struct Binding<T> {
     method: String,
-    /// Who bound it (a plugin), for clash errors.
-    owner: String,
     /// The pattern as written in the manifest, e.g. `/todos/:id`.
     pattern: String,
     target: T,
@@ -99,7 +97,7 @@ impl<T> Routes<T> {
                 return Err(clash(other_path, other_owner));
             }
             shapes.insert(shape, (path.clone(), owner.clone()));
-            routes.bindings.push(Binding { method, owner, pattern: path, target });
+            routes.bindings.push(Binding { method, pattern: path, target });
         }
         Ok(routes)
     }
