@@ -213,8 +213,14 @@ fn check_and_learn(model: &mut HashMap<String, Fate>, listed: &[Value]) -> Vec<S
     violations
 }
 
-/// Waits (up to [`DEADLINE`]) until `GET /todos/metrics` equals the counts of `listed`.
-async fn metrics_reach_the_truth(http: &reqwest::Client, host: &HostProcess, listed: &[Value]) {
+/// Waits (up to [`DEADLINE`]) until `GET /todos/metrics` equals the counts of `listed`; `context`
+/// goes into the failure message.
+async fn metrics_reach_the_truth(
+    http: &reqwest::Client,
+    host: &HostProcess,
+    listed: &[Value],
+    context: &str,
+) {
     let completed = listed.iter().filter(|t| t["completed"] == true).count();
     let expected = json!({ "total": listed.len(), "completed": completed });
     let deadline = tokio::time::Instant::now() + DEADLINE;
@@ -228,7 +234,7 @@ async fn metrics_reach_the_truth(http: &reqwest::Client, host: &HostProcess, lis
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the metrics never reached {expected}: last {last}; the host's log:\n{}",
+            "{context}the metrics never reached {expected}: last {last}; the host's log:\n{}",
             host.log()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -237,8 +243,10 @@ async fn metrics_reach_the_truth(http: &reqwest::Client, host: &HostProcess, lis
 
 async fn list(http: &reqwest::Client, host: &HostProcess) -> Vec<Value> {
     let response = http.get(host.url("/todos")).send().await.expect("GET /todos to be answered");
-    assert_eq!(response.status(), 200);
-    response.json::<Vec<Value>>().await.expect("the list to be a JSON array")
+    let status = response.status();
+    let body = response.text().await.expect("a body");
+    assert_eq!(status, 200, "GET /todos answered {body}; the host's log:\n{}", host.log());
+    serde_json::from_str(&body).expect("the list to be a JSON array")
 }
 
 #[tokio::test]
@@ -306,17 +314,28 @@ async fn acknowledged_writes_survive_kill_9_and_metrics_equal_the_truth() {
              the restarted host's log:\n{}",
             host.log()
         );
-        metrics_reach_the_truth(&http, &host, &listed).await;
+        let context = format!(
+            "seed {seed}, round {round} (killed {kill_at:?} in, after {acknowledged_this_round} \
+             acknowledged writes): the killed host's log:\n{killed_log}\n"
+        );
+        metrics_reach_the_truth(&http, &host, &listed, &context).await;
         println!(
             "round {round}: killed {kill_at:?} in, {acknowledged_this_round} acknowledged writes, \
-             {} todos after the restart",
-            listed.len()
+             {} todos after the restart, which found {} undelivered events",
+            listed.len(),
+            undelivered(&host.log()).unwrap_or("?"),
         );
     }
     assert!(
         acknowledged > 0,
         "seed {seed}: no write was ever acknowledged; the test tested nothing"
     );
+}
+
+/// How many outbox events a restarted host found, from its `state opened` log line.
+fn undelivered(log: &str) -> Option<&str> {
+    let rest = log.lines().find(|l| l.contains("state opened"))?.split("undelivered=").nth(1)?;
+    rest.split_whitespace().next()
 }
 
 /// Creates `n` todos and returns their ids.
@@ -355,7 +374,7 @@ async fn a_restart_keeps_all_data() {
 
     let host = HostProcess::start(plugins.path(), data.path(), &[]);
     assert_eq!(list(&http, &host).await, before, "the same todos after a restart");
-    metrics_reach_the_truth(&http, &host, &before).await;
+    metrics_reach_the_truth(&http, &host, &before, "").await;
     let completed = before.iter().filter(|t| t["completed"] == true).count();
     assert_eq!(completed, 2, "two toggled todos survive");
 }
@@ -373,6 +392,6 @@ async fn memory_mode_keeps_nothing_across_a_restart() {
 
     let host = HostProcess::start(plugins.path(), data.path(), &["--memory"]);
     assert_eq!(list(&http, &host).await, Vec::<Value>::new(), "nothing survives in memory mode");
-    metrics_reach_the_truth(&http, &host, &[]).await;
+    metrics_reach_the_truth(&http, &host, &[], "").await;
     assert!(!Path::new(&data.path().join("state.redb")).exists(), "memory mode writes no database");
 }

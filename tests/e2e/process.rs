@@ -19,10 +19,13 @@ use crate::harness::DEADLINE;
 /// Integration tests of another package get no `CARGO_BIN_EXE_eddy`, so this asks the cargo
 /// running the tests (`$CARGO`) to build it, in the same profile, and reads the path from
 /// cargo's JSON messages (which honours `CARGO_TARGET_DIR`). On a tree `cargo test` has just
-/// built, this finds nothing to do.
+/// built, this finds nothing to do. `EDDY_BIN=path` runs that binary instead.
 pub fn eddy_binary() -> &'static Path {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
+        if let Some(path) = std::env::var_os("EDDY_BIN") {
+            return Ok(PathBuf::from(path));
+        }
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let mut command = Command::new(cargo);
@@ -75,6 +78,7 @@ impl HostProcess {
             .args(["--listen", "127.0.0.1:0"])
             .args(extra_args)
             .env("EDDY_LOG", std::env::var("EDDY_LOG").unwrap_or_else(|_| "info".into()))
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
