@@ -33,6 +33,20 @@ pub struct Manifest {
     /// Streams whose WebSocket joins a function of this plugin authorises: stream name →
     /// function id.
     pub stream_authorizers: BTreeMap<String, String>,
+    /// How the host runs the plugin's instances.
+    pub instances: Instances,
+}
+
+/// `[instances]`: how the host runs a plugin's instances.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Instances {
+    /// Reuse an instance for later calls after it returned normally (keeping a few warm), instead
+    /// of a fresh instance per call. Much faster for runtimes that start slowly (JavaScript,
+    /// Python), but calls then share the instance's globals: opt in only if the plugin keeps no
+    /// per-caller data there.
+    #[serde(default)]
+    pub reuse: bool,
 }
 
 /// One function of a plugin and what fires it.
@@ -164,6 +178,8 @@ struct RawManifest {
     capabilities: Capabilities,
     #[serde(default)]
     streams: BTreeMap<Spanned<String>, RawStream>,
+    #[serde(default)]
+    instances: Instances,
 }
 
 #[derive(Deserialize)]
@@ -288,6 +304,7 @@ impl Manifest {
             limits,
             capabilities: raw.capabilities,
             stream_authorizers,
+            instances: raw.instances,
         })
     }
 }

@@ -289,6 +289,7 @@ fn manifest() -> impl Strategy<Value = (Manifest, u32)> {
                     limits,
                     capabilities,
                     stream_authorizers: streams,
+                    instances: Default::default(),
                 };
                 (manifest, style)
             },
@@ -439,6 +440,7 @@ fn the_renderer_writes_what_the_golden_tests_expect() {
         limits: Limits::default(),
         capabilities: Capabilities::default(),
         stream_authorizers: BTreeMap::new(),
+        instances: Default::default(),
     };
     for style in [0, u32::MAX] {
         let text = render(&manifest, style);

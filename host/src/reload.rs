@@ -76,7 +76,7 @@ pub async fn compile(host: &Host, source: Source) -> Result<Plugin, Rejection> {
     let started = Instant::now();
     let component = host
         .runtime()
-        .load(host, &manifest.component, bytes, sha256)
+        .load(host, &manifest.component, bytes, sha256, manifest.instances.reuse)
         .await
         .map_err(|e| Rejection::new(&manifest.component, format!("{e:#}")))?;
     let missing: Vec<&str> = manifest

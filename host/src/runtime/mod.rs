@@ -1,6 +1,7 @@
 //! The wasm side of the host: one wasmtime `Engine` and `Linker` for the process, components
-//! compiled and pre-linked once when a plugin loads (`PluginPre`), and a fresh `Store` per call
-//! so calls never share guest state. The guest's imports (`state`, `streams`, `invoke`, `log`)
+//! compiled and pre-linked once when a plugin loads (`PluginPre`), and a fresh `Store` and
+//! instance per call so calls never share guest state — unless the plugin opts into reuse
+//! (`[instances] reuse = true`), when a few warm instances are kept between calls. The guest's imports (`state`, `streams`, `invoke`, `log`)
 //! are implemented in [`imports`] on [`CallCtx`], the data of each call's store. WASI is linked
 //! so components built by ordinary toolchains instantiate, but the context grants nothing: no
 //! files, no environment, no network; stdout and stderr go to a small buffer that is logged.
@@ -187,6 +188,7 @@ impl Runtime {
         path: &Path,
         bytes: Vec<u8>,
         sha256: String,
+        reuse: bool,
     ) -> anyhow::Result<LoadedComponent> {
         let (engine, cache, key) = (self.engine.clone(), self.cache.clone(), sha256.clone());
         // Compiling takes milliseconds to seconds: keep it off the async workers.
@@ -228,8 +230,11 @@ impl Runtime {
             .map_err(|e| anyhow::anyhow!("handler.functions() failed: {e}"))?;
         tracing::debug!(path = %path.display(), "component loaded");
         let loaded = LoadedComponent { pre, sha256, exports, from_cache, warm: Default::default() };
-        disarm(&mut store);
-        loaded.put_warm(Warm { store, instance }, self.limits.warm_per_plugin);
+        if reuse {
+            // The instance that answered `functions()` serves the first call.
+            disarm(&mut store);
+            loaded.put_warm(Warm { store, instance }, self.limits.warm_per_plugin);
+        }
         Ok(loaded)
     }
 
@@ -333,10 +338,12 @@ impl Runtime {
         if !output.is_empty() {
             tracing::info!(function = %id, output = %String::from_utf8_lossy(&output).trim_end(), "guest output");
         }
-        // Reuse the instance only after a clean return (an error result is clean; a trap, a
-        // timeout or a hit memory cap is not), and only while its output pipe is empty.
+        // Reuse the instance only if the plugin opted in, after a clean return (an error
+        // result is clean; a trap, a timeout or a hit memory cap is not), and only while its
+        // output pipe is empty.
         let memory_hit = store.data().memory.hit;
         if let (Ok(Ok(_)), Some(instance)) = (&result, reusable)
+            && function.plugin.manifest.instances.reuse
             && output.is_empty()
             && !memory_hit
         {
