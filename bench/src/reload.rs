@@ -32,15 +32,7 @@ pub async fn run(plugins: &Path) -> anyhow::Result<()> {
 
 async fn reloads(plugins: &Path, original: &[u8]) -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
-    let options = eddy::ServeOptions {
-        plugins: plugins.to_path_buf(),
-        listen: "127.0.0.1:0".parse()?,
-        data: data.path().to_path_buf(),
-        watch: eddy::watch::Mode::Components,
-        memory: false,
-        delivery: Default::default(),
-        http: Default::default(),
-    };
+    let options = eddy::ServeOptions::new(plugins, data.path());
     let server = eddy::Server::start(options).await?;
     let addr = server.local_addr()?;
     let host = server.host().clone();

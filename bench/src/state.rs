@@ -120,15 +120,7 @@ async fn over_http(plugins: &std::path::Path) -> anyhow::Result<()> {
     for file in ["plugin.toml", "todos.wasm"] {
         std::fs::copy(plugins.join("todos").join(file), todos.join(file))?;
     }
-    let options = eddy::ServeOptions {
-        plugins: dir.path().join("plugins"),
-        listen: "127.0.0.1:0".parse()?,
-        data: dir.path().join("data"),
-        watch: eddy::watch::Mode::Components,
-        memory: false,
-        delivery: Default::default(),
-        http: Default::default(),
-    };
+    let options = eddy::ServeOptions::new(dir.path().join("plugins"), dir.path().join("data"));
     let server = eddy::Server::start(options).await?;
     let addr = server.local_addr()?;
     let serving = tokio::spawn(server.run(std::future::pending()));

@@ -76,6 +76,22 @@ pub struct ServeOptions {
     pub http: HttpLimits,
 }
 
+impl ServeOptions {
+    /// Options with every default: the given plugins and data directories, a free port on
+    /// 127.0.0.1, components watched, durable state, default retries and HTTP limits.
+    pub fn new(plugins: impl Into<PathBuf>, data: impl Into<PathBuf>) -> ServeOptions {
+        ServeOptions {
+            plugins: plugins.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data: data.into(),
+            watch: watch::Mode::Components,
+            memory: false,
+            delivery: Default::default(),
+            http: Default::default(),
+        }
+    }
+}
+
 /// A host with its plugins loaded and its port bound, ready to serve.
 pub struct Server {
     host: Host,

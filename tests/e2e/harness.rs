@@ -101,15 +101,7 @@ impl TestHost {
         configure: impl FnOnce(&mut eddy::ServeOptions),
     ) -> TestHost {
         capture_logs();
-        let mut options = eddy::ServeOptions {
-            plugins: dir.to_path_buf(),
-            listen: "127.0.0.1:0".parse().expect("a valid address"),
-            data: data.path().to_path_buf(),
-            watch: Mode::Components,
-            memory: false,
-            delivery: Default::default(),
-            http: Default::default(),
-        };
+        let mut options = eddy::ServeOptions::new(dir, data.path());
         configure(&mut options);
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
