@@ -74,6 +74,8 @@ pub struct ServeOptions {
     pub delivery: triggers::DeliveryPolicy,
     /// Limits of the HTTP edge.
     pub http: HttpLimits,
+    /// Where compiled components are cached; `None`: `<data>/cache`. Hosts may share one.
+    pub cache: Option<PathBuf>,
 }
 
 impl ServeOptions {
@@ -88,6 +90,7 @@ impl ServeOptions {
             memory: false,
             delivery: Default::default(),
             http: Default::default(),
+            cache: None,
         }
     }
 }
@@ -107,7 +110,8 @@ impl Server {
             format!("the plugins directory {} is not there", options.plugins.display())
         })?;
         let mut config = HostConfig::new(plugins);
-        config.cache_dir = Some(options.data.join("cache"));
+        config.cache_dir =
+            Some(options.cache.clone().unwrap_or_else(|| options.data.join("cache")));
         config.delivery = options.delivery.clone();
         config.http = options.http.clone();
         let engine: Box<dyn state::engine::Engine> = if options.memory {

@@ -128,6 +128,7 @@ fn serve(args: ServeArgs, watch: Mode) -> anyhow::Result<()> {
         memory,
         delivery,
         http: Default::default(),
+        cache: None,
     };
     run(eddy::serve(options, shutdown_signal()))
 }

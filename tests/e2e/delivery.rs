@@ -6,14 +6,18 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{TestHost, eventually, plugins_dir};
+use crate::harness::{TestHost, eventually, rust_plugins};
 
 /// A host on the repository's plugins that gives up on a delivery after 3 quick attempts.
 fn host_with_quick_retries() -> TestHost {
-    TestHost::start_configured(plugins_dir(), tempfile::tempdir().expect("a data dir"), |options| {
-        options.delivery.max_attempts = 3;
-        options.delivery.first_backoff = Duration::from_millis(10);
-    })
+    TestHost::start_configured(
+        rust_plugins(),
+        tempfile::tempdir().expect("a data dir"),
+        |options| {
+            options.delivery.max_attempts = 3;
+            options.delivery.first_backoff = Duration::from_millis(10);
+        },
+    )
 }
 
 async fn state(host: &TestHost, scope: &str, key: &str) -> Value {
@@ -67,4 +71,25 @@ async fn replaying_an_unknown_dead_letter_is_a_404() {
     assert_eq!(status, 404, "{body}");
     let (status, _) = host.post("/_eddy/dlq/replay", json!({ "id": "x" })).await;
     assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn a_trigger_handler_past_its_deadline_fails_its_delivery_and_is_parked() {
+    let host = host_with_quick_retries();
+    write(&host, "hostile-spin", "x", json!(1)).await;
+    let letter = eventually("the timed-out delivery to be parked", || async {
+        let (_, body) = host.get("/_eddy/dlq").await;
+        body["dead_letters"]
+            .as_array()?
+            .iter()
+            .find(|l| l["function"] == "hostile::spin-on-change")
+            .cloned()
+    })
+    .await;
+    assert_eq!(letter["attempts"], 3, "{letter}");
+    assert!(
+        letter["error"].as_str().is_some_and(|e| e.contains("did not finish within 200 ms")),
+        "{letter}"
+    );
+    assert_eq!(host.get("/todos/metrics").await.0, 200, "the host keeps serving");
 }

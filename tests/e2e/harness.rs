@@ -67,6 +67,21 @@ fn capture_logs() {
     });
 }
 
+/// A folder holding copies of the repository's Rust plugins — what most tests serve. The
+/// JavaScript and Python plugins (big components, slower to load) are served only by the tests
+/// about them.
+pub fn rust_plugins() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        for name in ["todos", "todo-summary", "probe", "hostile"] {
+            copy_plugin(name, &dir.path().join(name));
+        }
+        dir
+    })
+    .path()
+}
+
 /// A running host. Dropping it shuts the host down.
 pub struct TestHost {
     pub addr: SocketAddr,
@@ -78,9 +93,9 @@ pub struct TestHost {
 }
 
 impl TestHost {
-    /// A host serving the repository's plugins on an in-memory store.
+    /// A host serving the repository's Rust plugins (todos, todo-summary, probe, hostile).
     pub fn start() -> TestHost {
-        TestHost::start_with(plugins_dir())
+        TestHost::start_with(rust_plugins())
     }
 
     /// A host serving the plugins of `dir`, with a fresh data directory.
@@ -102,6 +117,9 @@ impl TestHost {
     ) -> TestHost {
         capture_logs();
         let mut options = eddy::ServeOptions::new(dir, data.path());
+        // One compile cache for the whole run: a component is compiled once, not per host.
+        options.cache =
+            Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-compile-cache"));
         configure(&mut options);
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

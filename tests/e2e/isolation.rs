@@ -95,7 +95,7 @@ async fn an_oversized_body_is_a_413_with_the_error_envelope() {
 /// A host whose HTTP edge gives a client 300 ms to send a request head.
 fn host_with_short_head_timeout() -> TestHost {
     TestHost::start_configured(
-        crate::harness::plugins_dir(),
+        crate::harness::rust_plugins(),
         tempfile::tempdir().expect("a data dir"),
         |options| {
             options.http.header_read_timeout = Duration::from_millis(300);

@@ -236,12 +236,15 @@ async fn rejection_reason(host: &TestHost, folder: &str) -> Option<String> {
 async fn a_restart_loads_compiled_components_from_the_cache() {
     let dir = tempfile::tempdir().expect("a temp dir");
     copy_plugin("todos", &dir.path().join("todos"));
-    let first = TestHost::start_with(dir.path());
+    // Their own cache in the data directory, not the run's shared one.
+    let own_cache = |options: &mut eddy::ServeOptions| options.cache = None;
+    let first =
+        TestHost::start_configured(dir.path(), tempfile::tempdir().expect("a data dir"), own_cache);
     let info: Value = first.plugin_info("todos").await.expect("todos loaded");
     assert_eq!(info["from_cache"], false, "compiled on first sight");
     let data = first.stop();
 
-    let second = TestHost::start_in(dir.path(), data, Mode::Components);
+    let second = TestHost::start_configured(dir.path(), data, own_cache);
     let info = second.plugin_info("todos").await.expect("todos loaded");
     assert_eq!(info["from_cache"], true, "loaded from the compile cache");
     assert_eq!(second.post("/todos", json!({ "title": "cached" })).await.0, 200);

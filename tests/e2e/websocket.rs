@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::harness::{DEADLINE, TestHost, plugins_dir};
+use crate::harness::{DEADLINE, TestHost, rust_plugins};
 
 /// Frames the hub queues per client before closing it as too slow (`StreamsConfig` default).
 const CLIENT_QUEUE: usize = 1024;
@@ -42,7 +42,7 @@ fn bytes_in_flight() -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_client_that_never_reads_is_disconnected_while_another_keeps_receiving_every_frame() {
     let host = Arc::new(TestHost::start_configured(
-        plugins_dir(),
+        rust_plugins(),
         tempfile::tempdir().expect("a data dir"),
         |options| options.memory = true,
     ));

@@ -10,6 +10,7 @@ plugin! {
     "oom" => oom,
     "stack" => stack,
     "forbidden" => forbidden,
+    "spin-on-change" => spin_on_change,
 }
 
 /// `GET /hostile/trap`: panics, which traps the component.
@@ -23,6 +24,11 @@ fn spin() -> u64 {
     loop {
         n = std::hint::black_box(n.wrapping_add(1));
     }
+}
+
+/// A state trigger that spins forever.
+fn spin_on_change(_change: eddy_sdk::StateEvent) -> u64 {
+    spin()
 }
 
 /// `GET /hostile/oom`: keeps every allocation until the memory cap refuses one.
