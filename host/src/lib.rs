@@ -44,6 +44,7 @@ pub mod registry;
 pub mod reload;
 pub mod routes;
 pub mod runtime;
+pub mod scaffold;
 pub mod server;
 pub mod state;
 pub mod streams;

@@ -1,4 +1,5 @@
-//! The `eddy` command line: `build` plugin sources, `serve` a plugins directory, or `dev` (both).
+//! The `eddy` command line: `build` plugin sources, `serve` a plugins directory, or `dev` (both);
+//! `new` makes a plugin.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,6 +29,18 @@ enum Command {
     },
     /// Serve the plugins of a directory over HTTP and WebSocket, reloading them when they change.
     Serve(ServeArgs),
+    /// Create a plugin that builds and serves as it is: `GET /NAME` says hello and counts its
+    /// calls in the state scope NAME.
+    New {
+        /// The plugin's name (lowercase kebab-case): also its folder, route and state scope.
+        name: String,
+        /// The language of its sources: rust, js or python.
+        #[arg(long)]
+        lang: eddy::scaffold::Lang,
+        /// The plugins directory to create it in.
+        #[arg(long, default_value = "plugins")]
+        dir: PathBuf,
+    },
     /// Build the plugins, serve them, and rebuild and reload a plugin when its sources change.
     Dev(ServeArgs),
     /// See and replay trigger deliveries that failed every retry (the dead-letter list) of a
@@ -88,6 +101,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Build { dir } => eddy::toolchain::build_all(&dir),
         Command::Serve(args) => serve(args, Mode::Components),
+        Command::New { name, lang, dir } => eddy::scaffold::run(&dir, &name, lang),
         Command::Dlq { command: DlqCommand::List, host } => run(eddy::operator::dlq_list(host)),
         Command::Dlq { command: DlqCommand::Replay { id, all }, host } => {
             if id.is_none() && !all {

@@ -1,0 +1,101 @@
+// todo-search: finds todos by the words of their titles.
+//
+// The index lives in the state scope `todo-search-index`: one key per word, whose value is an
+// object with one field per todo holding that word (`{"01KAQ...": true}`). `index`, a state
+// trigger on `todos`, adds and removes a todo's fields as its title comes, changes and goes.
+// It writes with `set`/`remove` update ops, not read-modify-write, so two todos indexed at
+// once never lose each other's entry (ops are applied atomically per key, at commit).
+
+import * as state from 'eddy:plugin/state@0.1.0';
+import { log } from 'eddy:plugin/log@0.1.0';
+
+const TODOS = 'todos';
+const INDEX = 'todo-search-index';
+/** Longer "words" are not indexed: they are not words, and keys should stay short. */
+const MAX_WORD = 64;
+
+/**
+ * What separates words: white space, ASCII punctuation and symbols, and the Latin-1, general
+ * and CJK punctuation blocks. (The engine has no Unicode property classes such as \p{L}.)
+ */
+const SEPARATORS = /[\s!-\/:-@[-`{-~\u00a0-\u00bf\u00d7\u00f7\u2000-\u206f\u3000-\u303f]+/;
+
+/** The lower-case words of `text`, each once, in order. */
+export function words(text) {
+  const found = String(text ?? '').toLowerCase().split(SEPARATORS);
+  return [...new Set(found.filter((w) => w.length > 0 && w.length <= MAX_WORD))];
+}
+
+/** `GET /todo-search?q=WORDS`: the todos whose titles hold every word of `q`, oldest first. */
+function search(request) {
+  const q = request.queryParams.find(([name]) => name === 'q')?.[1] ?? '';
+  const wanted = words(q);
+  if (wanted.length === 0) {
+    throw { code: 'bad-request', message: 'q is required: GET /todo-search?q=WORD' };
+  }
+  let ids = null;
+  for (const word of wanted) {
+    const entry = parse(state.get(INDEX, word)) ?? {};
+    const holding = new Set(Object.keys(entry));
+    ids = ids === null ? holding : new Set([...ids].filter((id) => holding.has(id)));
+  }
+  // Ids are ULIDs: sorted, they are in creation order. A todo deleted since it was indexed
+  // (its trigger not yet run) is skipped.
+  const todos = [...ids]
+    .sort()
+    .map((id) => parse(state.get(TODOS, id)))
+    .filter((todo) => todo !== undefined);
+  return { query: q, words: wanted, todos };
+}
+
+/** State trigger on `todos`: moves the todo's id from the words it lost to the words it gained. */
+function index(change) {
+  const before = new Set(words(parse(change.oldValue)?.title));
+  const after = new Set(words(parse(change.newValue)?.title));
+  const id = change.key;
+  const apply = (word, op) => state.update(INDEX, word, JSON.stringify([op]));
+  for (const word of before) {
+    if (!after.has(word)) apply(word, { type: 'remove', path: id });
+  }
+  for (const word of after) {
+    if (!before.has(word)) apply(word, { type: 'set', path: id, value: true });
+  }
+  log('debug', 'indexed todo', JSON.stringify({ id, words: [...after] }));
+  return null;
+}
+
+function parse(json) {
+  return json === undefined || json === null ? undefined : JSON.parse(json) ?? undefined;
+}
+
+const FUNCTIONS = {
+  search: (event) => search(expect(event, 'http')),
+  index: (event) => index(expect(event, 'state')),
+};
+
+function expect(event, tag) {
+  if (event.tag !== tag) {
+    throw { code: 'bad-request', message: `this function takes ${tag} events, not ${event.tag}` };
+  }
+  return event.val;
+}
+
+/** What the host calls: `eddy:plugin/handler`. */
+export const handler = {
+  functions() {
+    return Object.keys(FUNCTIONS);
+  },
+
+  handle(name, event) {
+    const run = FUNCTIONS[name];
+    if (run === undefined) {
+      throw { code: 'not-found', message: `todo-search has no function ${name}` };
+    }
+    try {
+      return { tag: 'json', val: JSON.stringify(run(event) ?? null) };
+    } catch (e) {
+      // An import's error arrives as a ComponentError carrying the host's error record.
+      throw e?.payload ?? (e?.code ? e : { code: 'internal', message: String(e?.message ?? e) });
+    }
+  },
+};

@@ -1,0 +1,73 @@
+//! `eddy new`: a plugin made in each language builds with `eddy build`'s code and serves as it
+//! is, answering `GET /NAME` and counting its calls in state.
+
+use std::path::Path;
+
+use eddy::scaffold::Lang;
+use eddy::watch::Mode;
+use serde_json::json;
+
+use crate::harness::{TestHost, plugins_dir};
+use crate::languages::{add_plugin, own_cache, require_toolchain, share_toolchains};
+
+/// Points the Rust plugin at `dir` to the target directory and lock file of the repository's
+/// plugins, only so the dependencies this run already compiled are reused; the files `eddy
+/// new` wrote are untouched.
+fn share_rust_build(dir: &Path) {
+    let plugins = plugins_dir().canonicalize().expect("the plugins folder");
+    let target = plugins.join("target");
+    std::fs::create_dir_all(dir.join(".cargo")).expect("mkdir");
+    let config = format!("[build]\ntarget-dir = {:?}\n", target.display().to_string());
+    std::fs::write(dir.join(".cargo/config.toml"), config).expect("write");
+    std::fs::copy(plugins.join("Cargo.lock"), dir.join("Cargo.lock")).expect("the lock file");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_plugin_in_each_language_builds_serves_and_counts_its_calls() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let plugins = [
+        ("hello-rust", Lang::Rust),
+        ("hello-js", Lang::JavaScript),
+        ("hello-python", Lang::Python),
+    ];
+    for (name, lang) in plugins {
+        let folder = eddy::scaffold::create(dir.path(), name, lang).expect("the scaffold");
+        assert!(folder.join("plugin.toml").is_file() && folder.join("README.md").is_file());
+    }
+    share_toolchains(dir.path());
+    for name in ["hello-js", "hello-python"] {
+        require_toolchain(&dir.path().join(name));
+    }
+    share_rust_build(&dir.path().join("hello-rust"));
+    let root = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || eddy::toolchain::build_all(&root))
+        .await
+        .expect("the build task")
+        .expect("every scaffold builds");
+
+    // Served from another folder: Rust from the start, JavaScript and Python moved in once the
+    // host is up (their components take longer to compile than the host is given to start).
+    let served = tempfile::tempdir().expect("a temp dir");
+    std::fs::rename(dir.path().join("hello-rust"), served.path().join("hello-rust")).expect("mv");
+    let data = tempfile::tempdir().expect("a data dir");
+    let host = TestHost::start_configured(served.path(), data, own_cache(Mode::Components));
+    for name in ["hello-js", "hello-python"] {
+        add_plugin(&host, &dir.path().join(name), &served.path().join(name)).await;
+    }
+    for (name, _) in plugins {
+        for calls in [1, 2] {
+            let (status, body) = host.get(&format!("/{name}")).await;
+            assert_eq!(status, 200, "{name}: {body}");
+            assert_eq!((&body["plugin"], &body["calls"]), (&json!(name), &json!(calls)), "{body}");
+        }
+    }
+}
+
+#[test]
+fn a_plugin_that_exists_is_not_overwritten() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    eddy::scaffold::create(dir.path(), "twice", Lang::Python).expect("the first");
+    let error = eddy::scaffold::create(dir.path(), "twice", Lang::JavaScript).expect_err("taken");
+    assert!(error.to_string().contains("already exists"), "{error}");
+    assert!(!dir.path().join("twice/package.json").exists());
+}
