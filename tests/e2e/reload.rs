@@ -254,7 +254,10 @@ async fn a_restart_loads_compiled_components_from_the_cache() {
 /// into the repository's plugin target directory so its dependencies are already compiled.
 fn write_hello(dir: &Path, version: &str) {
     let sdk = plugins_dir().join("../guest-sdk").canonicalize().expect("the SDK");
-    let target = plugins_dir().join("target").canonicalize().expect("the plugins' target dir");
+    // Where the repository's plugins were built (so the SDK's dependencies are compiled already).
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| plugins_dir().join("target"));
     std::fs::create_dir_all(dir.join("src")).expect("mkdir");
     std::fs::create_dir_all(dir.join(".cargo")).expect("mkdir");
     let files = [
