@@ -2,36 +2,139 @@
 //! time and stops by itself. Figures are medians (and percentiles) over repeated runs; the
 //! machine is shared and noisy, so compare ratios and medians, not single numbers.
 //!
-//! Run: `cargo build --release -p eddy && cargo run --release -p eddy-bench [SCENARIO...]`
-//! Scenarios: `reload` (hot reload and restart with a warm compile cache), `state` (durable
-//! writes and reads in process and through HTTP, trigger delivery latency). Without arguments,
-//! all of them.
+//! Run: `cargo run --release -p eddy-bench [SCENARIO...]` (it builds `target/release/eddy`
+//! first); without arguments, all of them, in a few minutes. Scenarios:
+//! - `reload` — hot reload, and restart of the real binary with a warm compile cache;
+//! - `state` — durable writes and reads in process and through HTTP, trigger delivery latency;
+//! - `http` — the todo app over HTTP against the real binary: throughput, latency, CPU per
+//!   request of host and load generator, write → stream latency;
+//! - `hello` — a hello route through a wasm function, Eddy against `wasmtime serve`;
+//! - `calls` — in process: instantiate + call per language, state get/set/update;
+//! - `triggers` — in process: one write fanned out to 1, 8 and 32 bound functions;
+//! - `sockets` — 10,000 idle WebSocket clients (host memory), one event to 1,000 clients;
+//! - `startup` — start-up to the first served request with 10 plugins, cold and warm.
+//!
+//! The scenarios that measure the host's own CPU time or memory run the release binary
+//! (`target/release/eddy serve`) as a separate process ([`process`]).
 
+mod calls;
+mod fixtures;
+mod hello;
+mod http;
+mod load;
+mod process;
 mod reload;
+mod sockets;
+mod startup;
 mod state;
 mod stats;
+mod triggers;
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+const SCENARIOS: [&str; 8] =
+    ["reload", "state", "http", "hello", "calls", "triggers", "sockets", "startup"];
 
 fn main() -> anyhow::Result<()> {
-    let scenarios: Vec<String> = std::env::args().skip(1).collect();
-    let wants = |name: &str| scenarios.is_empty() || scenarios.iter().any(|s| s == name);
+    let wanted: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(unknown) = wanted.iter().find(|w| !SCENARIOS.contains(&w.as_str())) {
+        anyhow::bail!("no scenario {unknown:?}; the scenarios are: {}", SCENARIOS.join(", "));
+    }
+    let wants = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
     let runtime = tokio::runtime::Runtime::new()?;
     let plugins = repo().join("plugins");
-    // The scenarios use the todos plugin only; building just it keeps the other languages'
-    // toolchains optional here.
-    println!("building {} ...", plugins.join("todos").display());
-    eddy::toolchain::build_one(&plugins.join("todos"))?;
-    if wants("reload") {
-        runtime.block_on(reload::run(&plugins))?;
+    // The Rust plugins the scenarios use are built here; the JavaScript and Python ones are
+    // used when built (their toolchains stay optional).
+    for plugin in ["todos", "hello"] {
+        println!("building {} ...", plugins.join(plugin).display());
+        eddy::toolchain::build_one(&plugins.join(plugin))?;
     }
-    if wants("state") {
-        runtime.block_on(state::run(&plugins))?;
+    build_host();
+    prune_compile_cache();
+    println!("\n{}", machine());
+    let started = Instant::now();
+    for name in SCENARIOS.iter().filter(|name| wants(name)) {
+        let scenario_started = Instant::now();
+        runtime.block_on(async {
+            match *name {
+                "reload" => reload::run(&plugins).await,
+                "state" => state::run(&plugins).await,
+                "http" => http::run(&plugins).await,
+                "hello" => hello::run(&plugins).await,
+                "calls" => calls::run(&plugins).await,
+                "triggers" => triggers::run(&plugins).await,
+                "sockets" => sockets::run(&plugins).await,
+                "startup" => startup::run(&plugins).await,
+                _ => unreachable!("checked above"),
+            }
+        })?;
+        eprintln!("({name}: {:.0} s)", scenario_started.elapsed().as_secs_f64());
     }
+    println!("\n(The whole run took {:.0} s.)", started.elapsed().as_secs_f64());
     Ok(())
 }
 
 /// The repository root.
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Builds `target/release/eddy`, which the out-of-process scenarios run, so they never measure
+/// a stale binary: the library this bench links was just built, so this only links. On
+/// failure the binary there (if any) is used, and the scenarios say when there is none.
+fn build_host() {
+    println!("building target/release/eddy ...");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = std::process::Command::new(cargo)
+        .args(["build", "--quiet", "--release", "-p", "eddy", "--bin", "eddy", "--manifest-path"])
+        .arg(repo().join("Cargo.toml"))
+        .status();
+    if !built.is_ok_and(|status| status.success()) {
+        println!("(building target/release/eddy failed: using the binary there, if any)");
+    }
+}
+
+/// Where the in-process scenarios cache compiled components between runs (keyed by content
+/// and engine, like the host's own cache), so the large JavaScript and Python components are
+/// compiled once, not on every run.
+fn compile_cache() -> PathBuf {
+    repo().join("target/eddy-bench/cache")
+}
+
+/// Entries kept in [`compile_cache`]: every rebuild of a plugin adds one (tens of MiB for
+/// JavaScript and Python), so the oldest beyond these are removed at start.
+const CACHE_ENTRIES: usize = 16;
+
+fn prune_compile_cache() {
+    let Ok(entries) = std::fs::read_dir(compile_cache()) else { return };
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            Some((entry.metadata().ok()?.modified().ok()?, entry.path()))
+        })
+        .collect();
+    files.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
+    for (_, path) in files.into_iter().skip(CACHE_ENTRIES) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// One line on the machine: CPU model, cores, memory.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_gib = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
+    format!("**Machine**: {model}, {cores} cores, {mem_gib:.0} GiB")
 }
