@@ -48,7 +48,10 @@ pub fn upgrade(host: &Host, mut request: Request<Incoming>) -> Result<Response<B
             Ok(upgraded) => {
                 // tungstenite's own cap sits above ours so an oversized message reaches the
                 // protocol loop, which closes with 1009 and a reason instead of just dropping.
+                // A small read buffer: tungstenite keeps it resident per socket (128 KiB by
+                // default), and stream clients send little; bigger messages still arrive.
                 let config = WebSocketConfig::default()
+                    .read_buffer_size(4096)
                     .max_message_size(Some(max_message * 2))
                     .max_frame_size(Some(max_message * 2));
                 let socket = WebSocketStream::from_raw_socket(
