@@ -123,8 +123,8 @@ fn id(todo: &Value) -> String {
     todo["id"].as_str().expect("an id").to_string()
 }
 
-/// Appends `code` to the plugin's source `file` in `dir` (which a development-mode host
-/// rebuilds), then polls `path` until `edited` says the new build serves. Every answer on the
+/// Appends `code` to the plugin source `file` (which the development-mode host rebuilds), then
+/// polls `path` until `edited` says the new build serves. Every answer on the
 /// way must be a 200: the old version serves until the new one is swapped in.
 async fn edit_and_wait(
     host: &TestHost,
