@@ -4,7 +4,7 @@
 //! (`/_eddy/...`) and the WebSocket endpoints are split off first.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
@@ -99,16 +99,43 @@ pub async fn read_json_body(request: Request<Incoming>, limit: usize) -> Result<
         .map_err(|e| Error::bad_request(format!("request body is not valid JSON: {e}")))
 }
 
-async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Error> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(Error::new(
+async fn read_body(mut body: Incoming, limit: usize) -> Result<Bytes, Error> {
+    let mut collected = Vec::new();
+    let mut too_large = false;
+    let mut received = 0usize;
+    let drain_until = tokio::time::Instant::now() + DRAIN_TIME;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| Error::bad_request(format!("could not read the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else { continue };
+        received += data.len();
+        if received > limit {
+            // Over the limit: keep reading (and dropping) a while, so the client, which may
+            // still be sending, reads the 413 instead of a reset connection.
+            too_large = true;
+            collected = Vec::new();
+            if received > limit.saturating_mul(DRAIN_FACTOR)
+                || tokio::time::Instant::now() > drain_until
+            {
+                break;
+            }
+        } else {
+            collected.extend_from_slice(&data);
+        }
+    }
+    if too_large {
+        return Err(Error::new(
             ErrorCode::PayloadTooLarge,
             format!("request body is larger than {limit} bytes"),
-        )),
-        Err(e) => Err(Error::bad_request(format!("could not read the request body: {e}"))),
+        ));
     }
+    Ok(Bytes::from(collected))
 }
+
+/// How much of a too-large body is read and dropped, as a multiple of the limit, before the 413.
+const DRAIN_FACTOR: usize = 16;
+/// How long a too-large body is read and dropped, at most, before the 413.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The body as JSON text: parsed and re-encoded when it is JSON (a syntax error is a 400),
 /// otherwise the text as a JSON string; `null` when empty.
