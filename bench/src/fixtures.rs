@@ -53,6 +53,20 @@ pub fn is_built(plugins: &Path, name: &str) -> bool {
     plugins.join(name).join(format!("{name}.wasm")).is_file()
 }
 
+/// `wasm` with a custom section appended: the same component as other bytes (what a rebuild
+/// produces), so nothing keyed by its hash is reused.
+pub fn with_custom_section(wasm: &[u8], n: u8) -> Vec<u8> {
+    let name = b"eddy-bench-copy";
+    let mut section = vec![name.len() as u8];
+    section.extend_from_slice(name);
+    section.push(n);
+    let mut bytes = wasm.to_vec();
+    bytes.push(0); // custom section id
+    bytes.push(section.len() as u8); // its size, one LEB128 byte
+    bytes.extend(section);
+    bytes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,14 +3,15 @@
 //! restart of the real `eddy` binary to its first served request, cold and with a warm cache.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::stats::{median, ms, percentile};
 use eddy::client::Client;
+
+use crate::fixtures::with_custom_section;
+use crate::process::HostProcess;
 
 /// Reloads measured; the first is discarded as warm-up.
 const RELOADS: usize = 13;
@@ -42,7 +43,7 @@ async fn reloads(plugins: &Path, original: &[u8]) -> anyhow::Result<()> {
     let (mut totals, mut compiles, mut swaps, mut detects) = (vec![], vec![], vec![], vec![]);
     for i in 0..RELOADS {
         // Each round is a new build: other bytes (a custom section), so nothing is cached.
-        let bytes = variant(original, i as u8);
+        let bytes = with_custom_section(original, i as u8);
         let sha = sha256(&bytes);
         let path = plugins.join("todos").join("todos.wasm");
         let partial = path.with_extension("partial");
@@ -131,46 +132,13 @@ async fn restarts(plugins: &Path) -> anyhow::Result<()> {
 
 async fn restart_once(binary: &Path, plugins: &Path, data: &Path) -> anyhow::Result<Duration> {
     let started = Instant::now();
-    let mut child = tokio::process::Command::from({
-        let mut command = Command::new(binary);
-        command
-            .args(["serve", "--listen", "127.0.0.1:0", "--plugins"])
-            .arg(plugins)
-            .arg("--data")
-            .arg(data)
-            .env("EDDY_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        command
-    })
-    .kill_on_drop(true)
-    .spawn()?;
-    let stdout = child.stdout.take().context("the child's stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .context("the host did not start within 30 s")??
-        .context("the host exited before listening")?;
-    let addr = line.rsplit("http://").next().context("no address in the first line")?.parse()?;
-    let mut client = Client::connect(addr).await?;
+    let host = HostProcess::start(binary, plugins, data).await?;
+    let mut client = Client::connect(host.addr).await?;
     let (status, _) = client.get("/todos/metrics").await?;
     anyhow::ensure!(status == 200, "first request failed: {status}");
     let elapsed = started.elapsed();
-    child.kill().await?;
+    host.stop().await?;
     Ok(elapsed)
-}
-
-/// `wasm` with a custom section appended (a different build of the same component).
-fn variant(wasm: &[u8], n: u8) -> Vec<u8> {
-    let name = b"eddy-bench-variant";
-    let mut section = vec![name.len() as u8];
-    section.extend_from_slice(name);
-    section.push(n);
-    let mut bytes = wasm.to_vec();
-    bytes.push(0);
-    bytes.push(section.len() as u8);
-    bytes.extend(section);
-    bytes
 }
 
 fn sha256(bytes: &[u8]) -> String {

@@ -32,7 +32,7 @@ pub async fn run(plugins: &Path) -> anyhow::Result<()> {
             fixtures::renamed(manifest, "todos", &name)
         })?;
         let wasm = copy.join("todos.wasm");
-        std::fs::write(&wasm, with_custom_section(&std::fs::read(&wasm)?, k as u8))?;
+        std::fs::write(&wasm, fixtures::with_custom_section(&std::fs::read(&wasm)?, k as u8))?;
     }
     let mut cold = Vec::new();
     for i in 0..COLD {
@@ -63,17 +63,4 @@ async fn start_once(binary: &Path, plugins: &Path, data: &Path) -> anyhow::Resul
     let elapsed = started.elapsed();
     host.stop().await?;
     Ok(elapsed)
-}
-
-/// `wasm` with a custom section appended: another component with the same behaviour.
-fn with_custom_section(wasm: &[u8], n: u8) -> Vec<u8> {
-    let name = b"eddy-bench-copy";
-    let mut section = vec![name.len() as u8];
-    section.extend_from_slice(name);
-    section.push(n);
-    let mut bytes = wasm.to_vec();
-    bytes.push(0);
-    bytes.push(section.len() as u8);
-    bytes.extend(section);
-    bytes
 }
