@@ -21,8 +21,15 @@ pub struct InstanceLimits {
     /// Instances alive at once (calls in flight, nested invokes and warm idle instances
     /// included): sizes the pool.
     pub concurrent_instances: u32,
-    /// Warm instances kept per plugin between calls.
+    /// Idle warm instances kept per plugin between calls (for plugins that opt into reuse).
+    /// Enough for the calls a busy plugin has in flight at once, so a burst does not end with
+    /// most of its instances thrown away and made again.
     pub warm_per_plugin: usize,
+    /// Idle warm instances kept across all plugins: the rest of the pool stays free for calls.
+    pub warm_total: usize,
+    /// A warm instance idle this long is dropped (its memory returned) when its plugin is next
+    /// called.
+    pub warm_idle: Duration,
 }
 
 impl Default for InstanceLimits {
@@ -32,7 +39,9 @@ impl Default for InstanceLimits {
             memory_bytes: 64 << 20,
             max_memory_bytes: 1 << 30,
             concurrent_instances: 256,
-            warm_per_plugin: 4,
+            warm_per_plugin: 32,
+            warm_total: 128,
+            warm_idle: Duration::from_secs(30),
         }
     }
 }

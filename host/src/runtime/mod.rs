@@ -1,8 +1,8 @@
 //! The wasm side of the host: one wasmtime `Engine` and `Linker` for the process, components
 //! compiled and pre-linked once when a plugin loads (`PluginPre`), and a fresh `Store` and
 //! instance per call so calls never share guest state — unless the plugin opts into reuse
-//! (`[instances] reuse = true`), when a few warm instances are kept between calls. The guest's imports (`state`, `streams`, `invoke`, `log`)
-//! are implemented in [`imports`] on [`CallCtx`], the data of each call's store. WASI is linked
+//! (`[instances] reuse = true`), when idle instances wait warm for the next call (see [`Warm`]).
+//! The guest's imports (`state`, `streams`, `invoke`, `log`) are implemented in [`imports`] on [`CallCtx`], the data of each call's store. WASI is linked
 //! so components built by ordinary toolchains instantiate, but the context grants nothing: no
 //! files, no environment, no network; stdout and stderr go to a small buffer that is logged.
 
@@ -15,6 +15,7 @@ pub use limits::{DeadlineExceeded, EPOCH_TICK, InstanceLimits};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
@@ -54,6 +55,8 @@ pub struct Runtime {
     linker: Arc<Linker<CallCtx>>,
     cache: Option<Arc<cache::CompileCache>>,
     limits: InstanceLimits,
+    /// Idle warm instances of every plugin together (at most [`InstanceLimits::warm_total`]).
+    warm_total: Arc<AtomicUsize>,
 }
 
 /// A compiled, pre-linked component, ready to instantiate.
@@ -65,28 +68,71 @@ pub struct LoadedComponent {
     pub exports: Vec<String>,
     /// Whether the compiled code came from the on-disk cache instead of the compiler.
     pub from_cache: bool,
-    /// Idle instances of this component, ready for the next call (at most
-    /// [`InstanceLimits::warm_per_plugin`]). They go with the component when a reload
-    /// replaces it.
-    warm: std::sync::Mutex<Vec<Warm>>,
+    /// Idle instances of this component, ready for the next call.
+    warm: WarmPool,
 }
 
 /// An instantiated component between calls.
 struct Warm {
     store: Store<CallCtx>,
     instance: Plugin,
+    /// When it went idle.
+    since: Instant,
 }
 
-impl LoadedComponent {
-    fn take_warm(&self) -> Option<Warm> {
-        self.warm.lock().unwrap_or_else(|e| e.into_inner()).pop()
+/// The idle instances of one component, most recently used on top: a call takes the top one,
+/// so under a steady load the same few stay hot in the caches and the bottom ones age out.
+/// Bounded per component and across components (the pool's other slots stay free for calls in
+/// flight); an instance idle longer than [`InstanceLimits::warm_idle`] is dropped at the next
+/// call. They go with the component when a reload replaces it.
+struct WarmPool {
+    idle: std::sync::Mutex<Vec<Warm>>,
+    /// Idle instances of all components, this one's included.
+    total: Arc<AtomicUsize>,
+}
+
+impl WarmPool {
+    fn take(&self, limits: &InstanceLimits) -> Option<Warm> {
+        let (warm, stale) = {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let stale = match idle.first() {
+                Some(oldest) if oldest.since.elapsed() > limits.warm_idle => Some(idle.remove(0)),
+                _ => None,
+            };
+            (idle.pop(), stale)
+        };
+        let taken = usize::from(warm.is_some()) + usize::from(stale.is_some());
+        self.total.fetch_sub(taken, Ordering::Relaxed);
+        // Dropped outside the lock: returning an instance's memory takes system calls.
+        drop(stale);
+        warm
     }
 
-    fn put_warm(&self, warm: Warm, keep: usize) {
-        let mut idle = self.warm.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < keep {
-            idle.push(warm);
+    fn put(&self, mut warm: Warm, limits: &InstanceLimits) {
+        let reserved = self
+            .total
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < limits.warm_total).then_some(n + 1)
+            })
+            .is_ok();
+        if !reserved {
+            return;
         }
+        warm.since = Instant::now();
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < limits.warm_per_plugin {
+            idle.push(warm);
+        } else {
+            drop(idle);
+            self.total.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for WarmPool {
+    fn drop(&mut self) {
+        let idle = self.idle.get_mut().unwrap_or_else(|e| e.into_inner());
+        self.total.fetch_sub(idle.len(), Ordering::Relaxed);
     }
 }
 
@@ -176,7 +222,13 @@ impl Runtime {
                 std::thread::sleep(EPOCH_TICK);
             }
         })?;
-        Ok(Runtime { engine, linker: Arc::new(linker), cache, limits: limits.clone() })
+        Ok(Runtime {
+            engine,
+            linker: Arc::new(linker),
+            cache,
+            limits: limits.clone(),
+            warm_total: Default::default(),
+        })
     }
 
     /// Compiles (or loads from the cache) the component `bytes` (read from `path`, with hash
@@ -229,11 +281,12 @@ impl Runtime {
             .await
             .map_err(|e| anyhow::anyhow!("handler.functions() failed: {e}"))?;
         tracing::debug!(path = %path.display(), "component loaded");
-        let loaded = LoadedComponent { pre, sha256, exports, from_cache, warm: Default::default() };
+        let warm = WarmPool { idle: Default::default(), total: self.warm_total.clone() };
+        let loaded = LoadedComponent { pre, sha256, exports, from_cache, warm };
         if reuse {
             // The instance that answered `functions()` serves the first call.
             disarm(&mut store);
-            loaded.put_warm(Warm { store, instance }, self.limits.warm_per_plugin);
+            loaded.warm.put(Warm { store, instance, since: Instant::now() }, &self.limits);
         }
         Ok(loaded)
     }
@@ -315,8 +368,8 @@ impl Runtime {
         let invocation = Invocation { plugin: Some(function.plugin.clone()), ..invocation.clone() };
         let limits = self.limits_of(function);
         let component = &function.plugin.component;
-        let (mut store, instance) = match component.take_warm() {
-            Some(Warm { store, instance }) => (store, Some(instance)),
+        let (mut store, instance) = match component.warm.take(&self.limits) {
+            Some(Warm { store, instance, .. }) => (store, Some(instance)),
             None => (self.store(limits.1), None),
         };
         self.arm(&mut store, host, plugin, id.clone(), invocation, limits.0);
@@ -348,7 +401,7 @@ impl Runtime {
             && !memory_hit
         {
             disarm(&mut store);
-            component.put_warm(Warm { store, instance }, self.limits.warm_per_plugin);
+            component.warm.put(Warm { store, instance, since: Instant::now() }, &self.limits);
         }
         match result {
             Ok(Ok(Ok(output))) => Ok(output),

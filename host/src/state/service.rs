@@ -188,8 +188,13 @@ impl State {
     }
 
     /// Commits `txn`'s writes atomically, together with `completion` (the delivery it finishes)
-    /// if given, then runs the transaction's after-commit actions. A completion already recorded
-    /// (the delivery happened before a restart) commits nothing: the writes are in already.
+    /// if given, and runs the transaction's after-commit actions (its stream sends): after the
+    /// commit when the transaction wrote state, so nobody hears of a change that could still be
+    /// lost; at once when it wrote nothing, since then there is nothing for them to get ahead
+    /// of and only the delivery mark is left to commit. (If that commit fails, the handler runs
+    /// again and its sends go out again: sends are at least once; state effects exactly once.)
+    /// A completion already recorded (the delivery happened before a restart) commits nothing:
+    /// the writes are in already.
     ///
     /// The request is queued when this is called, not when the future is first polled, so
     /// callers can fix the order of commits (see the trigger dispatcher).
@@ -198,7 +203,10 @@ impl State {
         txn: Txn,
         completion: Option<Completion>,
     ) -> impl Future<Output = Result<(), StateError>> + Send + use<> {
-        let (writes, cause, after_commit) = txn.into_parts();
+        let (writes, cause, mut after_commit) = txn.into_parts();
+        if writes.is_empty() {
+            after_commit.drain(..).for_each(|action| action());
+        }
         let queued = (!writes.is_empty() || completion.is_some())
             .then(|| self.enqueue(|reply| Request::Commit { writes, cause, completion, reply }));
         async move {

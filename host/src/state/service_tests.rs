@@ -603,6 +603,26 @@ async fn after_commit_actions_run_only_once_the_commit_succeeded() {
     assert!(!ran.load(Ordering::SeqCst));
 }
 
+#[tokio::test]
+async fn a_txn_that_wrote_nothing_runs_its_actions_without_waiting_for_its_mark() {
+    // A handler that only sends to a stream: its frame goes out when it returns, not one sync
+    // later when its delivery mark is durable.
+    let engine = TestEngine::default();
+    let (state, _, events) = open(Box::new(engine.clone()));
+    state.set("s", "k", json!(1), ROOT).await.expect("set");
+    let seq = events.take()[0].seq;
+    let ran = Arc::new(AtomicBool::new(false));
+    let mut txn = state.begin(ROOT);
+    let flag = ran.clone();
+    txn.after_commit(Box::new(move || flag.store(true, Ordering::SeqCst)));
+    engine.fail(true);
+    let mark = Completion { seq, function: "f".into(), last: true };
+    let commit = state.commit(txn, Some(mark));
+    assert!(ran.load(Ordering::SeqCst), "ran when the commit was asked for");
+    // The mark's commit still reports its own failure, so the delivery is retried.
+    assert!(is_storage(&commit.await));
+}
+
 // ---------------------------------------------------------------------------------------------
 // completions
 
