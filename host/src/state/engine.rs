@@ -58,6 +58,10 @@ pub struct Batch {
     /// The next event seq and dead letter id to hand out, so ids never repeat after a restart.
     pub next_seq: u64,
     pub next_dead_letter: u64,
+    /// The batch need not be durable yet: it may wait for the next durable commit (see
+    /// [`Engine::commit`]). The writer sets it for batches of trigger deliveries only, which a
+    /// crash may lose because their events stay in the outbox and are delivered again.
+    pub lazy: bool,
 }
 
 impl Batch {
@@ -92,9 +96,12 @@ pub trait Engine: Send + 'static {
     /// Reads everything stored (at start).
     fn load(&mut self) -> Result<Loaded, StateError>;
 
-    /// Makes `batch` durable as one atomic unit: after `Ok`, all of it survives a crash or
-    /// power loss; after `Err` or a crash during the call, none of it is visible on the next
-    /// [`Engine::load`].
+    /// Commits `batch` as one atomic unit. Unless the batch is [`Batch::lazy`], it is durable
+    /// when this returns `Ok`: it and every batch before it survive a crash or power loss. A
+    /// lazy batch may wait (in memory) for the next durable commit; a crash before then loses
+    /// it and every batch after it, so what a crash leaves is always a prefix of the commits,
+    /// never part of a batch. After `Err`, none of the batch is visible on the next
+    /// [`Engine::load`]. A durable commit of an empty batch makes earlier lazy ones durable.
     fn commit(&mut self, batch: &Batch) -> Result<(), StateError>;
 
     /// A short name for logs: `memory`, `redb`.

@@ -1,8 +1,9 @@
 //! The embedded durable engine: one [redb] file (`<data>/state.redb`) holding the keys, the
 //! outbox, the delivery marks, the dead letters and the id counters, each in its own table (see
 //! the constants below). Every [`Batch`] is one redb write transaction committed with
-//! [`Durability::Immediate`], so `commit` returns only after the batch has been fsynced, and it is
-//! atomic because redb never overwrites live pages: a commit writes the new B-tree pages
+//! [`Durability::Immediate`], so `commit` returns only after the batch has been fsynced (a lazy
+//! batch is committed with [`Durability::None`] and made durable by the next Immediate commit,
+//! whose root covers it), and it is atomic because redb never overwrites live pages: a commit writes the new B-tree pages
 //! (copy-on-write) and then a new root into the inactive of two checksummed commit slots, and
 //! flips one "god byte" to make that slot primary. A crash before the flip leaves the previous
 //! commit in charge; after a crash mid-flush, the open falls back to the newest slot whose
@@ -55,9 +56,11 @@ pub struct RedbEngine {
     db: Database,
     /// The file, for error messages.
     path: PathBuf,
-    /// `(next_seq, next_dead_letter)` as last made durable, so an empty batch that does not move
+    /// `(next_seq, next_dead_letter)` as last committed, so an empty batch that does not move
     /// them can skip its transaction (and its fsync).
     meta: (u64, u64),
+    /// Whether lazy commits wait for a durable one.
+    unsynced: bool,
 }
 
 impl std::fmt::Debug for RedbEngine {
@@ -88,7 +91,7 @@ impl RedbEngine {
                 err => format!("opening {shown}: {err}"),
             })
         })?;
-        let mut engine = RedbEngine { db, path: path.to_owned(), meta: (0, 0) };
+        let mut engine = RedbEngine { db, path: path.to_owned(), meta: (0, 0), unsynced: false };
         engine.meta = engine.create_tables()?;
         Ok(engine)
     }
@@ -122,8 +125,16 @@ impl RedbEngine {
     /// A write transaction that fsyncs on commit. Immediate is redb's default; it is set here
     /// anyway because the engine contract depends on it.
     fn begin_write(&self, what: &str) -> Result<WriteTransaction, StateError> {
+        self.begin(what, Durability::Immediate)
+    }
+
+    /// A write transaction with `durability`: with [`Durability::None`], redb keeps the commit
+    /// in memory (its pages are written, but neither synced nor referenced by the file's
+    /// header) until the next Immediate commit, whose root covers it; a crash before that
+    /// reopens at the last Immediate commit.
+    fn begin(&self, what: &str, durability: Durability) -> Result<WriteTransaction, StateError> {
         let mut txn = self.db.begin_write().map_err(self.fail(format!("{what}: begin")))?;
-        txn.set_durability(Durability::Immediate)
+        txn.set_durability(durability)
             .map_err(self.fail(format!("{what}: setting durability")))?;
         Ok(txn)
     }
@@ -251,18 +262,21 @@ impl Engine for RedbEngine {
         Ok(loaded)
     }
 
-    /// One write transaction, fsynced before returning; skipped when the batch is empty and the
-    /// counters have not moved since the last commit.
+    /// One write transaction, fsynced before returning unless the batch is lazy; skipped when
+    /// the batch is empty, the counters have not moved since the last commit and no lazy commit
+    /// waits for a sync.
     fn commit(&mut self, batch: &Batch) -> Result<(), StateError> {
         let meta = (batch.next_seq, batch.next_dead_letter);
-        if batch.is_empty() && meta == self.meta {
+        if batch.is_empty() && meta == self.meta && (batch.lazy || !self.unsynced) {
             return Ok(());
         }
-        let txn = self.begin_write("commit")?;
+        let durability = if batch.lazy { Durability::None } else { Durability::Immediate };
+        let txn = self.begin("commit", durability)?;
         // On error the transaction is dropped, which aborts it: nothing of the batch lands.
         self.apply(&txn, batch)?;
         txn.commit().map_err(self.fail("commit"))?;
         self.meta = meta;
+        self.unsynced = batch.lazy;
         Ok(())
     }
 
@@ -534,6 +548,44 @@ mod tests {
     }
 
     /// Not a benchmark: prints what commits cost here (`-- --nocapture`), asserts nothing on time.
+    #[test]
+    fn a_lazy_commit_is_lost_in_a_crash_until_a_durable_one_follows() {
+        let dir = TempDir::new();
+        let mut engine = open(&dir);
+        let durable = Batch { writes: vec![set("s", "a", json!(1))], ..Batch::default() };
+        engine.commit(&durable).expect("commit");
+        let lazy = Batch {
+            writes: vec![set("s", "b", json!(2)), set("s", "a", json!(3))],
+            events: vec![event(1)],
+            next_seq: 2,
+            lazy: true,
+            ..Batch::default()
+        };
+        engine.commit(&lazy).expect("lazy commit");
+        // What a kill -9 leaves: the file as it is now (the page cache survives the process).
+        let crashed = |name: &str| {
+            let copy = TempDir::new();
+            std::fs::create_dir_all(copy.db().parent().expect("parent")).expect("mkdir");
+            std::fs::copy(dir.db(), copy.db()).expect("copy");
+            let loaded = open(&copy).load().expect("load");
+            eprintln!("{name}: {:?}", loaded.entries);
+            loaded
+        };
+        let before = crashed("before the sync");
+        assert_eq!(before.entries, [("s".to_owned(), "a".to_owned(), json!(1))]);
+        assert!(before.outbox.is_empty());
+
+        // An empty durable commit carries it.
+        engine.commit(&Batch { next_seq: 2, ..Batch::default() }).expect("sync");
+        let after = crashed("after the sync");
+        assert_eq!(
+            after.entries,
+            [("s".to_owned(), "a".to_owned(), json!(3)), ("s".to_owned(), "b".to_owned(), json!(2))]
+        );
+        assert_eq!(after.outbox, [event(1)]);
+        assert_eq!(after.next_seq, 2);
+    }
+
     #[test]
     fn commit_times_are_printed_for_one_and_a_thousand_writes() {
         let dir = TempDir::new();

@@ -10,10 +10,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::engine::{DeadLetter, Engine, OutboxEvent};
 use super::ops::UpdateOutcome;
@@ -36,7 +36,7 @@ pub const MAX_VALUE_BYTES: usize = 8 * 1024 * 1024;
 /// The state service. Cheap to clone.
 #[derive(Clone)]
 pub struct State {
-    requests: mpsc::UnboundedSender<Request>,
+    requests: mpsc::Sender<Request>,
     shared: Arc<Shared>,
     engine: &'static str,
 }
@@ -61,7 +61,7 @@ impl State {
         let name = engine.name();
         let shared = Arc::new(Shared::default());
         let (writer, loaded) = Writer::load(engine, shared.clone(), on_event, has_subscribers)?;
-        let (requests, queue) = mpsc::unbounded_channel();
+        let (requests, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("eddy-state-writer".into())
             .spawn(move || writer.run(queue))

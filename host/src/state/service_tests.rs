@@ -886,6 +886,8 @@ struct TestEngine(Arc<Inner>);
 #[derive(Default)]
 struct Inner {
     stored: Mutex<Loaded>,
+    /// Each commit: whether its batch was lazy, and whether it was empty.
+    commits: Mutex<Vec<(bool, bool)>>,
     failing: AtomicBool,
     hold: Mutex<Hold>,
     released: Condvar,
@@ -926,6 +928,11 @@ impl TestEngine {
     fn dead_letters(&self) -> Vec<DeadLetter> {
         lock(&self.0.stored).dead_letters.clone()
     }
+
+    /// `(lazy, empty)` of every commit so far.
+    fn commits(&self) -> Vec<(bool, bool)> {
+        lock(&self.0.commits).clone()
+    }
 }
 
 impl Engine for TestEngine {
@@ -946,6 +953,7 @@ impl Engine for TestEngine {
         if failing {
             return Err(StateError::Storage("the disk is on fire".into()));
         }
+        lock(&self.0.commits).push((batch.lazy, batch.is_empty()));
         let mut stored = lock(&self.0.stored);
         let mut entries: BTreeMap<(String, String), Value> =
             stored.entries.drain(..).map(|(s, k, v)| ((s, k), v)).collect();
@@ -984,6 +992,33 @@ fn mirrored(state: &State) -> Vec<(String, String, Value)> {
         }
     }
     all
+}
+
+#[tokio::test]
+async fn a_handlers_commit_is_lazy_and_synced_soon_after_while_writes_sync_at_once() {
+    let engine = TestEngine::default();
+    let (state, _, events) = open(Box::new(engine.clone()));
+    let event = event_for(&state, &events, "d").await;
+    assert_eq!(engine.commits(), [(false, false)], "a write syncs before it is answered");
+
+    let mark = Completion { seq: event.seq, function: "f".into(), last: true };
+    count(&state, "c", Some(mark)).await.expect("commit");
+    assert_eq!(engine.commits()[1], (true, false), "the handler's commit waits for a sync");
+    assert_eq!(counted(&state, "c"), Some(json!(1)), "and is visible at once");
+
+    // Nothing else comes: the writer syncs on its own, with an empty durable commit.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while engine.commits().len() < 3 {
+        assert!(Instant::now() < deadline, "no sync after the lazy commit: {:?}", engine.commits());
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(engine.commits()[2], (false, true));
+
+    // A flush, and a handler's commit without a delivery (a stream trigger's: nothing would
+    // deliver it again) sync at once.
+    state.flush().await.expect("flush");
+    count(&state, "c", None).await.expect("commit");
+    assert_eq!(engine.commits()[3..], [(false, false)], "the flush had nothing to sync");
 }
 
 #[tokio::test]

@@ -7,10 +7,12 @@
 //! So an acknowledged write is durable, and a reader never sees one that could still be lost.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::engine::{Batch, DeadLetter, Engine, Loaded, OutboxEvent};
 use super::mirror::Mirror;
@@ -21,6 +23,18 @@ use crate::cause::Cause;
 
 /// Most requests folded into one batch: bounds a commit's size and the wait of its first caller.
 const MAX_BATCH: usize = 4096;
+
+/// A round of nothing but trigger deliveries (handlers' transactions with their delivery marks,
+/// dead letters) is committed lazily ([`Batch::lazy`]): no sync of its own, durable with the
+/// next round that syncs. That is safe because nobody was promised it — a crash that loses it
+/// loses the handlers' writes and their marks together, the events are still in the outbox,
+/// and they are delivered again — and it takes a sync per event off the disk. Writes that
+/// answer a caller sync as before (and carry the lazy rounds before them). With no such write
+/// within this long, the writer syncs on its own...
+const LAZY_IDLE: Duration = Duration::from_millis(2);
+/// ...and a lazy round never waits longer than this for its sync, so a crash redoes at most
+/// this much handler work.
+const LAZY_MAX: Duration = Duration::from_millis(10);
 
 /// One change a write makes to a key.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,11 +125,15 @@ pub struct Writer {
     delivered: HashSet<(u64, String)>,
     next_seq: u64,
     next_dead_letter: u64,
+    /// When the oldest lazy round not yet synced was committed.
+    unsynced_since: Option<Instant>,
 }
 
-/// The requests of one round, and what to publish once they are durable.
+/// The requests of one round, and what to publish once they are committed.
 #[derive(Default)]
 struct Round {
+    /// Whether the round may be committed lazily: it holds trigger deliveries only.
+    lazy: bool,
     batch: Batch,
     /// Values written in this round, which later requests of the round must see.
     staged: HashMap<(String, String), Option<Value>>,
@@ -146,6 +164,7 @@ impl Writer {
             delivered: HashSet::new(),
             next_seq: 0,
             next_dead_letter: 0,
+            unsynced_since: None,
         };
         writer.adopt(&loaded);
         Ok((writer, loaded))
@@ -168,9 +187,28 @@ impl Writer {
     }
 
     /// Serves requests until asked to close or every sender is gone.
-    pub fn run(mut self, mut requests: mpsc::UnboundedReceiver<Request>) {
-        while let Some(first) = requests.blocking_recv() {
-            let mut round = Round::default();
+    pub fn run(mut self, requests: Receiver<Request>) {
+        loop {
+            let first = match self.unsynced_since {
+                None => match requests.recv() {
+                    Ok(request) => request,
+                    Err(_) => break,
+                },
+                Some(since) => {
+                    let wait = LAZY_IDLE.min(LAZY_MAX.saturating_sub(since.elapsed()));
+                    match requests.recv_timeout(wait) {
+                        Ok(request) => request,
+                        Err(RecvTimeoutError::Timeout) => {
+                            // Nothing came to carry the lazy rounds: sync them now.
+                            self.finish(Round::default());
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+            };
+            let overdue = self.unsynced_since.is_some_and(|since| since.elapsed() >= LAZY_MAX);
+            let mut round = Round { lazy: !overdue, ..Round::default() };
             self.process(first, &mut round);
             while round.requests < MAX_BATCH && round.close.is_none() {
                 match requests.try_recv() {
@@ -188,11 +226,19 @@ impl Writer {
                 return;
             }
         }
+        if self.unsynced_since.is_some() {
+            self.finish(Round::default());
+        }
         tracing::debug!(engine = self.engine.name(), "state writer stopped");
     }
 
     fn process(&mut self, request: Request, round: &mut Round) {
         round.requests += 1;
+        // Only trigger deliveries (which the outbox redoes after a crash) may wait for a sync.
+        round.lazy &= matches!(
+            request,
+            Request::Commit { completion: Some(_), .. } | Request::Park { .. }
+        );
         match request {
             Request::Write { change, cause, reply } => {
                 match self.stage(round, vec![change], cause) {
@@ -354,15 +400,26 @@ impl Writer {
         }
     }
 
-    /// Commits the round and publishes it, or fails every request in it.
+    /// Commits the round and publishes it, or fails every request in it. A round that is not
+    /// lazy also makes the lazy rounds before it durable (even when it is empty itself).
     fn finish(&mut self, mut round: Round) {
-        let result = if round.batch.is_empty() {
+        let result = if round.batch.is_empty() && (round.lazy || self.unsynced_since.is_none()) {
             Ok(())
         } else {
             round.batch.next_seq = self.next_seq;
             round.batch.next_dead_letter = self.next_dead_letter;
+            round.batch.lazy = round.lazy;
             self.engine.commit(&round.batch)
         };
+        match &result {
+            Ok(()) if round.lazy => {
+                if !round.batch.is_empty() {
+                    self.unsynced_since.get_or_insert_with(Instant::now);
+                }
+            }
+            Ok(()) => self.unsynced_since = None,
+            Err(_) => {}
+        }
         match &result {
             Ok(()) => {
                 {
