@@ -137,7 +137,6 @@ struct Round {
     batch: Batch,
     /// Values written in this round, which later requests of the round must see.
     staged: HashMap<(String, String), Option<Value>>,
-    events: Vec<OutboxEvent>,
     dead_added: Vec<DeadLetter>,
     dead_removed: Vec<u64>,
     replies: Vec<Answer>,
@@ -235,13 +234,11 @@ impl Writer {
     fn process(&mut self, request: Request, round: &mut Round) {
         round.requests += 1;
         // Only trigger deliveries (which the outbox redoes after a crash) may wait for a sync.
-        round.lazy &= matches!(
-            request,
-            Request::Commit { completion: Some(_), .. } | Request::Park { .. }
-        );
+        round.lazy &=
+            matches!(request, Request::Commit { completion: Some(_), .. } | Request::Park { .. });
         match request {
             Request::Write { change, cause, reply } => {
-                match self.stage(round, vec![change], cause) {
+                match self.stage(round, vec![change], cause, true) {
                     Ok(mut results) => {
                         let result = results.pop().unwrap_or_default();
                         round.replies.push(Box::new(move |r| {
@@ -262,7 +259,7 @@ impl Writer {
                     let _ = reply.send(Ok(()));
                     return;
                 }
-                if let Err(e) = self.stage(round, writes, cause) {
+                if let Err(e) = self.stage(round, writes, cause, false) {
                     let _ = reply.send(Err(e));
                     return;
                 }
@@ -310,8 +307,7 @@ impl Writer {
                     };
                     self.next_seq += 1;
                     self.outbox.insert(event.seq);
-                    round.batch.events.push(event.clone());
-                    round.events.push(event);
+                    round.batch.events.push(event);
                     round.batch.dead_letters_removed.push(letter.id);
                     round.dead_removed.push(letter.id);
                     replayed.push(letter.id);
@@ -330,13 +326,17 @@ impl Writer {
     }
 
     /// Applies `writes` in order on top of what the round staged; all or nothing. Returns each
-    /// write's result.
+    /// write's result when `results` is asked for (a trigger handler's commit needs none, and
+    /// so its values move into the change events instead of being copied).
     fn stage(
         &mut self,
         round: &mut Round,
         writes: Vec<TxWrite>,
         cause: Cause,
+        results: bool,
     ) -> Result<Vec<WriteResult>, StateError> {
+        // A transaction that writes a key twice reads its own first write.
+        let several = writes.len() > 1;
         let mut local: HashMap<(String, String), Option<Value>> = HashMap::new();
         let mut applied = Vec::with_capacity(writes.len());
         {
@@ -348,43 +348,47 @@ impl Writer {
                     None => mirror.get(&slot.0, &slot.1).cloned(),
                 };
                 let (new, errors) = match write {
+                    // A value set was size-checked when it was queued.
                     Write::Set(value) => (Some(value), Vec::new()),
-                    Write::Update(ops) => ops::apply_to_key(old.as_ref(), &ops)?,
+                    Write::Update(ops) => {
+                        let (new, errors) = ops::apply_to_key(old.as_ref(), &ops)?;
+                        if let Some(new) = &new {
+                            check_size(new)?;
+                        }
+                        (new, errors)
+                    }
                     Write::Delete => (None, Vec::new()),
                 };
-                if let Some(new) = &new {
-                    check_size(new)?;
+                if several {
+                    local.insert(slot.clone(), new.clone());
                 }
-                local.insert(slot.clone(), new.clone());
                 applied.push((slot, WriteResult { old, new, errors }));
             }
         }
-        let mut results = Vec::with_capacity(applied.len());
-        for ((scope, key), result) in applied {
-            if let Some(kind) = ChangeKind::between(result.old.as_ref(), result.new.as_ref())
-                && result.old != result.new
-            {
-                round.batch.writes.push((scope.clone(), key.clone(), result.new.clone()));
-                if (self.has_subscribers)(&scope, &key) {
-                    let change = StateChange {
-                        kind,
-                        scope: scope.clone(),
-                        key: key.clone(),
-                        old_value: result.old.clone(),
-                        new_value: result.new.clone(),
-                        cause,
-                    };
-                    let event = OutboxEvent { seq: self.next_seq, change, target: None };
-                    self.next_seq += 1;
-                    self.outbox.insert(event.seq);
-                    round.batch.events.push(event.clone());
-                    round.events.push(event);
-                }
-                round.staged.insert((scope, key), result.new.clone());
+        let mut answers = Vec::with_capacity(if results { applied.len() } else { 0 });
+        for ((scope, key), WriteResult { old, new, errors }) in applied {
+            let kind = ChangeKind::between(old.as_ref(), new.as_ref()).filter(|_| old != new);
+            if results {
+                answers.push(WriteResult { old: old.clone(), new: new.clone(), errors });
             }
-            results.push(result);
+            let Some(kind) = kind else { continue };
+            if (self.has_subscribers)(&scope, &key) {
+                let change = StateChange {
+                    kind,
+                    scope: scope.clone(),
+                    key: key.clone(),
+                    old_value: old,
+                    new_value: new.clone(),
+                    cause,
+                };
+                let event = OutboxEvent { seq: self.next_seq, change, target: None };
+                self.next_seq += 1;
+                self.outbox.insert(event.seq);
+                round.batch.events.push(event);
+            }
+            round.staged.insert((scope, key), new);
         }
-        Ok(results)
+        Ok(answers)
     }
 
     /// Records that `completion.function` is done with its event.
@@ -403,6 +407,9 @@ impl Writer {
     /// Commits the round and publishes it, or fails every request in it. A round that is not
     /// lazy also makes the lazy rounds before it durable (even when it is empty itself).
     fn finish(&mut self, mut round: Round) {
+        // Each key written in the round once, with its last value.
+        round.batch.writes =
+            round.staged.drain().map(|((scope, key), value)| (scope, key, value)).collect();
         let result = if round.batch.is_empty() && (round.lazy || self.unsynced_since.is_none()) {
             Ok(())
         } else {
@@ -424,7 +431,7 @@ impl Writer {
             Ok(()) => {
                 {
                     let mut mirror = self.shared.mirror.write().unwrap_or_else(|e| e.into_inner());
-                    for ((scope, key), value) in round.staged.drain() {
+                    for (scope, key, value) in round.batch.writes.drain(..) {
                         mirror.put(&scope, &key, value);
                     }
                 }
@@ -438,7 +445,7 @@ impl Writer {
                         dead.remove(id);
                     }
                 }
-                for event in round.events.drain(..) {
+                for event in round.batch.events.drain(..) {
                     (self.on_event)(event);
                 }
             }
