@@ -255,6 +255,18 @@ impl Manifest {
                 let span = trigger.span();
                 let trigger = trigger.into_inner();
                 validate_trigger(&trigger).map_err(|m| error(Some(span.clone()), m))?;
+                if let Trigger::State(StateTrigger { scope: Some(scope), .. }) = &trigger
+                    && !raw.capabilities.may_read(scope)
+                {
+                    // Its events carry the scope's values: the function reads them.
+                    return Err(error(
+                        Some(span),
+                        format!(
+                            "a trigger on state scope {scope:?} reads its values: add {scope:?} \
+                             to [capabilities] state or state_read"
+                        ),
+                    ));
+                }
                 if let Trigger::Http(http) = &trigger {
                     let shape = (http.method.clone(), route_shape(&http.path));
                     if !routes.insert(shape) {
@@ -443,6 +455,9 @@ triggers = [{ type = "state", scope = "todos" }]
 triggers = [{ type = "stream", stream_name = "todos-live" }]
 
 [functions.helper]
+
+[capabilities]
+state_read = ["todos"]
 "#;
 
     #[test]
@@ -550,6 +565,17 @@ triggers = [{ type = "stream", stream_name = "todos-live" }]
         assert!(validate_route_path("/a/{b}").is_err());
         assert!(validate_route_path("/_eddy").is_err());
         assert!(validate_route_path("/_eddyx").is_ok());
+    }
+
+    #[test]
+    fn a_trigger_on_a_scope_the_plugin_may_not_read_is_an_error_with_its_line() {
+        let e = error_of(
+            "name = \"a\"\ncomponent = \"a.wasm\"\n[functions.f]\ntriggers = [{ type = \"state\", scope = \"todos\" }]\n",
+        );
+        assert!(e.contains(":4: ") && e.contains("state_read"), "{e}");
+        let ok = "name = \"a\"\ncomponent = \"a.wasm\"\n[capabilities]\nstate = [\"todo*\"]\n\
+                  [functions.f]\ntriggers = [{ type = \"state\", scope = \"todos\" }]\n";
+        assert!(parse(ok).is_ok());
     }
 
     #[test]

@@ -269,7 +269,7 @@ fn manifest() -> impl Strategy<Value = (Manifest, u32)> {
                 description,
                 mut functions,
                 limits,
-                capabilities,
+                mut capabilities,
                 streams,
                 style,
             )| {
@@ -280,6 +280,16 @@ fn manifest() -> impl Strategy<Value = (Manifest, u32)> {
                         Trigger::Http(h) => shapes.insert((h.method.clone(), route_shape(&h.path))),
                         _ => true,
                     });
+                }
+                // A trigger on a scope needs read access to it.
+                for spec in functions.values() {
+                    for trigger in &spec.triggers {
+                        if let Trigger::State(StateTrigger { scope: Some(scope), .. }) = trigger
+                            && !capabilities.may_read(scope)
+                        {
+                            capabilities.state_read.push(scope.clone());
+                        }
+                    }
                 }
                 let manifest = Manifest {
                     name,

@@ -148,9 +148,11 @@ impl Snapshot {
     ) -> impl Iterator<Item = (&'a StateTrigger, &'a FunctionRef)> + 'a {
         self.state_bindings
             .iter()
-            .filter(move |(t, _)| {
+            .filter(move |(t, f)| {
                 t.scope.as_deref().is_none_or(|s| s == scope)
                     && t.key.as_deref().is_none_or(|k| k == key)
+                    // A trigger on any scope hears of the scopes its plugin may read only.
+                    && f.plugin.manifest.capabilities.may_read(scope)
             })
             .map(|(t, f)| (t, f))
     }
