@@ -1,10 +1,12 @@
 //! The plugin folders the scenarios serve: copies of the repository's built plugins (manifest
 //! and component only), renamed or rewired through their manifest text, in temporary
-//! directories.
+//! directories; and the JavaScript and Python plugins built here, with their toolchains.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use anyhow::Context as _;
+use sha2::{Digest, Sha256};
 
 /// Copies the plugin folder `plugins/name` (its `plugin.toml` and `.wasm` files) to
 /// `to/as_name`, passing the manifest through `edit`. Returns the new folder.
@@ -51,6 +53,97 @@ pub fn fresh_instances(manifest: &str) -> String {
 /// Whether the built component of `plugins/name` is there.
 pub fn is_built(plugins: &Path, name: &str) -> bool {
     plugins.join(name).join(format!("{name}.wasm")).is_file()
+}
+
+/// Where [`build_guest`] builds: one folder per plugin and content of its sources.
+fn guest_builds() -> PathBuf {
+    crate::repo().join("target/eddy-bench/plugins")
+}
+
+/// Builds the JavaScript or Python plugin folder `source` (e.g. `bench/hello-js`, or
+/// `plugins/todo-search`) with the release `eddy build`, the toolchains of the repository's
+/// `plugins/` (componentize-js in `plugins/node_modules`, componentize-py in `plugins/.venv`:
+/// `.ci/run` installs both) and the WIT in `wit/`. The build happens on a copy of the folder's
+/// files, in `target/eddy-bench/plugins/<name>-<hash of the sources and the WIT>/`, and is kept:
+/// a build takes 10 s or more, so only a changed source builds again.
+///
+/// Returns the plugins directory holding the built `<name>/`, or why it could not be built
+/// (a missing binary or toolchain) for the scenario to print. A build that fails is an error.
+pub fn build_guest(source: &Path) -> anyhow::Result<Result<PathBuf, String>> {
+    let name = source.file_name().context("a plugin folder")?.to_string_lossy().into_owned();
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(source).with_context(|| format!("{}", source.display()))? {
+        let path = entry?.path();
+        if path.is_file() && path.extension().is_none_or(|e| e != "wasm") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    let mut hash = Sha256::new();
+    for file in &files {
+        hash.update(file.file_name().unwrap_or_default().as_encoded_bytes());
+        hash.update(std::fs::read(file)?);
+    }
+    hash.update(std::fs::read(crate::repo().join("wit/eddy.wit"))?);
+    let hash = format!("{:x}", hash.finalize());
+    let built = guest_builds().join(format!("{name}-{}", &hash[..16]));
+    if is_built(&built, &name) {
+        return Ok(Ok(built));
+    }
+    let Some(eddy) = crate::process::binary() else {
+        return Ok(Err("target/release/eddy is missing: `cargo build --release -p eddy`".into()));
+    };
+    // Earlier builds of this plugin are of older sources.
+    if let Ok(entries) = std::fs::read_dir(guest_builds()) {
+        for entry in entries.flatten() {
+            let old = entry.file_name().to_string_lossy().into_owned();
+            let hash = old.strip_prefix(&name).and_then(|rest| rest.strip_prefix('-'));
+            if hash.is_some_and(|h| h.len() == 16 && h.chars().all(|c| c.is_ascii_hexdigit())) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    let folder = built.join(&name);
+    std::fs::create_dir_all(&folder)?;
+    for file in &files {
+        std::fs::copy(file, folder.join(file.file_name().context("a file name")?))?;
+    }
+    let toolchains = crate::repo().join("plugins");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let path = std::env::join_paths(
+        std::iter::once(toolchains.join("node_modules/.bin")).chain(std::env::split_paths(&path)),
+    )?;
+    let mut command = Command::new(&eddy);
+    command.arg("build").arg(&built).env("PATH", path);
+    if toolchains.join(".venv").is_dir() {
+        command.env("VIRTUAL_ENV", toolchains.join(".venv"));
+    }
+    println!("building {} ...", source.strip_prefix(crate::repo()).unwrap_or(source).display());
+    let output = command.output().with_context(|| format!("running {}", eddy.display()))?;
+    let said = String::from_utf8_lossy(&output.stdout);
+    if is_built(&built, &name) {
+        return Ok(Ok(built));
+    }
+    let _ = std::fs::remove_dir_all(&built);
+    // `eddy build` skips a plugin whose toolchain is missing with a line that says so
+    // (`toolchain::MissingToolchain`); its own advice names the copy's folder, not `plugins/`.
+    if said.contains("Node.js is not installed") {
+        return Ok(Err("Node.js, which componentize-js runs on, is not on PATH".into()));
+    }
+    if said.contains("componentize-js is not installed") {
+        return Ok(Err("componentize-js is not installed: `npm install --prefix plugins`".into()));
+    }
+    if said.contains("componentize-py is not installed") {
+        return Ok(Err("componentize-py is not installed: `python3 -m venv plugins/.venv && \
+                       plugins/.venv/bin/pip install componentize-py==0.25.1`"
+            .into()));
+    }
+    anyhow::bail!(
+        "building {} failed:\n{}\n{}",
+        source.display(),
+        said.trim_end(),
+        String::from_utf8_lossy(&output.stderr).trim_end()
+    )
 }
 
 /// `wasm` with a custom section appended: the same component as other bytes (what a rebuild

@@ -9,7 +9,8 @@
 //! - `http` — the todo app over HTTP against the real binary: throughput, latency, CPU per
 //!   request of host and load generator, write → stream latency;
 //! - `hello` — a hello route through a wasm function, Eddy against `wasmtime serve`;
-//! - `calls` — in process: instantiate + call per language, state get/set/update;
+//! - `calls` — in process: instantiate + call of a hello function per language (and of a real
+//!   function in JavaScript and Python), state get/set/update;
 //! - `triggers` — in process: one write fanned out to 1, 8 and 32 bound functions;
 //! - `sockets` — 10,000 idle WebSocket clients (host memory), one event to 1,000 clients;
 //! - `startup` — start-up to the first served request with 10 plugins, cold and warm.
@@ -44,8 +45,8 @@ fn main() -> anyhow::Result<()> {
     let wants = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
     let runtime = tokio::runtime::Runtime::new()?;
     let plugins = repo().join("plugins");
-    // The Rust plugins the scenarios use are built here; the JavaScript and Python ones are
-    // used when built (their toolchains stay optional).
+    // The Rust plugins the scenarios use are built here; the JavaScript and Python ones by the
+    // scenario that uses them, when their toolchains are installed (they stay optional).
     for plugin in ["todos", "hello"] {
         println!("building {} ...", plugins.join(plugin).display());
         eddy::toolchain::build_one(&plugins.join(plugin))?;

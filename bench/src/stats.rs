@@ -80,6 +80,13 @@ impl Runs {
         median(&self.p99s)
     }
 
+    /// The spread of the runs' medians, `min–max` in microseconds.
+    pub fn p50_spread(&self) -> String {
+        let min = self.p50s.iter().min().copied().unwrap_or_default();
+        let max = self.p50s.iter().max().copied().unwrap_or_default();
+        format!("{}–{}", us(min), us(max))
+    }
+
     /// The spread of the rates, `min–max`, for the notes.
     pub fn rate_spread(&self) -> String {
         let min = self.rates.iter().copied().fold(f64::INFINITY, f64::min);
