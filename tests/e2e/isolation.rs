@@ -82,6 +82,21 @@ async fn a_write_outside_the_plugins_capabilities_is_forbidden_and_changes_nothi
 }
 
 #[tokio::test]
+async fn a_warm_instance_whose_memory_creeps_up_is_retired_before_a_call_fails() {
+    // hostile::leak leaks 4 MiB a call under a 32 MiB cap: on one instance, the eighth call
+    // would fail. The host retires the instance once it passes half its cap.
+    let host = TestHost::start();
+    let mut leaked = Vec::new();
+    for call in 0..24 {
+        let (status, body) = host.get("/hostile/leak").await;
+        assert_eq!(status, 200, "call {call}: {body}");
+        leaked.push(body.as_u64().expect("MiB leaked"));
+    }
+    assert!(leaked.iter().all(|&mib| mib <= 16), "no instance went past half its cap: {leaked:?}");
+    assert!(leaked.windows(2).any(|w| w[1] < w[0]), "instances were reused, then retired: {leaked:?}");
+}
+
+#[tokio::test]
 async fn an_oversized_body_is_a_413_with_the_error_envelope() {
     let host = TestHost::start();
     let big = "x".repeat(2 << 20);

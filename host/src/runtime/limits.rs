@@ -58,10 +58,12 @@ impl std::fmt::Display for DeadlineExceeded {
 
 impl std::error::Error for DeadlineExceeded {}
 
-/// The memory cap of an instance; remembers whether the guest hit it during the current call.
+/// The memory cap of an instance; remembers whether the guest hit it during the current call,
+/// and the largest size any of its memories has grown to.
 pub struct MemoryCap {
     pub bytes: usize,
     pub hit: bool,
+    pub peak: usize,
 }
 
 impl ResourceLimiter for MemoryCap {
@@ -75,6 +77,9 @@ impl ResourceLimiter for MemoryCap {
         // does not (most) traps, and the caller hears it ran out of memory.
         let allowed = desired <= self.bytes;
         self.hit |= !allowed;
+        if allowed {
+            self.peak = self.peak.max(desired);
+        }
         Ok(allowed)
     }
 

@@ -269,7 +269,7 @@ impl Runtime {
             "<load>".into(),
             "<load>".into(),
             Invocation::root(),
-            self.limits.timeout,
+            (self.limits.timeout, self.limits.memory_bytes),
         );
         let instance = pre
             .instantiate_async(&mut store)
@@ -305,7 +305,7 @@ impl Runtime {
             wasi,
             table: ResourceTable::new(),
             output,
-            memory: MemoryCap { bytes: memory_bytes, hit: false },
+            memory: MemoryCap { bytes: memory_bytes, hit: false, peak: 0 },
             deadline: Instant::now(),
         };
         let mut store = Store::new(&self.engine, ctx);
@@ -328,7 +328,7 @@ impl Runtime {
         plugin: Arc<str>,
         function: Arc<str>,
         invocation: Invocation,
-        timeout: Duration,
+        (timeout, memory_bytes): (Duration, usize),
     ) {
         let ctx = store.data_mut();
         ctx.host = Some(host.clone());
@@ -336,6 +336,9 @@ impl Runtime {
         ctx.function = function;
         ctx.invocation = invocation;
         ctx.memory.hit = false;
+        // A warm instance may come from a call with other limits (the one made at load time
+        // has the host's): the cap is this call's.
+        ctx.memory.bytes = memory_bytes;
         ctx.deadline = Instant::now() + timeout;
         store.set_epoch_deadline(1);
     }
@@ -372,7 +375,7 @@ impl Runtime {
             Some(Warm { store, instance, .. }) => (store, Some(instance)),
             None => (self.store(limits.1), None),
         };
-        self.arm(&mut store, host, plugin, id.clone(), invocation, limits.0);
+        self.arm(&mut store, host, plugin, id.clone(), invocation, limits);
         let mut reusable = None;
         let call = async {
             let instance = match instance {
@@ -392,13 +395,17 @@ impl Runtime {
             tracing::info!(function = %id, output = %String::from_utf8_lossy(&output).trim_end(), "guest output");
         }
         // Reuse the instance only if the plugin opted in, after a clean return (an error
-        // result is clean; a trap, a timeout or a hit memory cap is not), and only while its
-        // output pipe is empty.
-        let memory_hit = store.data().memory.hit;
+        // result is clean; a trap, a timeout or a hit memory cap is not), only while its
+        // output pipe is empty, and only while it uses at most half its memory cap: a guest
+        // whose heap creeps up call after call (componentize-js instances were measured
+        // growing ~470 bytes a call) is retired and replaced by a fresh one long before a
+        // call of its could fail at the cap.
+        let MemoryCap { hit: memory_hit, peak, bytes } = store.data().memory;
         if let (Ok(Ok(_)), Some(instance)) = (&result, reusable)
             && function.plugin.manifest.instances.reuse
             && output.is_empty()
             && !memory_hit
+            && peak <= bytes / 2
         {
             disarm(&mut store);
             component.warm.put(Warm { store, instance, since: Instant::now() }, &self.limits);

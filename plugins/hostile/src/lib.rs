@@ -11,6 +11,7 @@ plugin! {
     "stack" => stack,
     "forbidden" => forbidden,
     "spin-on-change" => spin_on_change,
+    "leak" => leak,
 }
 
 /// `GET /hostile/trap`: panics, which traps the component.
@@ -38,6 +39,14 @@ fn oom() -> usize {
         hoard.push(vec![1u8; 1 << 20]);
         std::hint::black_box(&hoard);
     }
+}
+
+/// `GET /hostile/leak`: leaks 4 MiB a call and answers how much it has leaked in all — what a
+/// guest whose heap creeps up looks like to a warm instance (JavaScript engines do, slowly).
+fn leak() -> usize {
+    static LEAKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    std::hint::black_box(Box::leak(vec![1u8; 4 << 20].into_boxed_slice()));
+    LEAKED.fetch_add(4, std::sync::atomic::Ordering::Relaxed) + 4
 }
 
 /// `GET /hostile/stack`: unbounded recursion.
