@@ -93,7 +93,10 @@ async fn a_warm_instance_whose_memory_creeps_up_is_retired_before_a_call_fails()
         leaked.push(body.as_u64().expect("MiB leaked"));
     }
     assert!(leaked.iter().all(|&mib| mib <= 16), "no instance went past half its cap: {leaked:?}");
-    assert!(leaked.windows(2).any(|w| w[1] < w[0]), "instances were reused, then retired: {leaked:?}");
+    assert!(
+        leaked.windows(2).any(|w| w[1] < w[0]),
+        "instances were reused, then retired: {leaked:?}"
+    );
 }
 
 #[tokio::test]
