@@ -134,8 +134,7 @@ impl RedbEngine {
     /// reopens at the last Immediate commit.
     fn begin(&self, what: &str, durability: Durability) -> Result<WriteTransaction, StateError> {
         let mut txn = self.db.begin_write().map_err(self.fail(format!("{what}: begin")))?;
-        txn.set_durability(durability)
-            .map_err(self.fail(format!("{what}: setting durability")))?;
+        txn.set_durability(durability).map_err(self.fail(format!("{what}: setting durability")))?;
         Ok(txn)
     }
 
@@ -580,7 +579,10 @@ mod tests {
         let after = crashed("after the sync");
         assert_eq!(
             after.entries,
-            [("s".to_owned(), "a".to_owned(), json!(3)), ("s".to_owned(), "b".to_owned(), json!(2))]
+            [
+                ("s".to_owned(), "a".to_owned(), json!(3)),
+                ("s".to_owned(), "b".to_owned(), json!(2))
+            ]
         );
         assert_eq!(after.outbox, [event(1)]);
         assert_eq!(after.next_seq, 2);
