@@ -12,6 +12,8 @@ use tracing_subscriber::EnvFilter;
 /// mimalloc instead of glibc's malloc: under load the host spent about a fifth of its CPU in
 /// glibc's malloc and free (many small, short-lived JSON and request buffers from several
 /// threads, and the store's page buffers); mimalloc's thread-local free lists make those cheap.
+/// Built without transparent huge pages (`no_thp`): with them, its eagerly committed arenas
+/// became 2 MiB pages at first touch, and an idle host held 92 MiB of memory instead of 22.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
