@@ -167,10 +167,10 @@ impl Host {
     /// for the next start), commits everything queued and closes the state store.
     pub async fn shut_down(&self) {
         triggers::drain(self, Duration::from_secs(10)).await;
-        if let Err(e) = self.0.state.close().await {
-            tracing::error!(error = %e, "closing state on shutdown failed");
+        match self.0.state.close().await {
+            Ok(()) => tracing::info!("state committed and closed"),
+            Err(e) => tracing::error!(error = %e, "the last commit before closing failed"),
         }
-        tracing::info!("state committed and closed");
     }
 
     pub(crate) fn triggers(&self) -> &Triggers {

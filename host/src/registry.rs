@@ -231,12 +231,49 @@ impl Default for Registry {
     }
 }
 
-/// Every folder under `dir` holding a `plugin.toml`, sorted by name.
+/// Folders of the plugins directory that never hold a plugin and churn during builds.
+const IGNORED_DIRS: &[&str] = &["target", "node_modules"];
+
+/// Whether a folder of the plugins directory named `name` may hold a plugin: not a hidden one
+/// (`.venv`, `.git`, an editor's) nor a build's. The loader and the watcher agree on this, so
+/// what loads at start is what reloads on change.
+pub fn may_hold_plugin(name: &str) -> bool {
+    !name.starts_with('.') && !IGNORED_DIRS.contains(&name)
+}
+
+/// Every folder under `dir` that may hold a plugin and has a `plugin.toml`, sorted by name.
 pub fn plugin_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.file_name().and_then(|n| n.to_str()).is_some_and(may_hold_plugin))
         .filter(|path| path.join("plugin.toml").is_file())
         .collect();
     dirs.sort();
     Ok(dirs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_folders_are_those_with_a_manifest_that_are_not_hidden_or_a_builds() {
+        let root = std::env::temp_dir().join(format!("eddy-plugin-dirs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for (folder, manifest) in [
+            ("todos", true),
+            ("notes", false),
+            (".venv", true),
+            ("node_modules", true),
+            ("target", true),
+        ] {
+            std::fs::create_dir_all(root.join(folder)).expect("mkdir");
+            if manifest {
+                std::fs::write(root.join(folder).join("plugin.toml"), "").expect("write");
+            }
+        }
+        let found = plugin_dirs(&root);
+        let _ = std::fs::remove_dir_all(&root);
+        assert_eq!(found.expect("read"), [root.join("todos")]);
+    }
 }

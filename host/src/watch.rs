@@ -23,9 +23,6 @@ use crate::toolchain;
 /// Quiet time after a folder's last change before it is handled: tools write in bursts.
 pub const SETTLE: Duration = Duration::from_millis(50);
 
-/// Folders of the plugins directory that never hold a plugin and churn during builds.
-const IGNORED_DIRS: &[&str] = &["target", "node_modules"];
-
 /// What to watch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -194,7 +191,7 @@ fn folder_of(root: &Path, path: &Path) -> Option<PathBuf> {
         return None;
     };
     let name = name.to_str()?;
-    if name.starts_with('.') || IGNORED_DIRS.contains(&name) {
+    if !crate::registry::may_hold_plugin(name) {
         return None;
     }
     Some(root.join(name))

@@ -251,7 +251,7 @@ impl State {
     }
 
     /// Commits everything queued, closes the storage engine (releasing the data directory) and
-    /// stops the writer; later writes fail.
+    /// stops the writer; later writes fail. Fails if that last commit failed.
     pub async fn close(&self) -> Result<(), StateError> {
         self.ask(|reply| Request::Close { reply }).await
     }

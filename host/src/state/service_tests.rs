@@ -1022,6 +1022,33 @@ async fn a_handlers_commit_is_lazy_and_synced_soon_after_while_writes_sync_at_on
 }
 
 #[tokio::test]
+async fn closing_reports_a_last_commit_that_failed() {
+    let engine = TestEngine::default();
+    let (state, _, _) = open(Box::new(engine.clone()));
+    // A write queued right before the close, which commits it in the close's round.
+    engine.hold();
+    let (first, writer) = (state.clone(), state.clone());
+    let held = tokio::spawn(async move { first.set("s", "a", json!(1), ROOT).await });
+    while engine.waiting() == 0 {
+        tokio::task::yield_now().await;
+    }
+    let last = tokio::spawn(async move { writer.set("s", "b", json!(2), ROOT).await });
+    let closing = {
+        let state = state.clone();
+        tokio::spawn(async move { state.close().await })
+    };
+    // Let both tasks queue their requests (this runtime has one thread: a yield runs them).
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
+    engine.fail(true);
+    engine.release();
+    assert!(held.await.expect("task").is_ok(), "the held round was let through before failing");
+    assert!(is_storage(&last.await.expect("task")));
+    assert!(is_storage(&closing.await.expect("task")), "the close says its commit failed");
+}
+
+#[tokio::test]
 async fn a_failed_commit_fails_every_request_of_its_round_and_applies_none_of_them() {
     let engine = TestEngine::default();
     let (state, _, events) = open(Box::new(engine.clone()));

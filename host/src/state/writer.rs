@@ -198,8 +198,9 @@ impl Writer {
                     match requests.recv_timeout(wait) {
                         Ok(request) => request,
                         Err(RecvTimeoutError::Timeout) => {
-                            // Nothing came to carry the lazy rounds: sync them now.
-                            self.finish(Round::default());
+                            // Nothing came to carry the lazy rounds: sync them now. A failure
+                            // is logged by `finish`; they stay unsynced and are tried again.
+                            let _ = self.finish(Round::default());
                             continue;
                         }
                         Err(RecvTimeoutError::Disconnected) => break,
@@ -216,17 +217,19 @@ impl Writer {
                 }
             }
             let close = round.close.take();
-            self.finish(round);
+            let committed = self.finish(round);
             if let Some(reply) = close {
                 let name = self.engine.name();
                 drop(self);
                 tracing::debug!(engine = name, "state closed");
-                let _ = reply.send(Ok(()));
+                // The close reports the last commit: what was queued before it is in, or not.
+                let _ = reply.send(committed);
                 return;
             }
         }
         if self.unsynced_since.is_some() {
-            self.finish(Round::default());
+            // Every sender is gone: nobody to answer; a failure is logged by `finish`.
+            let _ = self.finish(Round::default());
         }
         tracing::debug!(engine = self.engine.name(), "state writer stopped");
     }
@@ -406,7 +409,7 @@ impl Writer {
 
     /// Commits the round and publishes it, or fails every request in it. A round that is not
     /// lazy also makes the lazy rounds before it durable (even when it is empty itself).
-    fn finish(&mut self, mut round: Round) {
+    fn finish(&mut self, mut round: Round) -> Result<(), StateError> {
         // Each key written in the round once, with its last value.
         round.batch.writes =
             round.staged.drain().map(|((scope, key), value)| (scope, key, value)).collect();
@@ -460,6 +463,7 @@ impl Writer {
         for reply in round.replies {
             reply(result.as_ref().map(|_| ()));
         }
+        result
     }
 }
 
