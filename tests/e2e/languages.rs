@@ -13,7 +13,7 @@ use std::time::Duration;
 use eddy::watch::Mode;
 use serde_json::{Value, json};
 
-use crate::harness::{TestHost, copy_plugin, eventually, plugins_dir};
+use crate::harness::{TestHost, copy_plugin, eventually, eventually_within, plugins_dir};
 
 /// How long a build, compile or reload of a JavaScript or Python plugin may take (on a busy
 /// 2-core machine, a rebuild and reload take up to a minute).
@@ -86,23 +86,8 @@ pub fn own_cache(watch: Mode) -> impl FnOnce(&mut eddy::ServeOptions) {
 pub async fn add_plugin(host: &TestHost, from: &Path, to: &Path) {
     std::fs::rename(from, to).expect("move the plugin in");
     let name = to.file_name().and_then(|n| n.to_str()).expect("a folder name").to_string();
-    slowly(&format!("{name} to load"), || async { host.plugin_info(&name).await.map(drop) }).await;
-}
-
-/// Polls `check` until it returns `Some`, failing after [`SLOW_DEADLINE`] with `what`.
-pub async fn slowly<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + SLOW_DEADLINE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let loaded = || async { host.plugin_info(&name).await.map(drop) };
+    eventually_within(SLOW_DEADLINE, &format!("{name} to load"), loaded).await;
 }
 
 async fn create(host: &TestHost, title: &str) -> Value {

@@ -1007,11 +1007,7 @@ async fn a_handlers_commit_is_lazy_and_synced_soon_after_while_writes_sync_at_on
     assert_eq!(counted(&state, "c"), Some(json!(1)), "and is visible at once");
 
     // Nothing else comes: the writer syncs on its own, with an empty durable commit.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while engine.commits().len() < 3 {
-        assert!(Instant::now() < deadline, "no sync after the lazy commit: {:?}", engine.commits());
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    wait_until("a sync after the lazy commit", || engine.commits().len() >= 3).await;
     assert_eq!(engine.commits()[2], (false, true));
 
     // A flush, and a handler's commit without a delivery (a stream trigger's: nothing would
