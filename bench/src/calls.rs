@@ -22,9 +22,7 @@
 //! instance. A run here makes fewer calls than that, but a failed call is counted and reported
 //! below the table rather than ending the scenario.
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,6 +35,7 @@ use eddy::context::Invocation;
 use eddy::runtime::wit;
 
 use crate::fixtures;
+use crate::load::{self, Op};
 use crate::stats::{Runs, thousands, us};
 
 /// How long each run lasts.
@@ -240,11 +239,6 @@ fn http_event(subject: &Subject, plugin: &str) -> wit::Event {
     })
 }
 
-/// One state operation of task `task`, its `n`-th.
-type Op = Arc<
-    dyn Fn(usize, usize) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>> + Send + Sync,
->;
-
 async fn state_ops(host: &Host) -> anyhow::Result<()> {
     let state = host.state().clone();
     for i in 0..1000 {
@@ -292,8 +286,8 @@ async fn state_ops(host: &Host) -> anyhow::Result<()> {
     ] {
         let mut runs = Runs::default();
         for _ in 0..RUNS {
-            let (rate, latencies) = ops(concurrency, op.clone()).await?;
-            runs.push(rate, &latencies);
+            let run = load::in_process(concurrency, RUN, MAX_OPS, op.clone()).await?;
+            runs.push(run.rate(), &run.latencies);
         }
         println!(
             "| {name} | {concurrency} | {} | {} | {} |",
@@ -303,34 +297,4 @@ async fn state_ops(host: &Host) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// `concurrency` tasks running `op` back to back for [`RUN`]: (ops/s, latencies).
-async fn ops(concurrency: usize, op: Op) -> anyhow::Result<(f64, Vec<Duration>)> {
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|task| {
-            let op = op.clone();
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut n = 0;
-                while started.elapsed() < RUN && n < MAX_OPS {
-                    let began = Instant::now();
-                    op(task, n).await?;
-                    latencies.push(began.elapsed());
-                    n += 1;
-                    if n % 256 == 0 {
-                        // `get` never waits: let the other tasks and the runtime in.
-                        tokio::task::yield_now().await;
-                    }
-                }
-                Ok::<_, anyhow::Error>(latencies)
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await??);
-    }
-    Ok((latencies.len() as f64 / started.elapsed().as_secs_f64(), latencies))
 }

@@ -2,11 +2,17 @@
 //! and component only), renamed or rewired through their manifest text, in temporary
 //! directories; and the JavaScript and Python plugins built here, with their toolchains.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use futures_util::StreamExt;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
 
 /// Copies the plugin folder `plugins/name` (its `plugin.toml` and `.wasm` files) to
 /// `to/as_name`, passing the manifest through `edit`. Returns the new folder.
@@ -158,6 +164,52 @@ pub fn with_custom_section(wasm: &[u8], n: u8) -> Vec<u8> {
     bytes.push(section.len() as u8); // its size, one LEB128 byte
     bytes.extend(section);
     bytes
+}
+
+/// A WebSocket client on stream `todos-live`, group `all` (where `todos::on-change` sends),
+/// connected and past its sync frame: the key of each `todo_changed` frame and when it arrived,
+/// read by a task of its own so arrival times are not delayed by the scenario.
+pub struct TodoFrames {
+    frames: mpsc::UnboundedReceiver<(String, Instant)>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl TodoFrames {
+    pub async fn connect(addr: SocketAddr) -> anyhow::Result<TodoFrames> {
+        let (socket, _) =
+            tokio_tungstenite::connect_async(format!("ws://{addr}/stream/todos-live/all")).await?;
+        let (_sink, mut read) = socket.split();
+        read.next().await.context("no sync frame")??;
+        let (tx, frames) = mpsc::unbounded_channel();
+        let reader = tokio::spawn(async move {
+            while let Some(Ok(message)) = read.next().await {
+                let arrived = Instant::now();
+                if let Message::Text(text) = message {
+                    let frame: Value = serde_json::from_str(&text).unwrap_or_default();
+                    if let Some(key) = frame["event"]["event"]["data"]["key"].as_str()
+                        && tx.send((key.to_owned(), arrived)).is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        });
+        Ok(TodoFrames { frames, reader })
+    }
+
+    /// The next frame's todo key and arrival time; fails after 10 s without one.
+    pub async fn next(&mut self) -> anyhow::Result<(String, Instant)> {
+        tokio::time::timeout(Duration::from_secs(10), self.frames.recv())
+            .await
+            .context("no frame within 10 s")?
+            .context("the WebSocket closed")
+    }
+}
+
+impl Drop for TodoFrames {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
 }
 
 #[cfg(test)]

@@ -17,10 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use futures_util::StreamExt;
 use hyper::Method;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::fixtures;
 use crate::load::{self, MakeRequest};
@@ -125,7 +123,7 @@ pub async fn run(plugins: &Path) -> anyhow::Result<()> {
     let mut acks = Runs::default();
     let mut frames = Runs::default();
     for _ in 0..RUNS {
-        let (ack, frame) = write_to_frame(addr).await?;
+        let (ack, frame) = write_to_frame(addr, CREATES).await?;
         acks.push(0.0, &ack);
         frames.push(0.0, &frame);
     }
@@ -158,7 +156,7 @@ fn split(
 }
 
 /// `POST /todos` with a distinct title per request.
-fn creates() -> MakeRequest {
+pub fn creates() -> MakeRequest {
     Arc::new(|task, n| {
         let body = json!({ "title": format!("bench {task}-{n}") }).to_string();
         (Method::POST, "/todos".to_string(), Some(body))
@@ -187,30 +185,15 @@ async fn drained(client: &mut Client, expected: u64) -> anyhow::Result<Duration>
     Ok(started.elapsed())
 }
 
-/// One run of sequential creates: for each, (send → answer, send → matching frame).
-async fn write_to_frame(addr: SocketAddr) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
-    let (socket, _) =
-        tokio_tungstenite::connect_async(format!("ws://{addr}/stream/todos-live/all")).await?;
-    let (_sink, mut read) = socket.split();
-    read.next().await.context("no sync frame")??;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let reader = tokio::spawn(async move {
-        while let Some(Ok(message)) = read.next().await {
-            let arrived = Instant::now();
-            if let Message::Text(text) = message {
-                let frame: Value = serde_json::from_str(&text).unwrap_or_default();
-                let key = frame["event"]["event"]["data"]["key"].as_str().map(str::to_owned);
-                if let Some(key) = key
-                    && tx.send((key, arrived)).is_err()
-                {
-                    break;
-                }
-            }
-        }
-    });
+/// `creates` sequential creates: for each, (send → answer, send → matching frame).
+pub async fn write_to_frame(
+    addr: SocketAddr,
+    creates: usize,
+) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
+    let mut stream = fixtures::TodoFrames::connect(addr).await?;
     let mut client = Client::connect(addr).await?;
     let (mut acks, mut frames) = (Vec::new(), Vec::new());
-    for i in 0..CREATES {
+    for i in 0..creates {
         let body = json!({ "title": format!("latency {i}") }).to_string();
         let sent = Instant::now();
         let (status, answer) = client.request(Method::POST, "/todos", Some(&body)).await?;
@@ -219,16 +202,12 @@ async fn write_to_frame(addr: SocketAddr) -> anyhow::Result<(Vec<Duration>, Vec<
         let todo: Value = serde_json::from_slice(&answer)?;
         let id = todo["id"].as_str().context("a todo id")?;
         loop {
-            let (key, arrived) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-                .await
-                .context("no frame within 10 s")?
-                .context("the WebSocket closed")?;
+            let (key, arrived) = stream.next().await?;
             if key == id {
                 frames.push(arrived - sent);
                 break;
             }
         }
     }
-    reader.abort();
     Ok((acks, frames))
 }

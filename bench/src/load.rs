@@ -1,9 +1,11 @@
 //! The load generator: closed loops of keep-alive HTTP/1.1 connections to 127.0.0.1, each
 //! sending its next request as soon as the previous answer is in, for a fixed time. Every
 //! scenario that measures HTTP throughput uses this one, so Eddy and `wasmtime serve` are driven
-//! the same way.
+//! the same way. [`in_process`] is the same loop over calls into the host in this process.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -75,4 +77,45 @@ pub async fn closed_loop(
 pub fn fixed(method: Method, path: &str) -> MakeRequest {
     let path = path.to_string();
     Arc::new(move |_, _| (method.clone(), path.clone(), None))
+}
+
+/// One in-process operation of task `task`, its `n`-th (a state write, a call...).
+pub type Op = Arc<
+    dyn Fn(usize, usize) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>> + Send + Sync,
+>;
+
+/// `concurrency` tasks each running `op` back to back for `duration` (and at most `max_ops`
+/// times). Any error fails the run.
+pub async fn in_process(
+    concurrency: usize,
+    duration: Duration,
+    max_ops: usize,
+    op: Op,
+) -> anyhow::Result<Run> {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|task| {
+            let op = op.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut n = 0;
+                while started.elapsed() < duration && n < max_ops {
+                    let began = Instant::now();
+                    op(task, n).await?;
+                    latencies.push(began.elapsed());
+                    n += 1;
+                    if n % 256 == 0 {
+                        // An op that never waits (a read): let the other tasks and the runtime in.
+                        tokio::task::yield_now().await;
+                    }
+                }
+                Ok::<_, anyhow::Error>(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    Ok(Run { requests: latencies.len(), elapsed: started.elapsed(), latencies })
 }

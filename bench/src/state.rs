@@ -1,21 +1,20 @@
 //! Durable state: writes per second and their latency at concurrency 1 and 64, in process (the
 //! state service over the redb engine, every acknowledged write fsynced) and through
 //! `POST /todos` (which also runs both todo triggers); reads in process; and trigger delivery
-//! latency, from a create's acknowledgement to the `todos-live` frame its `on-change` handler
-//! sends after committing.
+//! latency, from sending a create to its answer and to the `todos-live` frame its `on-change`
+//! handler sends.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eddy::cause::Cause;
-use eddy::client::Client;
 use eddy::state::State;
 use eddy::state::engine::Engine;
 use eddy::state::redb::RedbEngine;
-use futures_util::StreamExt;
-use hyper::Method;
 use serde_json::json;
 
+use crate::http;
+use crate::load::{self, Op, Run};
 use crate::stats::{median, ms, percentile};
 
 /// How long each throughput run lasts.
@@ -38,12 +37,10 @@ pub async fn run(plugins: &std::path::Path) -> anyhow::Result<()> {
     over_http(plugins).await
 }
 
-/// (ops/s, latencies) of one run.
-type Run = (f64, Vec<Duration>);
-
 fn report(name: &str, concurrency: usize, mut runs: Vec<Run>) {
-    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (rate, latencies) = &runs[runs.len() / 2];
+    runs.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+    let median_run = &runs[runs.len() / 2];
+    let (rate, latencies) = (median_run.rate(), &median_run.latencies);
     println!(
         "| {name} | {concurrency} | {rate:.0} | {} | {} |",
         ms(median(latencies)),
@@ -60,31 +57,20 @@ fn open_state(dir: &std::path::Path) -> anyhow::Result<State> {
 async fn in_process_writes(concurrency: usize) -> anyhow::Result<Run> {
     let dir = tempfile::tempdir()?;
     let state = open_state(dir.path())?;
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|task| {
+    let set: Op = {
+        let state = state.clone();
+        Arc::new(move |task, i| {
             let state = state.clone();
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut i = 0;
-                while started.elapsed() < RUN {
-                    let began = Instant::now();
-                    let value = json!({ "task": task, "i": i, "title": "a todo of ordinary size" });
-                    state.set("bench", &format!("{task}-{i}"), value, Cause::ROOT).await?;
-                    latencies.push(began.elapsed());
-                    i += 1;
-                }
-                Ok::<_, anyhow::Error>(latencies)
+            Box::pin(async move {
+                let value = json!({ "task": task, "i": i, "title": "a todo of ordinary size" });
+                state.set("bench", &format!("{task}-{i}"), value, Cause::ROOT).await?;
+                Ok(())
             })
         })
-        .collect();
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await??);
-    }
-    let rate = latencies.len() as f64 / started.elapsed().as_secs_f64();
+    };
+    let run = load::in_process(concurrency, RUN, usize::MAX, set).await?;
     state.close().await?;
-    Ok((rate, latencies))
+    Ok(run)
 }
 
 async fn reads() -> anyhow::Result<()> {
@@ -128,30 +114,16 @@ async fn over_http(plugins: &std::path::Path) -> anyhow::Result<()> {
     for concurrency in [1, 64] {
         let mut runs = Vec::new();
         for _ in 0..RUNS {
-            runs.push(http_creates(addr, concurrency).await?);
+            runs.push(load::closed_loop(addr, concurrency, RUN, http::creates()).await?);
         }
         report("`POST /todos` (write + 2 triggers + stream push)", concurrency, runs);
     }
 
-    // Delivery latency: a create sent → the frame its on-change handler sends after committing
-    // (the write and the handler's transaction are two group commits).
-    let (mut socket, _) =
-        tokio_tungstenite::connect_async(format!("ws://{addr}/stream/todos-live/all")).await?;
-    socket.next().await; // the sync frame
-    let mut client = Client::connect(addr).await?;
-    let (mut acks, mut frames) = (Vec::new(), Vec::new());
-    for i in 0..500 {
-        let body = json!({ "title": format!("latency {i}") }).to_string();
-        let sent = Instant::now();
-        let (status, _) = client.request(Method::POST, "/todos", Some(&body)).await?;
-        anyhow::ensure!(status == 200, "create failed: {status}");
-        acks.push(sent.elapsed());
-        tokio::time::timeout(Duration::from_secs(10), socket.next()).await?;
-        frames.push(sent.elapsed());
-    }
+    // Delivery latency: a create sent → its answer, and → the frame its on-change handler sends.
+    let (acks, frames) = http::write_to_frame(addr, 500).await?;
     println!(
         "\nTrigger delivery (500 sequential creates): create sent → acknowledged p50 {} / p99 {} ms; \
-         create sent → `on-change` committed and its frame arrived p50 {} / p99 {} ms",
+         create sent → `on-change`'s frame arrived p50 {} / p99 {} ms",
         ms(median(&acks)),
         ms(percentile(&acks, 99.0)),
         ms(median(&frames)),
@@ -159,31 +131,4 @@ async fn over_http(plugins: &std::path::Path) -> anyhow::Result<()> {
     );
     serving.abort();
     Ok(())
-}
-
-async fn http_creates(addr: std::net::SocketAddr, concurrency: usize) -> anyhow::Result<Run> {
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|task| {
-            tokio::spawn(async move {
-                let mut client = Client::connect(addr).await?;
-                let mut latencies = Vec::new();
-                let mut i = 0;
-                while started.elapsed() < RUN {
-                    let body = json!({ "title": format!("bench {task}-{i}") }).to_string();
-                    let began = Instant::now();
-                    let (status, _) = client.request(Method::POST, "/todos", Some(&body)).await?;
-                    anyhow::ensure!(status == 200, "create failed: {status}");
-                    latencies.push(began.elapsed());
-                    i += 1;
-                }
-                Ok::<_, anyhow::Error>(latencies)
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await??);
-    }
-    Ok((latencies.len() as f64 / started.elapsed().as_secs_f64(), latencies))
 }

@@ -7,12 +7,10 @@
 //! client receives for a write marks the moment all N are done.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
-use futures_util::StreamExt;
-use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
+use serde_json::json;
 
 use eddy::cause::Cause;
 
@@ -68,24 +66,7 @@ async fn fan_out(plugins: &Path, n: usize) -> anyhow::Result<(Runs, Runs)> {
         let _ = stopped.await;
     }));
 
-    let (socket, _) =
-        tokio_tungstenite::connect_async(format!("ws://{addr}/stream/todos-live/all")).await?;
-    let (_sink, mut read) = socket.split();
-    read.next().await.context("no sync frame")??;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let reader = tokio::spawn(async move {
-        while let Some(Ok(message)) = read.next().await {
-            let arrived = Instant::now();
-            if let Message::Text(text) = message {
-                let frame: Value = serde_json::from_str(&text).unwrap_or_default();
-                if let Some(key) = frame["event"]["event"]["data"]["key"].as_str()
-                    && tx.send((key.to_owned(), arrived)).is_err()
-                {
-                    break;
-                }
-            }
-        }
-    });
+    let mut stream = fixtures::TodoFrames::connect(addr).await?;
 
     let (mut acks, mut done) = (Runs::default(), Runs::default());
     // The first round warms the instances up and is not counted.
@@ -99,10 +80,8 @@ async fn fan_out(plugins: &Path, n: usize) -> anyhow::Result<(Runs, Runs)> {
             ack_times.push(written.elapsed());
             let mut seen = 0;
             while seen < n {
-                let (frame_key, arrived) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-                    .await
-                    .with_context(|| format!("{seen} of {n} handlers done after 10 s"))?
-                    .context("the WebSocket closed")?;
+                let (frame_key, arrived) =
+                    stream.next().await.with_context(|| format!("{seen} of {n} handlers done"))?;
                 if frame_key == key {
                     seen += 1;
                     if seen == n {
@@ -116,7 +95,7 @@ async fn fan_out(plugins: &Path, n: usize) -> anyhow::Result<(Runs, Runs)> {
             done.push(0.0, &done_times);
         }
     }
-    reader.abort();
+    drop(stream);
     let _ = stop.send(());
     serving.await?;
     Ok((acks, done))
