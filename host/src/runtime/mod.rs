@@ -1,10 +1,11 @@
 //! The wasm side of the host: one wasmtime `Engine` and `Linker` for the process, components
 //! compiled and pre-linked once when a plugin loads (`PluginPre`), and a fresh `Store` and
 //! instance per call so calls never share guest state — unless the plugin opts into reuse
-//! (`[instances] reuse = true`), when idle instances wait warm for the next call (see [`Warm`]).
-//! The guest's imports (`state`, `streams`, `invoke`, `log`) are implemented in [`imports`] on [`CallCtx`], the data of each call's store. WASI is linked
-//! so components built by ordinary toolchains instantiate, but the context grants nothing: no
-//! files, no environment, no network; stdout and stderr go to a small buffer that is logged.
+//! (`[instances] reuse = true`), when idle instances wait warm for the next call (see
+//! [`WarmPool`]). The guest's imports (`state`, `streams`, `invoke`, `log`) are implemented in
+//! [`imports`] on [`CallCtx`], the data of each call's store. WASI is linked so components built
+//! by ordinary toolchains instantiate, but the context grants nothing: no files, no
+//! environment, no network; stdout and stderr go to a small buffer that is logged.
 
 mod cache;
 mod imports;
@@ -108,7 +109,7 @@ impl WarmPool {
         warm
     }
 
-    fn put(&self, mut warm: Warm, limits: &InstanceLimits) {
+    fn put(&self, store: Store<CallCtx>, instance: Plugin, limits: &InstanceLimits) {
         let reserved = self
             .total
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
@@ -118,7 +119,7 @@ impl WarmPool {
         if !reserved {
             return;
         }
-        warm.since = Instant::now();
+        let warm = Warm { store, instance, since: Instant::now() };
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < limits.warm_per_plugin {
             idle.push(warm);
@@ -286,7 +287,7 @@ impl Runtime {
         if reuse {
             // The instance that answered `functions()` serves the first call.
             disarm(&mut store);
-            loaded.warm.put(Warm { store, instance, since: Instant::now() }, &self.limits);
+            loaded.warm.put(store, instance, &self.limits);
         }
         Ok(loaded)
     }
@@ -408,7 +409,7 @@ impl Runtime {
             && peak <= bytes / 2
         {
             disarm(&mut store);
-            component.warm.put(Warm { store, instance, since: Instant::now() }, &self.limits);
+            component.warm.put(store, instance, &self.limits);
         }
         match result {
             Ok(Ok(Ok(output))) => Ok(output),
