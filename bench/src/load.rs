@@ -66,11 +66,7 @@ pub async fn closed_loop(
             })
         })
         .collect();
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await??);
-    }
-    Ok(Run { requests: latencies.len(), elapsed: started.elapsed(), latencies })
+    gather(started, tasks).await
 }
 
 /// The same `method path` with no body, for every request.
@@ -113,6 +109,14 @@ pub async fn in_process(
             })
         })
         .collect();
+    gather(started, tasks).await
+}
+
+/// Waits for the tasks of a run started at `started` and puts their latencies together.
+async fn gather(
+    started: Instant,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<Vec<Duration>>>>,
+) -> anyhow::Result<Run> {
     let mut latencies = Vec::new();
     for task in tasks {
         latencies.extend(task.await??);
