@@ -30,8 +30,8 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use eddy::Host;
+use eddy::calls::Invocation;
 use eddy::cause::Cause;
-use eddy::context::Invocation;
 use eddy::runtime::wit;
 
 use crate::fixtures;
@@ -111,7 +111,7 @@ const SUBJECTS: [Subject; 5] = [
 /// The plugins directory holding the built plugin of `subject`, or why there is none.
 fn built(plugins: &Path, subject: &Subject) -> anyhow::Result<Result<PathBuf, String>> {
     let source = crate::repo().join(subject.source);
-    if eddy::toolchain::detect(&source) == eddy::toolchain::Language::Rust {
+    if eddy::tools::build::detect(&source) == eddy::tools::build::Language::Rust {
         return Ok(if fixtures::is_built(plugins, subject.plugin) {
             Ok(plugins.to_path_buf())
         } else {
@@ -176,7 +176,7 @@ pub async fn run(plugins: &Path) -> anyhow::Result<()> {
                 let started = Instant::now();
                 while started.elapsed() < RUN {
                     let began = Instant::now();
-                    let result = host.call(&function, &event, &Invocation::root()).await;
+                    let result = host.calls().call(&function, &event, &Invocation::root()).await;
                     latencies.push(began.elapsed());
                     if let Err(e) = result {
                         failed += 1;

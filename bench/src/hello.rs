@@ -19,7 +19,7 @@ use crate::fixtures;
 use crate::load;
 use crate::process::{self, HostProcess};
 use crate::stats::{Runs, median, ms, thousands, us};
-use eddy::client::Client;
+use eddy::tools::client::Client;
 
 /// The wasmtime version Eddy embeds (Cargo.lock): the comparison is fair only against it.
 const WASMTIME_VERSION: &str = "48.0.8";

@@ -24,7 +24,7 @@ use crate::fixtures;
 use crate::load::{self, MakeRequest};
 use crate::process::{self, HostProcess};
 use crate::stats::{Runs, median, median_f64, ms, thousands, us};
-use eddy::client::Client;
+use eddy::tools::client::Client;
 
 /// How long each throughput run lasts.
 const RUN: Duration = Duration::from_secs(3);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use hyper::Method;
 
-use eddy::client::Client;
+use eddy::tools::client::Client;
 
 /// One run: how many requests were answered, in how long, and each one's latency.
 pub struct Run {

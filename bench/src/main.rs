@@ -49,7 +49,7 @@ fn main() -> anyhow::Result<()> {
     // scenario that uses them, when their toolchains are installed (they stay optional).
     for plugin in ["todos", "hello"] {
         println!("building {} ...", plugins.join(plugin).display());
-        eddy::toolchain::build_one(&plugins.join(plugin))?;
+        eddy::tools::build::build_one(&plugins.join(plugin))?;
     }
     build_host();
     prune_compile_cache();

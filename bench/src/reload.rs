@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::stats::{median, ms, percentile};
-use eddy::client::Client;
+use eddy::tools::client::Client;
 
 use crate::fixtures::with_custom_section;
 use crate::process::HostProcess;

@@ -24,7 +24,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use crate::fixtures;
 use crate::process::{self, HostProcess};
 use crate::stats::{Runs, median, ms};
-use eddy::client::Client;
+use eddy::tools::client::Client;
 
 /// Idle clients.
 const IDLE: usize = 10_000;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::fixtures;
 use crate::process::{self, HostProcess};
 use crate::stats::{median, ms, percentile};
-use eddy::client::Client;
+use eddy::tools::client::Client;
 
 /// Plugins served.
 const PLUGINS: usize = 10;

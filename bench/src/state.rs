@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use eddy::cause::Cause;
 use eddy::state::State;
-use eddy::state::engine::Engine;
+use eddy::state::engine::{Batch, Engine};
 use eddy::state::redb::RedbEngine;
 use serde_json::json;
 
@@ -33,8 +33,39 @@ pub async fn run(plugins: &std::path::Path) -> anyhow::Result<()> {
         }
         report("`State::set`, in process", concurrency, runs);
     }
+    engine_commits()?;
     reads().await?;
     over_http(plugins).await
+}
+
+/// The redb engine alone: what one commit (one fsync) of 1 and of 1,000 writes costs, the
+/// floor under every durable write above.
+fn engine_commits() -> anyhow::Result<()> {
+    const ROUNDS: u32 = 20;
+    let dir = tempfile::tempdir()?;
+    let mut engine = RedbEngine::open(&dir.path().join("state.redb"))?;
+    let mut time = |size: usize| -> anyhow::Result<Duration> {
+        let mut times = Vec::new();
+        for round in 0..ROUNDS {
+            let writes = (0..size)
+                .map(|i| {
+                    let value = json!({ "title": "x", "i": i });
+                    ("bench".to_owned(), format!("k{size}-{round}-{i}"), Some(value))
+                })
+                .collect();
+            let started = Instant::now();
+            engine.commit(&Batch { writes, ..Batch::default() })?;
+            times.push(started.elapsed());
+        }
+        Ok(median(&times))
+    };
+    let (one, thousand) = (time(1)?, time(1_000)?);
+    println!(
+        "| redb commit (one fsync), engine alone: 1 write / 1,000 writes | - | - | {} / {} | - |",
+        ms(one),
+        ms(thousand)
+    );
+    Ok(())
 }
 
 fn report(name: &str, concurrency: usize, mut runs: Vec<Run>) {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use eddy::watch::Mode;
+use eddy::plugins::watch::Mode;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of glibc's malloc: under load the host spent about a fifth of its CPU in
@@ -44,7 +44,7 @@ enum Command {
         name: String,
         /// The language of its sources: rust, js or python.
         #[arg(long)]
-        lang: eddy::scaffold::Lang,
+        lang: eddy::tools::scaffold::Lang,
         /// The plugins directory to create it in.
         #[arg(long, default_value = "plugins")]
         dir: PathBuf,
@@ -107,19 +107,19 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Build { dir } => eddy::toolchain::build_all(&dir),
+        Command::Build { dir } => eddy::tools::build::build_all(&dir),
         Command::Serve(args) => serve(args, Mode::Components),
-        Command::New { name, lang, dir } => eddy::scaffold::run(&dir, &name, lang),
-        Command::Dlq { command: DlqCommand::List, host } => run(eddy::operator::dlq_list(host)),
+        Command::New { name, lang, dir } => eddy::tools::scaffold::run(&dir, &name, lang),
+        Command::Dlq { command: DlqCommand::List, host } => run(eddy::tools::dlq::list(host)),
         Command::Dlq { command: DlqCommand::Replay { id, all }, host } => {
             if id.is_none() && !all {
                 Err(anyhow::anyhow!("name a dead letter id, or --all"))
             } else {
-                run(eddy::operator::dlq_replay(host, id))
+                run(eddy::tools::dlq::replay(host, id))
             }
         }
         Command::Dev(args) => {
-            eddy::toolchain::build_all(&args.plugins).and_then(|()| serve(args, Mode::Sources))
+            eddy::tools::build::build_all(&args.plugins).and_then(|()| serve(args, Mode::Sources))
         }
     };
     match result {

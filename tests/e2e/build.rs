@@ -2,12 +2,13 @@
 
 use std::fs;
 
-use crate::harness::plugins_dir;
+use crate::harness::{fixtures_dir, plugins_dir};
 
 #[test]
 fn the_repository_plugins_build_into_components_next_to_their_manifests() {
-    let dir = plugins_dir();
-    for plugin in ["todos", "todo-summary", "hostile"] {
+    let examples = ["todos", "todo-summary", "hello"].map(|p| (plugins_dir(), p));
+    let fixtures = ["probe", "hostile", "bare"].map(|p| (fixtures_dir(), p));
+    for (dir, plugin) in examples.into_iter().chain(fixtures) {
         let component = dir.join(plugin).join(format!("{plugin}.wasm"));
         let bytes = fs::read(&component).unwrap_or_else(|e| panic!("{}: {e}", component.display()));
         // A component, not a core module: the layer field of the preamble is 1.
@@ -36,7 +37,7 @@ fn a_plugin_that_fails_to_compile_fails_the_build_and_is_named() {
         .expect("write");
     fs::write(prebuilt.join("p.wasm"), b"\0asm").expect("write");
 
-    let error = eddy::toolchain::build_all(dir.path()).expect_err("the build fails");
+    let error = eddy::tools::build::build_all(dir.path()).expect_err("the build fails");
     let message = format!("{error:#}");
     assert!(message.contains("broken") && !message.contains("prebuilt"), "{message}");
     assert!(!broken.join("broken.wasm").exists(), "no component is left behind");
@@ -45,6 +46,6 @@ fn a_plugin_that_fails_to_compile_fails_the_build_and_is_named() {
 #[test]
 fn an_empty_plugins_directory_is_an_error() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let message = format!("{:#}", eddy::toolchain::build_all(dir.path()).expect_err("an error"));
+    let message = format!("{:#}", eddy::tools::build::build_all(dir.path()).expect_err("an error"));
     assert!(message.contains("no plugins"), "{message}");
 }

@@ -1,6 +1,7 @@
 //! The test harness: a real Eddy host on 127.0.0.1:0 in its own thread and runtime, serving the
-//! repository's plugins (built once per test run with `eddy build`'s own code), plus real HTTP
-//! and WebSocket clients. Waits are conditions with deadlines, never bare sleeps.
+//! repository's example plugins and the tests' fixture plugins (each built once per test run
+//! with `eddy build`'s own code), plus real HTTP and WebSocket clients. Waits are conditions
+//! with deadlines, never bare sleeps.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, Once, OnceLock};
 use std::time::Duration;
 
-use eddy::watch::Mode;
+use eddy::plugins::watch::Mode;
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -19,19 +20,32 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long any single wait in a test may take before it fails.
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
-/// The repository's `plugins/` folder, built once for the whole test run.
+/// The repository's `plugins/` folder (the examples a user runs), built once for the whole test
+/// run.
 pub fn plugins_dir() -> &'static Path {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
-        eddy::toolchain::build_all(&dir).map_err(|e| format!("{e:#}"))?;
+    built(&BUILT, "../plugins")
+}
+
+/// The test fixtures' plugins (`tests/fixtures/plugins`: probe, hostile, bare), built once for
+/// the whole test run. Only tests serve them.
+pub fn fixtures_dir() -> &'static Path {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    built(&BUILT, "fixtures/plugins")
+}
+
+/// `dir` (relative to this crate) built with `eddy build`'s code, once.
+fn built(cell: &'static OnceLock<Result<PathBuf, String>>, dir: &str) -> &'static Path {
+    let built = cell.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        eddy::tools::build::build_all(&dir).map_err(|e| format!("{e:#}"))?;
         Ok(dir)
     });
     match built {
         Ok(dir) => dir,
-        Err(e) => {
-            panic!("building the plugins failed (is `rustup target add wasm32-wasip2` done?): {e}")
-        }
+        Err(e) => panic!(
+            "building the plugins of {dir} failed (is `rustup target add wasm32-wasip2` done?): {e}"
+        ),
     }
 }
 
@@ -67,14 +81,14 @@ fn capture_logs() {
     });
 }
 
-/// A folder holding copies of the repository's Rust plugins — what most tests serve. The
-/// JavaScript and Python plugins (big components, slower to load) are served only by the tests
-/// about them.
+/// A folder holding copies of the Rust example plugins and the test fixtures — what most tests
+/// serve. The JavaScript and Python examples (big components, slower to load) are served only
+/// by the tests about them.
 pub fn rust_plugins() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().expect("a temp dir");
-        for name in ["todos", "todo-summary", "probe", "hostile"] {
+        for name in ["todos", "todo-summary", "probe", "hostile", "bare"] {
             copy_plugin(name, &dir.path().join(name));
         }
         dir
@@ -93,7 +107,8 @@ pub struct TestHost {
 }
 
 impl TestHost {
-    /// A host serving the repository's Rust plugins (todos, todo-summary, probe, hostile).
+    /// A host serving the Rust examples and the fixtures (todos, todo-summary, probe, hostile,
+    /// bare).
     pub fn start() -> TestHost {
         TestHost::start_with(rust_plugins())
     }
@@ -218,9 +233,11 @@ impl TestHost {
     }
 }
 
-/// Copies a built plugin (manifest and component, no sources) from `plugins/NAME` into `to`.
+/// Copies a built plugin (manifest and component, no sources) into `to`: an example from
+/// `plugins/NAME`, or a fixture from `tests/fixtures/plugins/NAME`.
 pub fn copy_plugin(name: &str, to: &Path) {
-    let from = plugins_dir().join(name);
+    let fixture = fixtures_dir().join(name);
+    let from = if fixture.is_dir() { fixture } else { plugins_dir().join(name) };
     std::fs::create_dir_all(to).expect("a plugin folder");
     for file in ["plugin.toml".to_string(), format!("{name}.wasm")] {
         std::fs::copy(from.join(&file), to.join(&file))

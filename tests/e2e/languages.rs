@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use eddy::watch::Mode;
+use eddy::plugins::watch::Mode;
 use serde_json::{Value, json};
 
 use crate::harness::{TestHost, copy_plugin, eventually, eventually_within, plugins_dir};
@@ -22,7 +22,7 @@ pub const SLOW_DEADLINE: Duration = Duration::from_secs(180);
 /// Fails the test, naming the install command, when the toolchain of the plugin in `dir` is
 /// missing (a build skips such a plugin, so this is where it is said).
 pub fn require_toolchain(dir: &Path) {
-    if let Err(missing) = eddy::toolchain::check(dir) {
+    if let Err(missing) = eddy::tools::build::check(dir) {
         panic!(
             "{missing}\n(the tests of the JavaScript and Python plugins need componentize-js and \
              componentize-py; .ci/run installs both)"
@@ -260,12 +260,12 @@ fn a_plugin_whose_toolchain_is_missing_is_skipped_with_the_command_that_installs
     std::fs::write(plugin.join("package.json"), "{\"main\": \"index.js\"}").expect("write");
     std::fs::write(plugin.join("index.js"), "export const handler = {};\n").expect("write");
 
-    let missing = eddy::toolchain::check(&plugin).expect_err("no componentize-js here");
+    let missing = eddy::tools::build::check(&plugin).expect_err("no componentize-js here");
     let message = missing.to_string();
     assert!(message.starts_with("componentize-js is not installed"), "{message}");
     assert!(message.contains("npm install") && message.contains("componentize-js@"), "{message}");
-    eddy::toolchain::build_all(dir.path()).expect("a skipped plugin does not fail the build");
+    eddy::tools::build::build_all(dir.path()).expect("a skipped plugin does not fail the build");
     assert!(!plugin.join("lonely.wasm").exists());
-    let built = eddy::toolchain::build_one(&plugin).expect_err("building it alone says why not");
+    let built = eddy::tools::build::build_one(&plugin).expect_err("building it alone says why not");
     assert!(format!("{built:#}").contains("componentize-js is not installed"), "{built:#}");
 }

@@ -9,6 +9,7 @@ mod capabilities;
 mod crash;
 mod delivery;
 mod errors;
+mod grants;
 mod isolation;
 mod languages;
 mod plugins;

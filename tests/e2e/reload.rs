@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use eddy::watch::Mode;
+use eddy::plugins::watch::Mode;
 
 use crate::harness::{TestHost, copy_plugin, eventually, install, logs, plugins_dir};
 
@@ -290,7 +290,7 @@ async fn development_mode_rebuilds_a_changed_source_and_keeps_serving_through_a_
     let hello = dir.path().join("hello");
     write_hello(&hello, "1");
     let root = dir.path().to_path_buf();
-    tokio::task::spawn_blocking(move || eddy::toolchain::build_all(&root))
+    tokio::task::spawn_blocking(move || eddy::tools::build::build_all(&root))
         .await
         .expect("the build task")
         .expect("the first build");

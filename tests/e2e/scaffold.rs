@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use eddy::scaffold::Lang;
-use eddy::watch::Mode;
+use eddy::plugins::watch::Mode;
+use eddy::tools::scaffold::Lang;
 use serde_json::json;
 
 use crate::harness::{TestHost, plugins_dir};
@@ -31,7 +31,7 @@ async fn a_new_plugin_in_each_language_builds_serves_and_counts_its_calls() {
         ("hello-python", Lang::Python),
     ];
     for (name, lang) in plugins {
-        let folder = eddy::scaffold::create(dir.path(), name, lang).expect("the scaffold");
+        let folder = eddy::tools::scaffold::create(dir.path(), name, lang).expect("the scaffold");
         assert!(folder.join("plugin.toml").is_file() && folder.join("README.md").is_file());
     }
     share_toolchains(dir.path());
@@ -40,7 +40,7 @@ async fn a_new_plugin_in_each_language_builds_serves_and_counts_its_calls() {
     }
     share_rust_build(&dir.path().join("hello-rust"));
     let root = dir.path().to_path_buf();
-    tokio::task::spawn_blocking(move || eddy::toolchain::build_all(&root))
+    tokio::task::spawn_blocking(move || eddy::tools::build::build_all(&root))
         .await
         .expect("the build task")
         .expect("every scaffold builds");
@@ -66,8 +66,9 @@ async fn a_new_plugin_in_each_language_builds_serves_and_counts_its_calls() {
 #[test]
 fn a_plugin_that_exists_is_not_overwritten() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    eddy::scaffold::create(dir.path(), "twice", Lang::Python).expect("the first");
-    let error = eddy::scaffold::create(dir.path(), "twice", Lang::JavaScript).expect_err("taken");
+    eddy::tools::scaffold::create(dir.path(), "twice", Lang::Python).expect("the first");
+    let error =
+        eddy::tools::scaffold::create(dir.path(), "twice", Lang::JavaScript).expect_err("taken");
     assert!(error.to_string().contains("already exists"), "{error}");
     assert!(!dir.path().join("twice/package.json").exists());
 }

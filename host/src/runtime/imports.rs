@@ -1,11 +1,13 @@
 //! The guest's imports: `state`, `streams`, `invoke` and `log` of the WIT world, implemented on
-//! each call's [`CallCtx`] by delegating to the host's services. Every failure here is an error
-//! the guest sees (`result::err`), never a trap: a plugin can always handle it.
+//! each call's [`CallCtx`]. `log` is handled here; everything else becomes a [`Request`] to the
+//! call's [`super::HostView`]. Every failure is an error the guest sees (`result::err`), never a
+//! trap: a plugin can always handle it.
 
 use serde_json::Value;
 
-use super::CallCtx;
 use super::eddy::plugin::{invoke, log, state, streams, types};
+use super::store::CallCtx;
+use super::view::{Reply, Request, mismatch};
 use super::wit;
 use crate::error::{Error, ErrorCode};
 
@@ -42,10 +44,6 @@ fn opt_text(value: &Option<Value>) -> Option<String> {
     value.as_ref().map(text)
 }
 
-fn change(change: crate::state::Change) -> wit::Change {
-    wit::Change { old_value: opt_text(&change.old_value), new_value: opt_text(&change.new_value) }
-}
-
 fn update_result(outcome: crate::state::UpdateOutcome) -> wit::UpdateResult {
     wit::UpdateResult {
         old_value: opt_text(&outcome.old_value),
@@ -60,16 +58,63 @@ fn update_result(outcome: crate::state::UpdateOutcome) -> wit::UpdateResult {
 
 impl types::Host for CallCtx {}
 
+impl CallCtx {
+    /// Hands `request` to the host through this call's view. The future holds the view, not
+    /// the store's data, so it can be sent between threads while it waits.
+    fn perform(&self, request: Request) -> impl Future<Output = GuestResult<Reply>> + Send + use<> {
+        let view = self.view().cloned();
+        async move { Ok(view?.perform(request).await?) }
+    }
+}
+
+async fn value(reply: impl Future<Output = GuestResult<Reply>>) -> GuestResult<Option<String>> {
+    match reply.await? {
+        Reply::Value(value) => Ok(opt_text(&value)),
+        other => Err(mismatch(other).into()),
+    }
+}
+
+async fn change(reply: impl Future<Output = GuestResult<Reply>>) -> GuestResult<wit::Change> {
+    match reply.await? {
+        Reply::Change(change) => Ok(wit::Change {
+            old_value: opt_text(&change.old_value),
+            new_value: opt_text(&change.new_value),
+        }),
+        other => Err(mismatch(other).into()),
+    }
+}
+
+async fn updated(
+    reply: impl Future<Output = GuestResult<Reply>>,
+) -> GuestResult<wit::UpdateResult> {
+    match reply.await? {
+        Reply::Updated(outcome) => Ok(update_result(outcome)),
+        other => Err(mismatch(other).into()),
+    }
+}
+
+async fn values(reply: impl Future<Output = GuestResult<Reply>>) -> GuestResult<Vec<String>> {
+    match reply.await? {
+        Reply::Values(values) => Ok(values.iter().map(text).collect()),
+        other => Err(mismatch(other).into()),
+    }
+}
+
+async fn done(reply: impl Future<Output = GuestResult<Reply>>) -> GuestResult<()> {
+    match reply.await? {
+        Reply::Done => Ok(()),
+        other => Err(mismatch(other).into()),
+    }
+}
+
 impl state::Host for CallCtx {
     async fn get(&mut self, scope: String, key: String) -> GuestResult<Option<String>> {
-        let value = self.invocation.get(self.host()?.state(), &scope, &key).map_err(Error::from)?;
-        Ok(opt_text(&value))
+        value(self.perform(Request::StateGet { scope, key })).await
     }
 
     async fn set(&mut self, scope: String, key: String, value: String) -> GuestResult<wit::Change> {
         let value = parse("value", &value)?;
-        let result = self.invocation.set(self.host()?.state(), &scope, &key, value).await;
-        Ok(change(result.map_err(Error::from)?))
+        change(self.perform(Request::StateSet { scope, key, value })).await
     }
 
     async fn update(
@@ -79,13 +124,11 @@ impl state::Host for CallCtx {
         ops: String,
     ) -> GuestResult<wit::UpdateResult> {
         let ops = parse("ops", &ops)?;
-        let outcome = self.invocation.update(self.host()?.state(), &scope, &key, &ops).await;
-        Ok(update_result(outcome.map_err(Error::from)?))
+        updated(self.perform(Request::StateUpdate { scope, key, ops })).await
     }
 
     async fn delete(&mut self, scope: String, key: String) -> GuestResult<Option<String>> {
-        let old = self.invocation.delete(self.host()?.state(), &scope, &key).await;
-        Ok(opt_text(&old.map_err(Error::from)?))
+        value(self.perform(Request::StateDelete { scope, key })).await
     }
 
     async fn list(
@@ -96,109 +139,87 @@ impl state::Host for CallCtx {
         limit: Option<u32>,
     ) -> GuestResult<Vec<String>> {
         let limit = limit.map(|l| l as usize);
-        let values = self
-            .invocation
-            .list(self.host()?.state(), &scope, prefix.as_deref(), after.as_deref(), limit)
-            .map_err(Error::from)?;
-        Ok(values.iter().map(text).collect())
+        values(self.perform(Request::StateList { scope, prefix, after, limit })).await
     }
 
     async fn list_groups(&mut self) -> GuestResult<Vec<String>> {
-        Ok(self.invocation.list_groups(self.host()?.state()).map_err(Error::from)?)
+        match self.perform(Request::StateListGroups).await? {
+            Reply::Groups(groups) => Ok(groups),
+            other => Err(mismatch(other).into()),
+        }
     }
 }
 
 impl streams::Host for CallCtx {
     async fn send(
         &mut self,
-        stream_name: String,
-        group_id: String,
+        stream: String,
+        group: String,
         id: Option<String>,
         event_type: String,
         data: String,
     ) -> GuestResult<()> {
         let data = parse("data", &data)?;
-        let streams = self.host()?.streams();
-        self.invocation
-            .send(streams, &stream_name, &group_id, id.as_deref(), &event_type, data)
-            .map_err(Error::from)?;
-        Ok(())
+        done(self.perform(Request::StreamSend { stream, group, id, event_type, data })).await
     }
 
     async fn get(
         &mut self,
-        stream_name: String,
-        group_id: String,
-        item_id: String,
+        stream: String,
+        group: String,
+        item: String,
     ) -> GuestResult<Option<String>> {
-        let value =
-            self.host()?.streams().get(&stream_name, &group_id, &item_id).map_err(Error::from)?;
-        Ok(opt_text(&value))
+        value(self.perform(Request::ItemGet { stream, group, item })).await
     }
 
     async fn set(
         &mut self,
-        stream_name: String,
-        group_id: String,
-        item_id: String,
+        stream: String,
+        group: String,
+        item: String,
         value: String,
     ) -> GuestResult<wit::Change> {
         let value = parse("value", &value)?;
-        let result = self
-            .host()?
-            .streams()
-            .set(&stream_name, &group_id, &item_id, value, self.invocation.cause)
-            .map_err(Error::from)?;
-        Ok(change(result))
+        change(self.perform(Request::ItemSet { stream, group, item, value })).await
     }
 
     async fn update(
         &mut self,
-        stream_name: String,
-        group_id: String,
-        item_id: String,
+        stream: String,
+        group: String,
+        item: String,
         ops: String,
     ) -> GuestResult<wit::UpdateResult> {
         let ops = parse("ops", &ops)?;
-        let outcome = self
-            .host()?
-            .streams()
-            .update(&stream_name, &group_id, &item_id, &ops, self.invocation.cause)
-            .map_err(Error::from)?;
-        Ok(update_result(outcome))
+        updated(self.perform(Request::ItemUpdate { stream, group, item, ops })).await
     }
 
     async fn delete(
         &mut self,
-        stream_name: String,
-        group_id: String,
-        item_id: String,
+        stream: String,
+        group: String,
+        item: String,
     ) -> GuestResult<Option<String>> {
-        let old = self
-            .host()?
-            .streams()
-            .delete(&stream_name, &group_id, &item_id, self.invocation.cause)
-            .map_err(Error::from)?;
-        Ok(opt_text(&old))
+        value(self.perform(Request::ItemDelete { stream, group, item })).await
     }
 
-    async fn list(&mut self, stream_name: String, group_id: String) -> GuestResult<Vec<String>> {
-        let values = self.host()?.streams().list(&stream_name, &group_id).map_err(Error::from)?;
-        Ok(values.iter().map(text).collect())
+    async fn list(&mut self, stream: String, group: String) -> GuestResult<Vec<String>> {
+        values(self.perform(Request::ItemList { stream, group })).await
     }
 }
 
 impl invoke::Host for CallCtx {
-    async fn call(&mut self, function_id: String, payload: String) -> GuestResult<String> {
+    async fn call(&mut self, function: String, payload: String) -> GuestResult<String> {
         let payload = parse("payload", &payload)?;
-        let result = self.host()?.invoke(&function_id, payload, &self.invocation.nested()).await?;
-        Ok(text(&result))
+        match self.perform(Request::Invoke { function, payload }).await? {
+            Reply::Value(value) => Ok(text(&value.unwrap_or(Value::Null))),
+            other => Err(mismatch(other).into()),
+        }
     }
 
-    async fn call_void(&mut self, function_id: String, payload: String) -> GuestResult<()> {
+    async fn call_void(&mut self, function: String, payload: String) -> GuestResult<()> {
         let payload = parse("payload", &payload)?;
-        self.host()?.invoke_void(&function_id, payload, &self.invocation.nested())?;
-        Ok(())
+        done(self.perform(Request::InvokeVoid { function, payload })).await
     }
 }
 

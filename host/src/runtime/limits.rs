@@ -46,6 +46,22 @@ impl Default for InstanceLimits {
     }
 }
 
+/// The deadline and memory cap of one call (its function's, its plugin's or the host's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallLimits {
+    /// How long the call may run, waits in the host included.
+    pub timeout: Duration,
+    /// How large the instance's memory may grow.
+    pub memory_bytes: usize,
+}
+
+impl InstanceLimits {
+    /// The host's own limits for a call whose plugin sets none.
+    pub fn call_defaults(&self) -> CallLimits {
+        CallLimits { timeout: self.timeout, memory_bytes: self.memory_bytes }
+    }
+}
+
 /// Why a call was stopped from outside: its deadline passed.
 #[derive(Debug)]
 pub struct DeadlineExceeded;

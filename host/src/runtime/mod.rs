@@ -1,34 +1,35 @@
 //! The wasm side of the host: one wasmtime `Engine` and `Linker` for the process, components
-//! compiled and pre-linked once when a plugin loads (`PluginPre`), and a fresh `Store` and
-//! instance per call so calls never share guest state — unless the plugin opts into reuse
-//! (`[instances] reuse = true`), when idle instances wait warm for the next call (see
-//! [`WarmPool`]). The guest's imports (`state`, `streams`, `invoke`, `log`) are implemented in
-//! [`imports`] on [`CallCtx`], the data of each call's store. WASI is linked so components built
-//! by ordinary toolchains instantiate, but the context grants nothing: no files, no
-//! environment, no network; stdout and stderr go to a small buffer that is logged.
+//! compiled (or loaded from the cache, `cache.rs`) and pre-linked once when a plugin loads
+//! ([`LoadedComponent`]), and a call that runs a function on an instance. By default every call
+//! gets a fresh instance, so calls never share guest state; a plugin that opts into reuse
+//! (`[instances] reuse = true`) gets its idle instances kept warm for the next call
+//! (`pool.rs`). Each call is bounded by a deadline and a memory cap (`limits.rs`).
+//!
+//! The runtime knows nothing of the host: a call is given a [`HostView`] (`view.rs`), and the
+//! guest's imports (`imports.rs`) turn into requests to it. The data of each store is
+//! `store.rs`.
 
 mod cache;
 mod imports;
 mod limits;
+mod pool;
+mod store;
+mod view;
 
-use limits::MemoryCap;
-pub use limits::{DeadlineExceeded, EPOCH_TICK, InstanceLimits};
+pub use limits::{CallLimits, DeadlineExceeded, EPOCH_TICK, InstanceLimits};
+pub use view::{HostView, Pending, Reply, Request};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
 
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
-};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::context::Invocation;
-use crate::host::Host;
-use crate::registry::FunctionRef;
+use limits::MemoryCap;
+use pool::{Warm, WarmPool};
+use store::{CallCtx, arm, disarm, new_store};
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -38,16 +39,6 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::eddy::plugin::types as wit;
-
-/// Clears what a store holds for a call, before it waits as a warm instance.
-fn disarm(store: &mut Store<CallCtx>) {
-    let ctx = store.data_mut();
-    ctx.host = None;
-    ctx.invocation = Invocation::root();
-}
-
-/// Bytes of guest stdout/stderr kept per call; more is dropped (the guest sees a closed pipe).
-const GUEST_OUTPUT_LIMIT: usize = 16 * 1024;
 
 /// The process-wide engine and linker, and the compiled-component cache.
 #[derive(Clone)]
@@ -69,108 +60,10 @@ pub struct LoadedComponent {
     pub exports: Vec<String>,
     /// Whether the compiled code came from the on-disk cache instead of the compiler.
     pub from_cache: bool,
+    /// Whether instances are reused between calls (the plugin opted in).
+    reuse: bool,
     /// Idle instances of this component, ready for the next call.
     warm: WarmPool,
-}
-
-/// An instantiated component between calls.
-struct Warm {
-    store: Store<CallCtx>,
-    instance: Plugin,
-    /// When it went idle.
-    since: Instant,
-}
-
-/// The idle instances of one component, most recently used on top: a call takes the top one,
-/// so under a steady load the same few stay hot in the caches and the bottom ones age out.
-/// Bounded per component and across components (the pool's other slots stay free for calls in
-/// flight); an instance idle longer than [`InstanceLimits::warm_idle`] is dropped at the next
-/// call. They go with the component when a reload replaces it.
-struct WarmPool {
-    idle: std::sync::Mutex<Vec<Warm>>,
-    /// Idle instances of all components, this one's included.
-    total: Arc<AtomicUsize>,
-}
-
-impl WarmPool {
-    fn take(&self, limits: &InstanceLimits) -> Option<Warm> {
-        let (warm, stale) = {
-            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-            let stale = match idle.first() {
-                Some(oldest) if oldest.since.elapsed() > limits.warm_idle => Some(idle.remove(0)),
-                _ => None,
-            };
-            (idle.pop(), stale)
-        };
-        let taken = usize::from(warm.is_some()) + usize::from(stale.is_some());
-        self.total.fetch_sub(taken, Ordering::Relaxed);
-        // Dropped outside the lock: returning an instance's memory takes system calls.
-        drop(stale);
-        warm
-    }
-
-    fn put(&self, store: Store<CallCtx>, instance: Plugin, limits: &InstanceLimits) {
-        let reserved = self
-            .total
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n < limits.warm_total).then_some(n + 1)
-            })
-            .is_ok();
-        if !reserved {
-            return;
-        }
-        let warm = Warm { store, instance, since: Instant::now() };
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < limits.warm_per_plugin {
-            idle.push(warm);
-        } else {
-            drop(idle);
-            self.total.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-}
-
-impl Drop for WarmPool {
-    fn drop(&mut self) {
-        let idle = self.idle.get_mut().unwrap_or_else(|e| e.into_inner());
-        self.total.fetch_sub(idle.len(), Ordering::Relaxed);
-    }
-}
-
-/// The data of an instance's store: during a call, who is running, why, and the host to call
-/// back into; between calls (a warm instance), nothing that keeps the host alive.
-pub struct CallCtx {
-    /// Set for the length of a call only, so an idle instance holds no reference to the host
-    /// (which holds the instance: a cycle).
-    host: Option<Host>,
-    /// The plugin whose function runs in this store.
-    plugin: Arc<str>,
-    /// The function's id (`todos::create`), for logs.
-    function: Arc<str>,
-    /// Why this call happens and where its writes go.
-    invocation: Invocation,
-    wasi: WasiCtx,
-    table: ResourceTable,
-    output: MemoryOutputPipe,
-    memory: MemoryCap,
-    /// When the current call must end; checked at every epoch tick.
-    deadline: Instant,
-}
-
-impl CallCtx {
-    /// The host, during a call.
-    fn host(&self) -> Result<&Host, wit::Error> {
-        self.host.as_ref().ok_or_else(|| wit::Error {
-            code: wit::ErrorCode::Internal,
-            message: "host calls are only possible during a call".into(),
-        })
-    }
-}
-
-impl WasiView for CallCtx {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
 }
 
 /// How a call failed on the wasm side.
@@ -184,6 +77,17 @@ pub enum CallFailure {
     Timeout(Duration),
     /// The guest asked for more memory than its cap and failed.
     OutOfMemory(usize),
+}
+
+/// Which function a call runs, named for the logs.
+pub struct Target<'a> {
+    pub component: &'a LoadedComponent,
+    /// The plugin's name.
+    pub plugin: &'a Arc<str>,
+    /// The function's short name, as the component knows it (`create`).
+    pub name: &'a str,
+    /// The function's id (`todos::create`).
+    pub id: &'a Arc<str>,
 }
 
 impl Runtime {
@@ -232,12 +136,17 @@ impl Runtime {
         })
     }
 
+    /// The limits this runtime was built with.
+    pub fn limits(&self) -> &InstanceLimits {
+        &self.limits
+    }
+
     /// Compiles (or loads from the cache) the component `bytes` (read from `path`, with hash
     /// `sha256`), links it against the world and asks it which functions it implements. Fails
-    /// on anything that is not a component of the `plugin` world.
+    /// on anything that is not a component of the `plugin` world. With `reuse`, its instances
+    /// are kept warm between calls.
     pub async fn load(
         &self,
-        host: &Host,
         path: &Path,
         bytes: Vec<u8>,
         sha256: String,
@@ -263,15 +172,9 @@ impl Runtime {
             .map_err(|e| anyhow::anyhow!("does not fit the eddy plugin world: {e}"))?;
         let pre = PluginPre::new(pre)
             .map_err(|e| anyhow::anyhow!("does not export eddy:plugin/handler: {e}"))?;
-        let mut store = self.store(self.limits.memory_bytes);
-        self.arm(
-            &mut store,
-            host,
-            "<load>".into(),
-            "<load>".into(),
-            Invocation::root(),
-            (self.limits.timeout, self.limits.memory_bytes),
-        );
+        let mut store = new_store(&self.engine, self.limits.memory_bytes);
+        // No view: a guest that calls the host while listing its functions gets an error.
+        arm(&mut store, None, "<load>".into(), "<load>".into(), self.limits.call_defaults());
         let instance = pre
             .instantiate_async(&mut store)
             .await
@@ -282,101 +185,30 @@ impl Runtime {
             .await
             .map_err(|e| anyhow::anyhow!("handler.functions() failed: {e}"))?;
         tracing::debug!(path = %path.display(), "component loaded");
-        let warm = WarmPool { idle: Default::default(), total: self.warm_total.clone() };
-        let loaded = LoadedComponent { pre, sha256, exports, from_cache, warm };
+        let warm = WarmPool::new(self.warm_total.clone());
+        let loaded = LoadedComponent { pre, sha256, exports, from_cache, reuse, warm };
         if reuse {
             // The instance that answered `functions()` serves the first call.
-            disarm(&mut store);
             loaded.warm.put(store, instance, &self.limits);
         }
         Ok(loaded)
     }
 
-    /// A fresh store: its own WASI context (granting nothing) and memory cap. Past a call's
-    /// deadline the guest is stopped at the next epoch tick; before it, the guest yields to
-    /// other tasks at every tick so a busy guest cannot starve them.
-    fn store(&self, memory_bytes: usize) -> Store<CallCtx> {
-        let output = MemoryOutputPipe::new(GUEST_OUTPUT_LIMIT);
-        let wasi = WasiCtx::builder().stdout(output.clone()).stderr(output.clone()).build();
-        let ctx = CallCtx {
-            host: None,
-            plugin: "".into(),
-            function: "".into(),
-            invocation: Invocation::root(),
-            wasi,
-            table: ResourceTable::new(),
-            output,
-            memory: MemoryCap { bytes: memory_bytes, hit: false, peak: 0 },
-            deadline: Instant::now(),
-        };
-        let mut store = Store::new(&self.engine, ctx);
-        store.limiter(|ctx| &mut ctx.memory);
-        store.epoch_deadline_callback(|ctx| {
-            if Instant::now() >= ctx.data().deadline {
-                Err(wasmtime::Error::new(DeadlineExceeded))
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
-        store
-    }
-
-    /// Prepares a store for one call.
-    fn arm(
-        &self,
-        store: &mut Store<CallCtx>,
-        host: &Host,
-        plugin: Arc<str>,
-        function: Arc<str>,
-        invocation: Invocation,
-        (timeout, memory_bytes): (Duration, usize),
-    ) {
-        let ctx = store.data_mut();
-        ctx.host = Some(host.clone());
-        ctx.plugin = plugin;
-        ctx.function = function;
-        ctx.invocation = invocation;
-        ctx.memory.hit = false;
-        // A warm instance may come from a call with other limits (the one made at load time
-        // has the host's): the cap is this call's.
-        ctx.memory.bytes = memory_bytes;
-        ctx.deadline = Instant::now() + timeout;
-        store.set_epoch_deadline(1);
-    }
-
-    /// The deadline and memory cap of `function`: its own, its plugin's, or the host's.
-    fn limits_of(&self, function: &FunctionRef) -> (Duration, usize) {
-        let manifest = &function.plugin.manifest;
-        let timeout_ms = manifest.functions.get(&*function.name).and_then(|f| f.timeout_ms);
-        let timeout = timeout_ms
-            .or(manifest.limits.timeout_ms)
-            .map_or(self.limits.timeout, Duration::from_millis);
-        let memory = manifest
-            .limits
-            .memory_mib
-            .map_or(self.limits.memory_bytes, |mib| (mib as usize).saturating_mul(1 << 20));
-        (timeout, memory)
-    }
-
-    /// Runs `function` on a fresh instance of its plugin's component.
+    /// Runs `target` for `event` within `limits`, its imports answered by `view`: on a warm
+    /// instance when the plugin reuses them and one is idle, else on a fresh one.
     pub async fn call(
         &self,
-        host: &Host,
-        function: &FunctionRef,
+        target: Target<'_>,
         event: &wit::Event,
-        invocation: &Invocation,
+        view: Arc<dyn HostView>,
+        limits: CallLimits,
     ) -> Result<wit::Output, CallFailure> {
-        let id = function.id.clone();
-        let plugin = function.plugin.name.clone();
-        // The guest's own imports run with its plugin's capabilities, whoever called it.
-        let invocation = Invocation { plugin: Some(function.plugin.clone()), ..invocation.clone() };
-        let limits = self.limits_of(function);
-        let component = &function.plugin.component;
+        let component = target.component;
         let (mut store, instance) = match component.warm.take(&self.limits) {
             Some(Warm { store, instance, .. }) => (store, Some(instance)),
-            None => (self.store(limits.1), None),
+            None => (new_store(&self.engine, limits.memory_bytes), None),
         };
-        self.arm(&mut store, host, plugin, id.clone(), invocation, limits);
+        arm(&mut store, Some(view), target.plugin.clone(), target.id.clone(), limits);
         let mut reusable = None;
         let call = async {
             let instance = match instance {
@@ -384,16 +216,16 @@ impl Runtime {
                 None => component.pre.instantiate_async(&mut store).await?,
             };
             let handler = instance.eddy_plugin_handler();
-            let result = handler.call_handle(&mut store, &function.name, event).await;
+            let result = handler.call_handle(&mut store, target.name, event).await;
             reusable = Some(instance);
             result
         };
         // The epoch stops a guest that computes too long; this stops one that waits too long
         // in the host (a slow nested call).
-        let result = tokio::time::timeout(limits.0 + EPOCH_TICK, call).await;
+        let result = tokio::time::timeout(limits.timeout + EPOCH_TICK, call).await;
         let output = store.data().output.contents();
         if !output.is_empty() {
-            tracing::info!(function = %id, output = %String::from_utf8_lossy(&output).trim_end(), "guest output");
+            tracing::info!(function = %target.id, output = %String::from_utf8_lossy(&output).trim_end(), "guest output");
         }
         // Reuse the instance only if the plugin opted in, after a clean return (an error
         // result is clean; a trap, a timeout or a hit memory cap is not), only while its
@@ -403,7 +235,7 @@ impl Runtime {
         // call of its could fail at the cap.
         let MemoryCap { hit: memory_hit, peak, bytes } = store.data().memory;
         if let (Ok(Ok(_)), Some(instance)) = (&result, reusable)
-            && function.plugin.manifest.instances.reuse
+            && component.reuse
             && output.is_empty()
             && !memory_hit
             && peak <= bytes / 2
@@ -414,10 +246,12 @@ impl Runtime {
         match result {
             Ok(Ok(Ok(output))) => Ok(output),
             Ok(Ok(Err(error))) => Err(CallFailure::Guest(error)),
-            Ok(Err(trap)) if trap.is::<DeadlineExceeded>() => Err(CallFailure::Timeout(limits.0)),
-            Ok(Err(_)) if memory_hit => Err(CallFailure::OutOfMemory(limits.1)),
+            Ok(Err(trap)) if trap.is::<DeadlineExceeded>() => {
+                Err(CallFailure::Timeout(limits.timeout))
+            }
+            Ok(Err(_)) if memory_hit => Err(CallFailure::OutOfMemory(limits.memory_bytes)),
             Ok(Err(trap)) => Err(CallFailure::Trap(trap)),
-            Err(_elapsed) => Err(CallFailure::Timeout(limits.0)),
+            Err(_elapsed) => Err(CallFailure::Timeout(limits.timeout)),
         }
     }
 }

@@ -1,24 +1,28 @@
-//! State: Eddy's database, scoped JSON key-value (SPEC §2). [`State`] (`service.rs`) is the
-//! door every caller uses: reads come from an in-memory mirror of committed state
-//! (`mirror.rs`); writes are checked, then applied in order by one writer thread (`writer.rs`)
-//! that commits them in groups through a storage [`engine`] — `redb` on disk by default, memory
-//! for tests — together with the change events they fire (the outbox the trigger dispatcher
-//! drains) and, for trigger handlers, the mark that their event was delivered ([`Txn`]). The
-//! update [`ops`] are pure functions (paths parsed and walked in `path.rs`).
+//! State: Eddy's database, scoped JSON key-value (what it promises: `docs/state.md`).
+//! [`State`] (`service.rs`) is the door every caller uses: reads come from an in-memory mirror
+//! of committed state (`mirror.rs`); writes are checked (`checks.rs`), then applied in order by
+//! one writer thread (`writer.rs`) that commits them in groups through a storage [`engine`] —
+//! `redb` on disk by default, memory for tests — together with the change events they fire
+//! (the outbox the trigger dispatcher drains) and, for trigger handlers, the mark that their
+//! event was delivered ([`Txn`]). The update [`ops`] are pure functions (paths parsed and walked
+//! in `path.rs`).
+//!
+//! Imports run one way: `service` → `txn` → `writer` → `mirror`, `engine`; all three take their
+//! rules from `checks`.
 
+mod checks;
 pub mod engine;
 mod mirror;
 pub mod ops;
-#[cfg(test)]
-mod ops_props;
 mod path;
 pub mod redb;
 mod service;
 mod txn;
 mod writer;
 
+pub use checks::{MAX_KEY_BYTES, MAX_SCOPE_BYTES, MAX_VALUE_BYTES};
 pub use ops::{OpError, UpdateOutcome};
-pub use service::{MAX_KEY_BYTES, MAX_SCOPE_BYTES, MAX_VALUE_BYTES, Recovered, State};
+pub use service::{Recovered, State};
 pub use txn::Txn;
 pub use writer::{Completion, HasSubscribers, OnEvent};
 
@@ -28,7 +32,7 @@ use crate::cause::Cause;
 
 /// Why a state call failed. The outer layers map it: `Invalid` is the caller's fault and the
 /// guest sees a bad request; `Storage` is ours and the guest sees an internal error.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StateError {
     /// The caller's input is wrong (bad scope or key, ops not an array, value too large...).
     #[error("{0}")]
@@ -93,7 +97,7 @@ pub struct StateChange {
 }
 
 impl StateChange {
-    /// The SPEC §3 event: `{type:"state", event_type:"state:created"|"state:updated"|
+    /// The event state triggers receive (`docs/triggers.md`): `{type:"state", event_type:"state:created"|"state:updated"|
     /// "state:deleted", scope, key, old_value, new_value}`, with `null` for a missing value
     /// (`new_value` on delete, `old_value` on create).
     pub fn to_json(&self) -> Value {
@@ -177,6 +181,3 @@ mod tests {
         assert_eq!(serde_json::to_value(ChangeKind::Created).ok(), Some(json!("created")));
     }
 }
-
-#[cfg(test)]
-mod service_tests;

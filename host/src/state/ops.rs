@@ -3,7 +3,7 @@
 //! Ops run in order on a working copy; a failing op is skipped without touching the copy, and the
 //! ops after it still run. No I/O happens here: the caller runs this inside the storage's
 //! read-modify-write, which is what makes an update atomic for its key. What each op does, and
-//! the choices made where SPEC §2 is silent, is documented on [`apply`].
+//! the choices made where `docs/state.md` is silent, is documented on [`apply`].
 
 use serde_json::{Map, Number, Value};
 
@@ -361,5 +361,7 @@ fn remove(root: &mut Option<Value>, fields: &Map<String, Value>) -> Result<(), F
     Ok(())
 }
 
+#[cfg(test)]
+mod props;
 #[cfg(test)]
 mod tests;

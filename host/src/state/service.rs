@@ -9,12 +9,12 @@
 //! the mark that its event was delivered, so a crash can neither lose nor repeat them.
 
 use std::collections::{HashMap, HashSet};
-use std::io;
 use std::sync::{Arc, mpsc};
 
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use super::checks::{check_key, check_ops, check_scope, check_size};
 use super::engine::{DeadLetter, Engine, OutboxEvent};
 use super::ops::UpdateOutcome;
 use super::txn::Txn;
@@ -23,15 +23,6 @@ use super::writer::{
 };
 use super::{Change, StateError};
 use crate::cause::Cause;
-
-/// Longest scope name, in bytes. Scopes are few and named by manifests; 256 is plenty.
-pub const MAX_SCOPE_BYTES: usize = 256;
-
-/// Longest key, in bytes. Room for composite keys and ids, not for documents.
-pub const MAX_KEY_BYTES: usize = 1024;
-
-/// Largest value, measured as its compact JSON encoding. Bigger values belong in blob storage.
-pub const MAX_VALUE_BYTES: usize = 8 * 1024 * 1024;
 
 /// The state service. Cheap to clone.
 #[derive(Clone)]
@@ -90,7 +81,7 @@ impl State {
     /// The committed value of `key` in `scope`, or `None`.
     pub fn get(&self, scope: &str, key: &str) -> Result<Option<Value>, StateError> {
         check_key(scope, key)?;
-        Ok(self.shared.mirror.read().unwrap_or_else(|e| e.into_inner()).get(scope, key).cloned())
+        Ok(self.shared.read().get(scope, key).cloned())
     }
 
     /// Stores `value` under `key`. Setting a value equal to the stored one writes nothing and
@@ -110,7 +101,7 @@ impl State {
 
     /// Applies update `ops` to `key` atomically (see [`super::ops`]). Failed ops are skipped and
     /// listed in the outcome's `errors`. On a missing key, if no op creates anything, the key
-    /// stays missing and `new_value` is `None`. A result over [`MAX_VALUE_BYTES`] refuses the
+    /// stays missing and `new_value` is `None`. A result over [`super::MAX_VALUE_BYTES`] refuses the
     /// whole update.
     pub async fn update(
         &self,
@@ -169,22 +160,17 @@ impl State {
         limit: Option<usize>,
     ) -> Result<Vec<(String, Value)>, StateError> {
         check_scope(scope)?;
-        Ok(self
-            .shared
-            .mirror
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .list(scope, prefix, after, limit))
+        Ok(self.shared.read().list(scope, prefix, after, limit))
     }
 
     /// The scopes holding at least one key, sorted.
     pub fn list_groups(&self) -> Result<Vec<String>, StateError> {
-        Ok(self.shared.mirror.read().unwrap_or_else(|e| e.into_inner()).groups())
+        Ok(self.shared.read().groups())
     }
 
     /// A transaction: writes that commit together, later, with [`State::commit`].
     pub fn begin(&self, cause: Cause) -> Txn {
-        Txn::new(self.clone(), cause)
+        Txn::new(self.shared.clone(), cause)
     }
 
     /// Commits `txn`'s writes atomically, together with `completion` (the delivery it finishes)
@@ -279,52 +265,6 @@ impl State {
     }
 }
 
-pub(super) fn check_scope(scope: &str) -> Result<(), StateError> {
-    check_name("scope", scope, MAX_SCOPE_BYTES)
-}
-
-pub(super) fn check_key(scope: &str, key: &str) -> Result<(), StateError> {
-    check_scope(scope)?;
-    check_name("key", key, MAX_KEY_BYTES)
-}
-
-fn check_name(what: &str, name: &str, limit: usize) -> Result<(), StateError> {
-    if name.is_empty() {
-        return Err(StateError::Invalid(format!("{what} must not be empty")));
-    }
-    if name.len() > limit {
-        return Err(StateError::Invalid(format!(
-            "{what} is {} bytes long; the limit is {limit}",
-            name.len()
-        )));
-    }
-    Ok(())
-}
-
-/// Refuses a value whose JSON encoding exceeds [`MAX_VALUE_BYTES`], without building the text.
-pub(super) fn check_size(value: &Value) -> Result<(), StateError> {
-    /// Counts bytes and fails as soon as the limit is passed.
-    struct Meter(usize);
-    impl io::Write for Meter {
-        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            self.0 += bytes.len();
-            if self.0 > MAX_VALUE_BYTES {
-                return Err(io::Error::other("over the limit"));
-            }
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-    serde_json::to_writer(&mut Meter(0), value).map_err(|_| {
-        StateError::Invalid(format!(
-            "the value is larger than the {} MiB limit",
-            MAX_VALUE_BYTES / (1024 * 1024)
-        ))
-    })
-}
-
 async fn answer<T>(answer: oneshot::Receiver<Result<T, StateError>>) -> Result<T, StateError> {
     answer.await.map_err(|_| stopped())?
 }
@@ -333,11 +273,5 @@ fn stopped() -> StateError {
     StateError::Storage("the state writer has stopped".into())
 }
 
-/// Refuses an ops argument that is not an array before it is queued (the writer would too).
-pub(super) fn check_ops(ops: &Value) -> Result<(), StateError> {
-    if ops.is_array() {
-        Ok(())
-    } else {
-        Err(StateError::Invalid("ops must be an array of update ops".into()))
-    }
-}
+#[cfg(test)]
+mod tests;

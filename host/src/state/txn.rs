@@ -6,21 +6,23 @@
 //! fails (a `stream::send`) wait in the transaction too and run after the commit.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::checks::{check_key, check_ops, check_scope, check_size};
 use super::ops::{self, UpdateOutcome};
-use super::service::{check_key, check_ops, check_scope, check_size};
-use super::writer::{TxWrite, Write};
-use super::{Change, State, StateError};
+use super::writer::{Shared, TxWrite, Write};
+use super::{Change, StateError};
 use crate::cause::Cause;
 
 /// Something to do once the transaction is committed.
 pub type AfterCommit = Box<dyn FnOnce() + Send>;
 
-/// An open transaction. Dropping it without [`State::commit`] discards it.
+/// An open transaction. Dropping it without [`super::State::commit`] discards it.
 pub struct Txn {
-    state: State,
+    /// Committed state, read through the same mirror the service reads.
+    shared: Arc<Shared>,
     cause: Cause,
     writes: Vec<TxWrite>,
     /// The value each written key has now, as this transaction sees it (`None`: deleted).
@@ -29,8 +31,8 @@ pub struct Txn {
 }
 
 impl Txn {
-    pub(super) fn new(state: State, cause: Cause) -> Txn {
-        Txn { state, cause, writes: Vec::new(), overlay: HashMap::new(), after_commit: Vec::new() }
+    pub(super) fn new(shared: Arc<Shared>, cause: Cause) -> Txn {
+        Txn { shared, cause, writes: Vec::new(), overlay: HashMap::new(), after_commit: Vec::new() }
     }
 
     pub(super) fn into_parts(self) -> (Vec<TxWrite>, Cause, Vec<AfterCommit>) {
@@ -52,7 +54,7 @@ impl Txn {
         check_key(scope, key)?;
         match self.overlay.get(&(scope.to_owned(), key.to_owned())) {
             Some(value) => Ok(value.clone()),
-            None => self.state.get(scope, key),
+            None => Ok(self.shared.read().get(scope, key).cloned()),
         }
     }
 
@@ -88,7 +90,7 @@ impl Txn {
         Ok(old)
     }
 
-    /// Like [`State::list`], with this transaction's writes applied.
+    /// Like [`super::State::list`], with this transaction's writes applied.
     pub fn list(
         &self,
         scope: &str,
@@ -104,13 +106,19 @@ impl Txn {
             .map(|((_, k), v)| (k, v))
             .collect();
         if mine.is_empty() {
-            return self.state.list(scope, prefix, after, limit);
+            return Ok(self
+                .shared
+                .read()
+                .list(scope, prefix, after, limit)
+                .into_iter()
+                .map(|(_, v)| v)
+                .collect());
         }
         let in_range = |key: &str| {
             key.starts_with(prefix.unwrap_or("")) && after.is_none_or(|after| key > after)
         };
         let mut merged: BTreeMap<String, Value> =
-            self.state.entries(scope, prefix, after, None)?.into_iter().collect();
+            self.shared.read().list(scope, prefix, after, None).into_iter().collect();
         for (key, value) in mine.into_iter().filter(|(key, _)| in_range(key)) {
             match value {
                 Some(value) => merged.insert(key.clone(), value.clone()),
@@ -120,9 +128,9 @@ impl Txn {
         Ok(merged.into_values().take(limit.unwrap_or(usize::MAX)).collect())
     }
 
-    /// Like [`State::list_groups`], with this transaction's writes applied.
+    /// Like [`super::State::list_groups`], with this transaction's writes applied.
     pub fn list_groups(&self) -> Result<Vec<String>, StateError> {
-        let mut groups = self.state.list_groups()?;
+        let mut groups = self.shared.read().groups();
         for (scope, _) in self.overlay.keys() {
             if !groups.contains(scope) {
                 groups.push(scope.clone());

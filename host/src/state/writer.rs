@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use super::checks::check_size;
 use super::engine::{Batch, DeadLetter, Engine, Loaded, OutboxEvent};
 use super::mirror::Mirror;
 use super::ops::{self, OpError};
-use super::service::check_size;
 use super::{ChangeKind, StateChange, StateError};
 use crate::cause::Cause;
 
@@ -105,6 +105,14 @@ pub enum Request {
 pub struct Shared {
     pub mirror: RwLock<Mirror>,
     pub dead_letters: Mutex<BTreeMap<u64, DeadLetter>>,
+}
+
+impl Shared {
+    /// The committed state, for reading. The lock is held only for a lookup or a copy; a
+    /// poisoned lock still holds whole data (the writer publishes a round in one assignment).
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Mirror> {
+        self.mirror.read().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Called with each committed change event, in commit order.
@@ -245,7 +253,7 @@ impl Writer {
                     Ok(mut results) => {
                         let result = results.pop().unwrap_or_default();
                         round.replies.push(Box::new(move |r| {
-                            let _ = reply.send(r.map(|()| result).map_err(clone_error));
+                            let _ = reply.send(r.map(|()| result).map_err(|e| e.clone()));
                         }));
                     }
                     Err(e) => {
@@ -270,7 +278,7 @@ impl Writer {
                     self.complete(round, c);
                 }
                 round.replies.push(Box::new(move |r| {
-                    let _ = reply.send(r.map_err(clone_error));
+                    let _ = reply.send(r.map_err(|e| e.clone()));
                 }));
             }
             Request::Park { event, function, error, attempts, last, reply } => {
@@ -280,14 +288,14 @@ impl Writer {
                     function: function.clone(),
                     error,
                     attempts,
-                    parked_at_ms: now_ms(),
+                    parked_at_ms: crate::clock::now_ms(),
                 };
                 self.next_dead_letter += 1;
                 round.batch.dead_letters.push(letter.clone());
                 round.dead_added.push(letter);
                 self.complete(round, Completion { seq: event.seq, function, last });
                 round.replies.push(Box::new(move |r| {
-                    let _ = reply.send(r.map_err(clone_error));
+                    let _ = reply.send(r.map_err(|e| e.clone()));
                 }));
             }
             Request::Replay { id, reply } => {
@@ -316,12 +324,12 @@ impl Writer {
                     replayed.push(letter.id);
                 }
                 round.replies.push(Box::new(move |r| {
-                    let _ = reply.send(r.map(|()| replayed).map_err(clone_error));
+                    let _ = reply.send(r.map(|()| replayed).map_err(|e| e.clone()));
                 }));
             }
             Request::Flush { reply } => {
                 round.replies.push(Box::new(move |r| {
-                    let _ = reply.send(r.map_err(clone_error));
+                    let _ = reply.send(r.map_err(|e| e.clone()));
                 }));
             }
             Request::Close { reply } => round.close = Some(reply),
@@ -343,7 +351,7 @@ impl Writer {
         let mut local: HashMap<(String, String), Option<Value>> = HashMap::new();
         let mut applied = Vec::with_capacity(writes.len());
         {
-            let mirror = self.shared.mirror.read().unwrap_or_else(|e| e.into_inner());
+            let mirror = self.shared.read();
             for TxWrite { scope, key, write } in writes {
                 let slot = (scope, key);
                 let old = match local.get(&slot).or_else(|| round.staged.get(&slot)) {
@@ -465,18 +473,4 @@ impl Writer {
         }
         result
     }
-}
-
-fn clone_error(e: &StateError) -> StateError {
-    match e {
-        StateError::Invalid(m) => StateError::Invalid(m.clone()),
-        StateError::Storage(m) => StateError::Storage(m.clone()),
-        StateError::Forbidden(m) => StateError::Forbidden(m.clone()),
-    }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -3,8 +3,6 @@
 //! client sends. Frames are serialized once per broadcast into [`Utf8Bytes`], which every
 //! subscriber's queue then shares without copying.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -59,7 +57,7 @@ pub(crate) fn stream_frame(
 ) -> Utf8Bytes {
     to_text(&StreamFrame {
         kind: "stream",
-        timestamp: now_ms(),
+        timestamp: crate::clock::now_ms(),
         stream_name,
         group_id,
         id,
@@ -89,14 +87,6 @@ fn to_text(frame: &impl Serialize) -> Utf8Bytes {
     // Serializing these structs cannot fail: every map key is a string and `Value` always
     // serializes. Fall back to an empty object rather than panic on a host path.
     serde_json::to_string(frame).unwrap_or_else(|_| String::from("{}")).into()
-}
-
-/// Milliseconds since the Unix epoch, the frames' `timestamp`.
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 /// A message a client sends on its socket.

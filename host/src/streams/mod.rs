@@ -217,6 +217,12 @@ impl Streams {
         group_name(stream, group).map(|_| ())
     }
 
+    /// Checks a stream name, group id and item id as the item operations would.
+    pub fn check_item(&self, stream: &str, group: &str, item: &str) -> Result<(), StreamError> {
+        group_name(stream, group)?;
+        check_name("item id", item)
+    }
+
     /// `stream::send`: broadcasts `{"type":"event","event":{"type":event_type,"data":data}}`
     /// to the group, with `id` as the frame's id.
     pub fn send(
@@ -335,11 +341,16 @@ impl Streams {
 
     /// The group's items, in item-id order.
     pub fn list(&self, stream: &str, group: &str) -> Result<Vec<Value>, StreamError> {
+        Ok(self.entries(stream, group)?.into_iter().map(|(_, value)| value).collect())
+    }
+
+    /// Like [`Streams::list`], with the item ids.
+    pub fn entries(&self, stream: &str, group: &str) -> Result<Vec<(String, Value)>, StreamError> {
         let name = group_name(stream, group)?;
         let mut hub = self.lock();
         Ok(hub
             .existing_group(name)
-            .map(|group| group.items.values().cloned().collect())
+            .map(|group| group.items.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default())
     }
 
@@ -477,7 +488,5 @@ fn check_name(what: &str, name: &str) -> Result<(), StreamError> {
     Ok(())
 }
 
-#[cfg(test)]
-mod socket_tests;
 #[cfg(test)]
 mod tests;

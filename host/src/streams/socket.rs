@@ -283,3 +283,6 @@ fn close_frame(reason: CloseReason) -> CloseFrame {
     };
     CloseFrame { code, reason: reason.into() }
 }
+
+#[cfg(test)]
+mod tests;

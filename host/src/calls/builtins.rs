@@ -1,0 +1,237 @@
+//! The host's own functions, callable by id like any plugin function (through `invoke` or the
+//! SDK): `state::get/set/update/delete/list/list_groups` and
+//! `stream::send/get/set/update/delete/list`, with the JSON payloads and results documented in
+//! `docs/state.md` and `docs/streams.md`, so code written against the iii model ports over
+//! unchanged. A builtin is only a spelling: its payload is parsed into the same [`Request`] a
+//! WIT import makes, which is checked and carried out the same way.
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::error::Error;
+use crate::runtime::{Reply, Request};
+
+const BUILTINS: &[&str] = &[
+    "state::get",
+    "state::set",
+    "state::update",
+    "state::delete",
+    "state::list",
+    "state::list_groups",
+    "stream::send",
+    "stream::get",
+    "stream::set",
+    "stream::update",
+    "stream::delete",
+    "stream::list",
+];
+
+/// Whether `id` names a builtin.
+pub fn exists(id: &str) -> bool {
+    BUILTINS.contains(&id)
+}
+
+#[derive(Deserialize)]
+struct Key {
+    scope: String,
+    key: String,
+}
+
+#[derive(Deserialize)]
+struct SetPayload {
+    scope: String,
+    key: String,
+    value: Value,
+}
+
+#[derive(Deserialize)]
+struct UpdatePayload {
+    scope: String,
+    key: String,
+    ops: Value,
+}
+
+#[derive(Deserialize)]
+struct ListPayload {
+    scope: String,
+    prefix: Option<String>,
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+#[derive(Deserialize)]
+struct SendPayload {
+    stream_name: String,
+    group_id: String,
+    id: Option<String>,
+    /// `type`, or `event_type` from older clients.
+    #[serde(rename = "type", alias = "event_type")]
+    event_type: String,
+    #[serde(default)]
+    data: Value,
+}
+
+#[derive(Deserialize)]
+struct Item {
+    stream_name: String,
+    group_id: String,
+    item_id: String,
+}
+
+#[derive(Deserialize)]
+struct ItemSet {
+    stream_name: String,
+    group_id: String,
+    item_id: String,
+    value: Value,
+}
+
+#[derive(Deserialize)]
+struct ItemUpdate {
+    stream_name: String,
+    group_id: String,
+    item_id: String,
+    ops: Value,
+}
+
+#[derive(Deserialize)]
+struct Group {
+    stream_name: String,
+    group_id: String,
+}
+
+fn payload<T: DeserializeOwned>(id: &str, payload: Value) -> Result<T, Error> {
+    serde_json::from_value(payload).map_err(|e| Error::bad_request(format!("{id}: {e}")))
+}
+
+/// The request builtin `id` (see [`exists`]) stands for, with its payload parsed.
+pub fn request(id: &str, body: Value) -> Result<Request, Error> {
+    Ok(match id {
+        "state::get" => {
+            let Key { scope, key } = payload(id, body)?;
+            Request::StateGet { scope, key }
+        }
+        "state::set" => {
+            let SetPayload { scope, key, value } = payload(id, body)?;
+            Request::StateSet { scope, key, value }
+        }
+        "state::update" => {
+            let UpdatePayload { scope, key, ops } = payload(id, body)?;
+            Request::StateUpdate { scope, key, ops }
+        }
+        "state::delete" => {
+            let Key { scope, key } = payload(id, body)?;
+            Request::StateDelete { scope, key }
+        }
+        "state::list" => {
+            let ListPayload { scope, prefix, after, limit } = payload(id, body)?;
+            Request::StateList { scope, prefix, after, limit }
+        }
+        "state::list_groups" => Request::StateListGroups,
+        "stream::send" => {
+            let p: SendPayload = payload(id, body)?;
+            Request::StreamSend {
+                stream: p.stream_name,
+                group: p.group_id,
+                id: p.id,
+                event_type: p.event_type,
+                data: p.data,
+            }
+        }
+        "stream::get" => {
+            let Item { stream_name, group_id, item_id } = payload(id, body)?;
+            Request::ItemGet { stream: stream_name, group: group_id, item: item_id }
+        }
+        "stream::set" => {
+            let p: ItemSet = payload(id, body)?;
+            Request::ItemSet {
+                stream: p.stream_name,
+                group: p.group_id,
+                item: p.item_id,
+                value: p.value,
+            }
+        }
+        "stream::update" => {
+            let p: ItemUpdate = payload(id, body)?;
+            Request::ItemUpdate {
+                stream: p.stream_name,
+                group: p.group_id,
+                item: p.item_id,
+                ops: p.ops,
+            }
+        }
+        "stream::delete" => {
+            let Item { stream_name, group_id, item_id } = payload(id, body)?;
+            Request::ItemDelete { stream: stream_name, group: group_id, item: item_id }
+        }
+        "stream::list" => {
+            let Group { stream_name, group_id } = payload(id, body)?;
+            Request::ItemList { stream: stream_name, group: group_id }
+        }
+        other => return Err(Error::not_found(format!("no function {other}"))),
+    })
+}
+
+/// A builtin's result as JSON: a value or `null`; `{old_value, new_value}` for `set`; the same
+/// with `errors` (when some op failed) for `update`; an array for `list`; `{groups}` for
+/// `list_groups`; `null` for `send`.
+pub fn reply_json(reply: Reply) -> Value {
+    match reply {
+        Reply::Value(value) => value.unwrap_or(Value::Null),
+        Reply::Change(change) => {
+            json!({ "old_value": change.old_value, "new_value": change.new_value })
+        }
+        Reply::Updated(outcome) => {
+            let mut result =
+                json!({ "old_value": outcome.old_value, "new_value": outcome.new_value });
+            if !outcome.errors.is_empty() {
+                result["errors"] = json!(outcome.errors);
+            }
+            result
+        }
+        Reply::Values(values) => Value::Array(values),
+        Reply::Groups(groups) => json!({ "groups": groups }),
+        Reply::Done => Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_parses_into_its_request() {
+        for id in BUILTINS {
+            let body = json!({
+                "scope": "s", "key": "k", "value": 1, "ops": [],
+                "stream_name": "st", "group_id": "g", "item_id": "i", "type": "t",
+            });
+            assert!(request(id, body).is_ok(), "{id}");
+        }
+    }
+
+    #[test]
+    fn a_send_accepts_type_or_the_older_event_type() {
+        let new = json!({ "stream_name": "s", "group_id": "g", "type": "t" });
+        let old = json!({ "stream_name": "s", "group_id": "g", "event_type": "t" });
+        assert_eq!(request("stream::send", new).ok(), request("stream::send", old).ok());
+    }
+
+    #[test]
+    fn a_payload_missing_a_field_is_a_bad_request_naming_the_builtin() {
+        let error = request("state::set", json!({ "scope": "s" })).expect_err("refused");
+        assert_eq!(error.code, crate::error::ErrorCode::BadRequest);
+        assert!(error.message.starts_with("state::set:"), "{}", error.message);
+    }
+
+    #[test]
+    fn an_update_result_lists_errors_only_when_some_op_failed() {
+        let clean = crate::state::UpdateOutcome {
+            old_value: None,
+            new_value: Some(json!({})),
+            errors: vec![],
+        };
+        assert_eq!(reply_json(Reply::Updated(clean)), json!({"old_value": null, "new_value": {}}));
+    }
+}

@@ -1,0 +1,200 @@
+//! Carrying out a guest's request once its grants allowed it: state reads and writes, stream
+//! sends and item operations, nested calls. Outside a trigger delivery each write happens at
+//! once. Inside one (the invocation holds a [`Transaction`]) state writes join the handler's
+//! transaction, and stream sends and item writes wait for its commit, so a handler that fails
+//! and is retried neither writes nor broadcasts twice (`docs/triggers.md`). The handler still
+//! reads its own writes: item values it set are kept in the transaction until then.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::Calls;
+use super::invocation::{Invocation, ItemKey, Transaction};
+use crate::error::Error;
+use crate::runtime::{Reply, Request};
+use crate::state::{Change, UpdateOutcome, ops};
+use crate::streams::Streams;
+
+/// Performs `request` in `invocation`'s context (its grants are already checked).
+pub(super) async fn execute(
+    calls: &Calls,
+    invocation: &Invocation,
+    request: Request,
+) -> Result<Reply, Error> {
+    let (state, streams, cause) = (calls.state(), calls.streams(), invocation.cause);
+    Ok(match request {
+        Request::StateGet { scope, key } => Reply::Value(match invocation.txn() {
+            Some(txn) => txn.state.get(&scope, &key)?,
+            None => state.get(&scope, &key)?,
+        }),
+        Request::StateSet { scope, key, value } => {
+            if let Some(mut txn) = invocation.txn() {
+                return Ok(Reply::Change(txn.state.set(&scope, &key, value)?));
+            }
+            Reply::Change(state.set(&scope, &key, value, cause).await?)
+        }
+        Request::StateUpdate { scope, key, ops } => {
+            if let Some(mut txn) = invocation.txn() {
+                return Ok(Reply::Updated(txn.state.update(&scope, &key, &ops)?));
+            }
+            Reply::Updated(state.update(&scope, &key, &ops, cause).await?)
+        }
+        Request::StateDelete { scope, key } => {
+            if let Some(mut txn) = invocation.txn() {
+                return Ok(Reply::Value(txn.state.delete(&scope, &key)?));
+            }
+            Reply::Value(state.delete(&scope, &key, cause).await?)
+        }
+        Request::StateList { scope, prefix, after, limit } => {
+            let (prefix, after) = (prefix.as_deref(), after.as_deref());
+            Reply::Values(match invocation.txn() {
+                Some(txn) => txn.state.list(&scope, prefix, after, limit)?,
+                None => state.list(&scope, prefix, after, limit)?,
+            })
+        }
+        Request::StateListGroups => {
+            let mut groups = match invocation.txn() {
+                Some(txn) => txn.state.list_groups()?,
+                None => state.list_groups()?,
+            };
+            if let Some(plugin) = &invocation.plugin {
+                groups.retain(|scope| plugin.manifest.capabilities.may_read(scope));
+            }
+            Reply::Groups(groups)
+        }
+        Request::StreamSend { stream, group, id, event_type, data } => {
+            let Some(mut txn) = invocation.txn() else {
+                streams.send(&stream, &group, id.as_deref(), &event_type, data, cause)?;
+                return Ok(Reply::Done);
+            };
+            // Check the names now, so the guest hears about a bad one; send after the commit.
+            streams.check_names(&stream, &group)?;
+            let streams = streams.clone();
+            txn.state.after_commit(Box::new(move || {
+                let sent = streams.send(&stream, &group, id.as_deref(), &event_type, data, cause);
+                if let Err(e) = sent {
+                    tracing::warn!(stream, group, error = %e, "deferred stream send failed");
+                }
+            }));
+            Reply::Done
+        }
+        Request::ItemGet { stream, group, item } => {
+            streams.check_item(&stream, &group, &item)?;
+            let key = (stream, group, item);
+            if let Some(mine) = invocation.txn().and_then(|txn| txn.items.get(&key).cloned()) {
+                return Ok(Reply::Value(mine));
+            }
+            Reply::Value(streams.get(&key.0, &key.1, &key.2)?)
+        }
+        Request::ItemList { stream, group } => {
+            let live = streams.entries(&stream, &group)?;
+            Reply::Values(match invocation.txn() {
+                Some(txn) => with_own_writes(live, &txn, &stream, &group),
+                None => live.into_iter().map(|(_, value)| value).collect(),
+            })
+        }
+        Request::ItemSet { stream, group, item, value } => {
+            let Some(mut txn) = invocation.txn() else {
+                return Ok(Reply::Change(streams.set(&stream, &group, &item, value, cause)?));
+            };
+            let old = own_or_live(streams, &txn, &stream, &group, &item)?;
+            let deferred = value.clone();
+            defer_item(
+                &mut txn,
+                streams,
+                (stream, group, item),
+                Some(value.clone()),
+                move |s, k| s.set(&k.0, &k.1, &k.2, deferred, cause).map(drop),
+            );
+            Reply::Change(Change { old_value: old, new_value: Some(value) })
+        }
+        Request::ItemUpdate { stream, group, item, ops } => {
+            let Some(mut txn) = invocation.txn() else {
+                return Ok(Reply::Updated(streams.update(&stream, &group, &item, &ops, cause)?));
+            };
+            let old = own_or_live(streams, &txn, &stream, &group, &item)?;
+            // The outcome as the ops apply now; at commit they apply again to the item as it is
+            // then, so concurrent increments add up.
+            let (new, errors) = ops::apply_to_key(old.as_ref(), &ops)?;
+            defer_item(&mut txn, streams, (stream, group, item), new.clone(), move |s, k| {
+                s.update(&k.0, &k.1, &k.2, &ops, cause).map(drop)
+            });
+            Reply::Updated(UpdateOutcome { old_value: old, new_value: new, errors })
+        }
+        Request::ItemDelete { stream, group, item } => {
+            let Some(mut txn) = invocation.txn() else {
+                return Ok(Reply::Value(streams.delete(&stream, &group, &item, cause)?));
+            };
+            let old = own_or_live(streams, &txn, &stream, &group, &item)?;
+            defer_item(&mut txn, streams, (stream, group, item), None, move |s, k| {
+                s.delete(&k.0, &k.1, &k.2, cause).map(drop)
+            });
+            Reply::Value(old)
+        }
+        Request::Invoke { function, payload } => {
+            let nested = invocation.nested();
+            Reply::Value(Some(Box::pin(calls.invoke(&function, payload, &nested)).await?))
+        }
+        Request::InvokeVoid { function, payload } => {
+            calls.invoke_void(&function, payload, &invocation.nested())?;
+            Reply::Done
+        }
+    })
+}
+
+/// An item as the handler sees it: its own write if it made one, else the live value.
+fn own_or_live(
+    streams: &Streams,
+    txn: &Transaction,
+    stream: &str,
+    group: &str,
+    item: &str,
+) -> Result<Option<Value>, Error> {
+    streams.check_item(stream, group, item)?;
+    let key = (stream.to_owned(), group.to_owned(), item.to_owned());
+    match txn.items.get(&key) {
+        Some(mine) => Ok(mine.clone()),
+        None => Ok(streams.get(stream, group, item)?),
+    }
+}
+
+/// Records that the handler gave `key` the value `now`, and queues `write` to run on the live
+/// item once the delivery commits.
+fn defer_item(
+    txn: &mut Transaction,
+    streams: &Streams,
+    key: ItemKey,
+    now: Option<Value>,
+    write: impl FnOnce(&Streams, &ItemKey) -> Result<(), crate::streams::StreamError> + Send + 'static,
+) {
+    txn.items.insert(key.clone(), now);
+    let streams = streams.clone();
+    txn.state.after_commit(Box::new(move || {
+        if let Err(e) = write(&streams, &key) {
+            let (stream, group, item) = &key;
+            tracing::warn!(stream, group, item, error = %e, "deferred stream item write failed");
+        }
+    }));
+}
+
+/// A group's live items with the handler's own writes applied, in item-id order.
+fn with_own_writes(
+    live: Vec<(String, Value)>,
+    txn: &Transaction,
+    stream: &str,
+    group: &str,
+) -> Vec<Value> {
+    let mut items: BTreeMap<String, Value> = live.into_iter().collect();
+    let mine = txn.items.iter().filter(|((s, g, _), _)| s == stream && g == group);
+    for ((_, _, item), value) in mine {
+        match value {
+            Some(value) => items.insert(item.clone(), value.clone()),
+            None => items.remove(item),
+        };
+    }
+    items.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests;

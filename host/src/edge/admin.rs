@@ -1,0 +1,143 @@
+//! The host's own endpoints under `/_eddy/`: what is loaded (`GET /_eddy/plugins`) and whether
+//! the host is up (`GET /_eddy/health`). Plugins can never bind routes here.
+
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{Value, json};
+
+use super::body::read_json_body;
+use super::response::{Body, json_response};
+use crate::clock::millis;
+use crate::error::{Error, ErrorCode};
+use crate::host::Host;
+use crate::plugins::manifest::Trigger;
+use crate::plugins::registry::Rejection;
+
+/// Answers a request under `/_eddy/`.
+pub async fn handle(host: &Host, request: Request<Incoming>) -> Result<Response<Body>, Error> {
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let body = match (&method, path.as_str()) {
+        (&Method::GET, "/_eddy/health") => {
+            json!({ "status": "ok", "state": host.state().engine() })
+        }
+        (&Method::GET, "/_eddy/plugins") => plugins(host),
+        (&Method::GET, "/_eddy/dlq") => dead_letters(host),
+        (&Method::POST, "/_eddy/dlq/replay") => {
+            let body = read_json_body(request, 64 * 1024).await?;
+            let id = match body.get("id") {
+                None | Some(Value::Null) => None,
+                Some(id) => Some(id.as_u64().ok_or_else(|| {
+                    Error::bad_request(
+                        "id must be a dead letter id (a number); leave it out to replay all",
+                    )
+                })?),
+            };
+            let replayed = host.state().replay(id).await?;
+            if let (Some(id), true) = (id, replayed.is_empty()) {
+                return Err(Error::not_found(format!("no dead letter {id}")));
+            }
+            json!({ "replayed": replayed })
+        }
+        (_, "/_eddy/health" | "/_eddy/plugins" | "/_eddy/dlq" | "/_eddy/dlq/replay") => {
+            return Err(Error::new(
+                ErrorCode::MethodNotAllowed,
+                format!("{method} is not allowed on {path}"),
+            ));
+        }
+        _ => return Err(Error::not_found(format!("no host endpoint {path}"))),
+    };
+    Ok(json_response(StatusCode::OK, body.to_string()))
+}
+
+/// The parked deliveries, oldest first.
+fn dead_letters(host: &Host) -> Value {
+    let letters: Vec<Value> = host
+        .state()
+        .dead_letters()
+        .into_iter()
+        .map(|letter| {
+            json!({
+                "id": letter.id,
+                "function": letter.function,
+                "error": letter.error,
+                "attempts": letter.attempts,
+                "parked_at": letter.parked_at_ms,
+                "event": letter.event.change.to_json(),
+            })
+        })
+        .collect();
+    json!({ "dead_letters": letters })
+}
+
+fn rejection_json(rejection: &Rejection) -> Value {
+    json!({
+        "file": rejection.file.display().to_string(),
+        "reason": rejection.reason,
+        "at": millis(rejection.at),
+    })
+}
+
+/// Loaded plugins with their routes, functions and triggers, and the folders whose last load
+/// was rejected (a plugin that still serves its previous version shows it as `last_rejection`).
+fn plugins(host: &Host) -> Value {
+    let snapshot = host.registry().snapshot();
+    let rejections = host.registry().rejections();
+    let plugins: Vec<Value> = snapshot
+        .plugins
+        .values()
+        .map(|plugin| {
+            let functions: Vec<Value> = plugin
+                .manifest
+                .functions
+                .iter()
+                .map(|(name, spec)| {
+                    let triggers: Vec<Value> = spec.triggers.iter().map(trigger_json).collect();
+                    json!({ "id": format!("{}::{name}", plugin.name), "triggers": triggers })
+                })
+                .collect();
+            let loaded_at = millis(plugin.loaded_at);
+            let routes: Vec<Value> = snapshot
+                .routes
+                .iter()
+                .filter(|(_, _, f)| Arc::ptr_eq(&f.plugin, plugin))
+                .map(|(method, path, f)| json!({ "method": method, "path": path, "function": &*f.id }))
+                .collect();
+            let rejection = rejections.iter().find(|(dir, _)| *dir == plugin.dir).map(|(_, r)| rejection_json(r));
+            json!({
+                "name": &*plugin.name,
+                "dir": plugin.dir.display().to_string(),
+                "sha256": plugin.component.sha256,
+                "loaded_at": loaded_at,
+                "compile_ms": plugin.compile_time.as_secs_f64() * 1e3,
+                "from_cache": plugin.component.from_cache,
+                "swap_us": plugin.swap_time.get().map(|d| d.as_secs_f64() * 1e6),
+                "functions": functions,
+                "routes": routes,
+                "last_rejection": rejection,
+            })
+        })
+        .collect();
+    let rejected: Vec<Value> = rejections
+        .iter()
+        .map(|(dir, r)| {
+            let mut value = rejection_json(r);
+            value["dir"] = json!(dir.display().to_string());
+            value
+        })
+        .collect();
+    json!({ "plugins": plugins, "rejected": rejected })
+}
+
+fn trigger_json(trigger: &Trigger) -> Value {
+    match trigger {
+        Trigger::Http(t) => json!({ "type": "http", "method": t.method, "path": t.path }),
+        Trigger::State(t) => {
+            json!({ "type": "state", "scope": t.scope, "key": t.key, "condition": t.condition })
+        }
+        Trigger::Stream(t) => {
+            json!({ "type": "stream", "stream_name": t.stream_name, "group_id": t.group_id })
+        }
+    }
+}

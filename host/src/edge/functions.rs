@@ -1,0 +1,76 @@
+//! HTTP functions: a request routed through the current snapshot to the function bound to its
+//! method and path, turned into the typed `http-request` event, called, and its output (plain
+//! JSON or a full response) turned into the response. What a function may rely on:
+//! `docs/http.md`.
+
+use hyper::body::Incoming;
+use hyper::header;
+use hyper::{Request, Response};
+
+use super::Edge;
+use super::body::{body_json, is_json_content_type, read_body};
+use super::response::{Body, output_response};
+use crate::calls::Invocation;
+use crate::error::{Error, ErrorCode};
+use crate::plugins::routes::RouteMatch;
+use crate::runtime::wit;
+
+/// A failed route call, with the `Allow` header a 405 carries.
+pub type RouteError = (Error, Option<String>);
+
+/// Calls the function bound to the request's method and path.
+pub async fn call_route(
+    edge: &Edge,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, RouteError> {
+    let host = &edge.host;
+    let snapshot = host.registry().snapshot();
+    let method = request.method().as_str().to_string();
+    let path = request.uri().path().to_string();
+    let (function, route, path_params) = match snapshot.routes.find(&method, &path) {
+        RouteMatch::Found { target, route, params } => (target.clone(), route.to_string(), params),
+        RouteMatch::MethodNotAllowed { allow } => {
+            let allow = allow.join(", ");
+            let message = format!("{method} is not allowed on {path}; allowed: {allow}");
+            return Err((Error::new(ErrorCode::MethodNotAllowed, message), Some(allow)));
+        }
+        RouteMatch::NotFound => {
+            return Err((Error::not_found(format!("no route for {method} {path}")), None));
+        }
+    };
+    drop(snapshot);
+
+    let query_params = request
+        .uri()
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let headers = request
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned())
+        })
+        .collect();
+    let is_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(is_json_content_type);
+    let body =
+        read_body(request.into_body(), edge.limits.max_body_bytes).await.map_err(|e| (e, None))?;
+    let body = body_json(&body, is_json).map_err(|e| (e, None))?;
+
+    let event = wit::Event::Http(wit::HttpRequest {
+        method,
+        path,
+        route,
+        path_params,
+        query_params,
+        headers,
+        body,
+    });
+    let output = host.calls().call(&function, &event, &Invocation::root()).await;
+    let output = output.map_err(|e| (e, None))?;
+    output_response(output).map_err(|e| (e, None))
+}

@@ -1,0 +1,185 @@
+//! The WebSocket endpoints: `GET /stream/{stream}/{group}[?since=SEQ]` (subscribed at once) and
+//! `GET /streams` (subscriptions by join/leave messages). This file only does the HTTP upgrade on
+//! the shared port; the protocol itself lives in [`crate::streams`]
+//! (`docs/streams.md`).
+
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use percent_encoding::percent_decode_str;
+use serde_json::{Value, json};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+use super::response::Body;
+use crate::calls::Invocation;
+use crate::error::Error;
+use crate::host::Host;
+use crate::streams::{self, Authorize, Subscription};
+
+/// Whether `path` is one of the stream endpoints.
+pub fn is_stream_path(path: &str) -> bool {
+    path == "/streams" || path.starts_with("/stream/")
+}
+
+/// Upgrades the request and hands the socket to the streams hub.
+pub fn upgrade(host: &Host, mut request: Request<Incoming>) -> Result<Response<Body>, Error> {
+    let initial = initial_subscription(request.uri().path(), request.uri().query())?;
+    let is_upgrade = request
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let key = request.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
+    let (true, Some(key)) = (is_upgrade, key) else {
+        return Err(Error::bad_request(
+            "this endpoint speaks WebSocket: connect with a WebSocket client",
+        ));
+    };
+    let streams = host.streams().clone();
+    let max_message = host.streams().config().max_message_bytes;
+    let authorize = authorizer(host, &request);
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                // tungstenite's own cap sits above ours so an oversized message reaches the
+                // protocol loop, which closes with 1009 and a reason instead of just dropping.
+                // A small read buffer: tungstenite keeps it resident per socket (128 KiB by
+                // default), and stream clients send little; bigger messages still arrive.
+                let config = WebSocketConfig::default()
+                    .read_buffer_size(4096)
+                    .max_message_size(Some(max_message * 2))
+                    .max_frame_size(Some(max_message * 2));
+                let socket = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(config),
+                )
+                .await;
+                streams::serve_socket(streams, socket, initial, Some(authorize)).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+        }
+    });
+    let mut response = Response::new(Body::default());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    let accept = derive_accept_key(key.as_bytes());
+    headers.insert(
+        header::SEC_WEBSOCKET_ACCEPT,
+        HeaderValue::from_str(&accept).map_err(|_| Error::internal("bad accept key"))?,
+    );
+    Ok(response)
+}
+
+/// Asks the function a plugin declared as the stream's join authoriser (`[streams.NAME] join`)
+/// before each join; streams nobody guards are open. The function gets `{streamName, groupId,
+/// id, headers, query_params}` of the WebSocket request and must return `true`: any other
+/// answer, or an error, refuses the join (fail closed).
+fn authorizer(host: &Host, request: &Request<Incoming>) -> Authorize {
+    let headers: serde_json::Map<String, Value> = request
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            )
+        })
+        .collect();
+    let query: serde_json::Map<String, Value> =
+        form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect();
+    let (host, context) = (host.clone(), Arc::new((headers, query)));
+    Arc::new(move |target: Subscription| {
+        let (host, context) = (host.clone(), context.clone());
+        Box::pin(async move {
+            let Some(function) = host
+                .registry()
+                .snapshot()
+                .stream_authorizer(&target.stream_name)
+                .map(str::to_owned)
+            else {
+                return true;
+            };
+            let payload = json!({
+                "streamName": target.stream_name,
+                "groupId": target.group_id,
+                "id": target.id,
+                "headers": context.0,
+                "query_params": context.1,
+            });
+            match host.calls().invoke(&function, payload, &Invocation::root()).await {
+                Ok(Value::Bool(true)) => true,
+                Ok(answer) => {
+                    tracing::debug!(%function, %answer, "stream join refused");
+                    false
+                }
+                Err(e) => {
+                    tracing::warn!(%function, error = %e, "stream join authoriser failed: join refused");
+                    false
+                }
+            }
+        })
+    })
+}
+
+/// The subscription named by a `/stream/{stream}/{group}` path, none for `/streams`.
+fn initial_subscription(path: &str, query: Option<&str>) -> Result<Option<Subscription>, Error> {
+    if path == "/streams" {
+        return Ok(None);
+    }
+    let rest = path.strip_prefix("/stream/").unwrap_or_default();
+    let parts: Vec<String> =
+        rest.split('/').map(|p| percent_decode_str(p).decode_utf8_lossy().into_owned()).collect();
+    let [stream_name, group_id] = parts.as_slice() else {
+        return Err(Error::not_found(format!("no stream endpoint {path}; use /stream/NAME/GROUP")));
+    };
+    if stream_name.is_empty() || group_id.is_empty() {
+        return Err(Error::not_found(format!("no stream endpoint {path}; use /stream/NAME/GROUP")));
+    }
+    let mut since = None;
+    for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if name == "since" {
+            since = Some(value.parse::<u64>().map_err(|_| {
+                Error::bad_request(format!("since must be a sequence number, got {value:?}"))
+            })?);
+        }
+    }
+    Ok(Some(Subscription {
+        stream_name: stream_name.clone(),
+        group_id: group_id.clone(),
+        id: None,
+        since,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_path_names_the_stream_group_and_since() {
+        let s = initial_subscription("/stream/todos-live/all", Some("since=7")).unwrap().unwrap();
+        assert_eq!(
+            (s.stream_name.as_str(), s.group_id.as_str(), s.since),
+            ("todos-live", "all", Some(7))
+        );
+        assert!(initial_subscription("/streams", None).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_malformed_stream_path_or_since_is_refused() {
+        assert!(initial_subscription("/stream/only-one", None).is_err());
+        assert!(initial_subscription("/stream/a/b/c", None).is_err());
+        assert!(initial_subscription("/stream/a/b", Some("since=x")).is_err());
+    }
+}

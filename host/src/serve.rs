@@ -1,0 +1,117 @@
+//! What `eddy serve` and `eddy dev` run: a [`Server`] is a host with its plugins loaded, its
+//! plugins directory watched and its port bound; [`serve`] runs one until shutdown, then
+//! drains it. Tests and benchmarks start the same [`Server`] in process.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::edge::{self, Edge, HttpLimits};
+use crate::host::{Host, HostConfig};
+use crate::plugins::watch::{self, Mode};
+use crate::state::engine::{Engine, MemoryEngine};
+use crate::state::redb::RedbEngine;
+use crate::tools;
+use crate::triggers::DeliveryPolicy;
+
+/// What `eddy serve` needs to know.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub plugins: PathBuf,
+    pub listen: SocketAddr,
+    pub data: PathBuf,
+    /// What to watch for hot reload: components (`serve`) or sources too (`dev`).
+    pub watch: Mode,
+    /// Keep state in memory only (tests, demos): nothing survives a restart.
+    pub memory: bool,
+    /// How failed trigger deliveries are retried before they are parked.
+    pub delivery: DeliveryPolicy,
+    /// Limits of the HTTP edge.
+    pub http: HttpLimits,
+    /// Where compiled components are cached; `None`: `<data>/cache`. Hosts may share one.
+    pub cache: Option<PathBuf>,
+}
+
+impl ServeOptions {
+    /// Options with every default: the given plugins and data directories, a free port on
+    /// 127.0.0.1, components watched, durable state, default retries and HTTP limits.
+    pub fn new(plugins: impl Into<PathBuf>, data: impl Into<PathBuf>) -> ServeOptions {
+        ServeOptions {
+            plugins: plugins.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data: data.into(),
+            watch: Mode::Components,
+            memory: false,
+            delivery: Default::default(),
+            http: Default::default(),
+            cache: None,
+        }
+    }
+}
+
+/// A host with its plugins loaded and its port bound, ready to serve.
+pub struct Server {
+    edge: Edge,
+    listener: tokio::net::TcpListener,
+    _watch: watch::Watch,
+}
+
+impl Server {
+    /// Starts the host, loads the plugins, starts watching them and binds the listener (port 0
+    /// picks a free port).
+    pub async fn start(options: ServeOptions) -> anyhow::Result<Server> {
+        let plugins = std::fs::canonicalize(&options.plugins).with_context(|| {
+            format!("the plugins directory {} is not there", options.plugins.display())
+        })?;
+        let mut config = HostConfig::new(plugins);
+        config.cache_dir =
+            Some(options.cache.clone().unwrap_or_else(|| options.data.join("cache")));
+        config.delivery = options.delivery.clone();
+        let engine: Box<dyn Engine> = if options.memory {
+            tracing::warn!("--memory: state is kept in memory only and is lost on exit");
+            Box::new(MemoryEngine)
+        } else {
+            Box::new(RedbEngine::open(&options.data.join("state.redb"))?)
+        };
+        let host = Host::start(config, engine)?;
+        host.loader().load_all().await?;
+        host.start_triggers();
+        let rebuild: watch::Rebuild = Arc::new(|dir| tools::build::build_one(dir).map(drop));
+        let watch = watch::start(host.loader().clone(), options.watch, rebuild)?;
+        let listener = tokio::net::TcpListener::bind(options.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", options.listen))?;
+        Ok(Server { edge: Edge { host, limits: options.http }, listener, _watch: watch })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn host(&self) -> &Host {
+        &self.edge.host
+    }
+
+    /// Serves until `shutdown` resolves, then drains: in-flight requests finish, trigger
+    /// deliveries under way finish, and everything acknowledged is committed.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let host = self.edge.host.clone();
+        edge::serve(self.edge, self.listener, shutdown).await;
+        host.shut_down().await;
+    }
+}
+
+/// What `eddy serve` runs: start, print the address (one line, `eddy listening on
+/// http://ADDR`, which tools and tests read), serve until `shutdown`.
+pub async fn serve(
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let server = Server::start(options).await?;
+    println!("eddy listening on http://{}", server.local_addr()?);
+    server.run(shutdown).await;
+    Ok(())
+}
