@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use crate::edge::{self, Edge, HttpLimits};
+use crate::edge::{self, HttpLimits};
 use crate::host::{Host, HostConfig};
 use crate::plugins::watch::{self, Mode};
 use crate::state::engine::{Engine, MemoryEngine};
@@ -54,7 +54,9 @@ impl ServeOptions {
 
 /// A host with its plugins loaded and its port bound, ready to serve.
 pub struct Server {
-    edge: Edge,
+    host: Host,
+    /// What the edge allows clients.
+    limits: HttpLimits,
     listener: tokio::net::TcpListener,
     _watch: watch::Watch,
 }
@@ -84,7 +86,7 @@ impl Server {
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await
             .with_context(|| format!("cannot listen on {}", options.listen))?;
-        Ok(Server { edge: Edge { host, limits: options.http }, listener, _watch: watch })
+        Ok(Server { host, limits: options.http, listener, _watch: watch })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -92,15 +94,14 @@ impl Server {
     }
 
     pub fn host(&self) -> &Host {
-        &self.edge.host
+        &self.host
     }
 
     /// Serves until `shutdown` resolves, then drains: in-flight requests finish, trigger
     /// deliveries under way finish, and everything acknowledged is committed.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let host = self.edge.host.clone();
-        edge::serve(self.edge, self.listener, shutdown).await;
-        host.shut_down().await;
+        edge::serve(self.host.clone(), self.limits, self.listener, shutdown).await;
+        self.host.shut_down().await;
     }
 }
 

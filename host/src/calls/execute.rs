@@ -1,5 +1,5 @@
-//! Carrying out a guest's request once its grants allowed it: state reads and writes, stream
-//! sends and item operations, nested calls. Outside a trigger delivery each write happens at
+//! Carrying out a guest's state or stream request once its grants allowed it: state reads and
+//! writes, stream sends and item operations. Outside a trigger delivery each write happens at
 //! once. Inside one (the invocation holds a [`Transaction`]) state writes join the handler's
 //! transaction, and stream sends and item writes wait for its commit, so a handler that fails
 //! and is retried neither writes nor broadcasts twice (`docs/triggers.md`). The handler still
@@ -9,20 +9,21 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::Calls;
 use super::invocation::{Invocation, ItemKey, Transaction};
 use crate::error::Error;
 use crate::runtime::{Reply, Request};
-use crate::state::{Change, UpdateOutcome, ops};
+use crate::state::{Change, State, UpdateOutcome, ops};
 use crate::streams::Streams;
 
-/// Performs `request` in `invocation`'s context (its grants are already checked).
+/// Performs a state or stream `request` in `invocation`'s context (its grants are already
+/// checked). Calls of functions are the caller's (`Calls::perform`).
 pub(super) async fn execute(
-    calls: &Calls,
+    state: &State,
+    streams: &Streams,
     invocation: &Invocation,
     request: Request,
 ) -> Result<Reply, Error> {
-    let (state, streams, cause) = (calls.state(), calls.streams(), invocation.cause);
+    let cause = invocation.cause;
     Ok(match request {
         Request::StateGet { scope, key } => Reply::Value(match invocation.txn() {
             Some(txn) => txn.state.get(&scope, &key)?,
@@ -132,13 +133,9 @@ pub(super) async fn execute(
             });
             Reply::Value(old)
         }
-        Request::Invoke { function, payload } => {
-            let nested = invocation.nested();
-            Reply::Value(Some(Box::pin(calls.invoke(&function, payload, &nested)).await?))
-        }
-        Request::InvokeVoid { function, payload } => {
-            calls.invoke_void(&function, payload, &invocation.nested())?;
-            Reply::Done
+        Request::Invoke { .. } | Request::InvokeVoid { .. } => {
+            tracing::error!(?request, "host bug: a call reached the state and stream executor");
+            return Err(Error::internal("the host could not route the call"));
         }
     })
 }

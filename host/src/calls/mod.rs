@@ -69,7 +69,23 @@ impl Calls {
     /// door from a guest into the host.
     pub async fn perform(&self, invocation: &Invocation, request: Request) -> Result<Reply, Error> {
         self.check(invocation, &request)?;
-        execute::execute(self, invocation, request).await
+        match request {
+            Request::Invoke { function, payload } => {
+                let nested = invocation.nested();
+                let result = Box::pin(self.invoke(&function, payload, &nested)).await?;
+                Ok(Reply::Value(Some(result)))
+            }
+            Request::InvokeVoid { function, payload } => {
+                self.invoke_void(&function, payload, &invocation.nested())?;
+                Ok(Reply::Done)
+            }
+            request => self.execute(invocation, request).await,
+        }
+    }
+
+    /// Carries out a state or stream request whose grants were checked.
+    async fn execute(&self, invocation: &Invocation, request: Request) -> Result<Reply, Error> {
+        execute::execute(&self.0.state, &self.0.streams, invocation, request).await
     }
 
     /// Whether the plugin running in `invocation` may make `request` (the host itself may do
@@ -118,7 +134,7 @@ impl Calls {
             let request = builtins::request(&id, payload)?;
             self.check(&invocation, &request)?;
             tokio::spawn(async move {
-                if let Err(e) = execute::execute(&calls, &invocation, request).await {
+                if let Err(e) = calls.execute(&invocation, request).await {
                     tracing::warn!(function = %id, error = %e, "invoke_void call failed");
                 }
             });
@@ -176,14 +192,6 @@ impl Calls {
             .memory_mib
             .map_or(defaults.memory_bytes, |mib| (mib as usize).saturating_mul(1 << 20));
         CallLimits { timeout, memory_bytes }
-    }
-
-    pub(crate) fn state(&self) -> &State {
-        &self.0.state
-    }
-
-    pub(crate) fn streams(&self) -> &Streams {
-        &self.0.streams
     }
 }
 

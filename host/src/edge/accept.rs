@@ -14,20 +14,26 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 
+use super::dispatch;
+use super::limits::HttpLimits;
 use super::response::error_response;
-use super::{Edge, dispatch};
 use crate::error::{Error, ErrorCode};
+use crate::host::Host;
 
 /// How long in-flight requests get to finish after shutdown begins.
 const GRACE_PERIOD: Duration = Duration::from_secs(10);
 
-/// Serves `listener` until `shutdown` resolves, then drains.
-pub async fn serve(edge: Edge, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+/// Serves `host` on `listener` under `limits` until `shutdown` resolves, then drains.
+pub async fn serve(
+    host: Host,
+    limits: HttpLimits,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) {
     // Shutdown is broadcast through `stop`; each connection task holds a clone of `done_tx`, so
     // `done_rx` yields `None` once every connection has finished (mini-redis's pattern).
     let (stop_tx, stop_rx) = watch::channel(false);
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
-    let limits = edge.limits.clone();
     // One permit per connection: past the cap, new connections wait in the listen backlog.
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     tokio::pin!(shutdown);
@@ -53,27 +59,26 @@ pub async fn serve(edge: Edge, listener: TcpListener, shutdown: impl Future<Outp
         };
         // Responses are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
-        let edge = edge.clone();
+        let (host, request_limits) = (host.clone(), limits.clone());
         let request_timeout = limits.request_timeout;
         let service = service_fn(move |request| {
-            let edge = edge.clone();
+            let (host, limits) = (host.clone(), request_limits.clone());
             async move {
-                let response =
-                    match tokio::time::timeout(request_timeout, dispatch::handle(&edge, request))
-                        .await
-                    {
-                        Ok(response) => response,
-                        Err(_) => error_response(
-                            &Error::new(
-                                ErrorCode::Timeout,
-                                format!(
-                                    "the request took longer than {} s",
-                                    request_timeout.as_secs()
-                                ),
-                            ),
-                            None,
+                let response = match tokio::time::timeout(
+                    request_timeout,
+                    dispatch::handle(&host, &limits, request),
+                )
+                .await
+                {
+                    Ok(response) => response,
+                    Err(_) => error_response(
+                        &Error::new(
+                            ErrorCode::Timeout,
+                            format!("the request took longer than {} s", request_timeout.as_secs()),
                         ),
-                    };
+                        None,
+                    ),
+                };
                 Ok::<_, std::convert::Infallible>(response)
             }
         });

@@ -5,23 +5,26 @@
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 
+use super::limits::HttpLimits;
 use super::response::{Body, error_response};
-use super::{Edge, admin, functions, websocket};
+use super::{admin, functions, websocket};
+use crate::host::Host;
 use crate::plugins::manifest::RESERVED_PATH_PREFIX;
 
 /// Answers one request. Never fails: every problem becomes an error response.
-pub async fn handle(edge: &Edge, request: Request<Incoming>) -> Response<Body> {
+pub async fn handle(
+    host: &Host,
+    limits: &HttpLimits,
+    request: Request<Incoming>,
+) -> Response<Body> {
     let path = request.uri().path();
     if websocket::is_stream_path(path) {
-        return websocket::upgrade(&edge.host, request)
-            .unwrap_or_else(|e| error_response(&e, None));
+        return websocket::upgrade(host, request).unwrap_or_else(|e| error_response(&e, None));
     }
     if path == RESERVED_PATH_PREFIX || path.starts_with("/_eddy/") {
-        return admin::handle(&edge.host, request)
-            .await
-            .unwrap_or_else(|e| error_response(&e, None));
+        return admin::handle(host, request).await.unwrap_or_else(|e| error_response(&e, None));
     }
-    match functions::call_route(edge, request).await {
+    match functions::call_route(host, limits, request).await {
         Ok(response) => response,
         Err((error, allow)) => error_response(&error, allow.as_deref()),
     }

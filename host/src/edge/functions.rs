@@ -7,11 +7,12 @@ use hyper::body::Incoming;
 use hyper::header;
 use hyper::{Request, Response};
 
-use super::Edge;
 use super::body::{body_json, is_json_content_type, read_body};
+use super::limits::HttpLimits;
 use super::response::{Body, output_response};
 use crate::calls::Invocation;
 use crate::error::{Error, ErrorCode};
+use crate::host::Host;
 use crate::plugins::routes::RouteMatch;
 use crate::runtime::wit;
 
@@ -20,10 +21,10 @@ pub type RouteError = (Error, Option<String>);
 
 /// Calls the function bound to the request's method and path.
 pub async fn call_route(
-    edge: &Edge,
+    host: &Host,
+    limits: &HttpLimits,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, RouteError> {
-    let host = &edge.host;
     let snapshot = host.registry().snapshot();
     let method = request.method().as_str().to_string();
     let path = request.uri().path().to_string();
@@ -58,7 +59,7 @@ pub async fn call_route(
         .and_then(|v| v.to_str().ok())
         .is_none_or(is_json_content_type);
     let body =
-        read_body(request.into_body(), edge.limits.max_body_bytes).await.map_err(|e| (e, None))?;
+        read_body(request.into_body(), limits.max_body_bytes).await.map_err(|e| (e, None))?;
     let body = body_json(&body, is_json).map_err(|e| (e, None))?;
 
     let event = wit::Event::Http(wit::HttpRequest {

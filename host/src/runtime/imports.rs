@@ -5,10 +5,10 @@
 
 use serde_json::Value;
 
-use super::eddy::plugin::{invoke, log, state, streams, types};
+use super::bindings::eddy::plugin::{invoke, log, state, streams, types};
+use super::bindings::wit;
 use super::store::CallCtx;
 use super::view::{Reply, Request, mismatch};
-use super::wit;
 use crate::error::{Error, ErrorCode};
 
 type GuestResult<T> = Result<T, wit::Error>;

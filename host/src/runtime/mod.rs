@@ -7,8 +7,9 @@
 //!
 //! The runtime knows nothing of the host: a call is given a [`HostView`] (`view.rs`), and the
 //! guest's imports (`imports.rs`) turn into requests to it. The data of each store is
-//! `store.rs`.
+//! `store.rs`; the types generated from the WIT world are in `bindings.rs`.
 
+mod bindings;
 mod cache;
 mod imports;
 mod limits;
@@ -16,6 +17,7 @@ mod pool;
 mod store;
 mod view;
 
+pub use bindings::wit;
 pub use limits::{CallLimits, DeadlineExceeded, EPOCH_TICK, InstanceLimits};
 pub use view::{HostView, Pending, Reply, Request};
 
@@ -27,18 +29,10 @@ use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use bindings::{Plugin, PluginPre};
 use limits::MemoryCap;
 use pool::{Warm, WarmPool};
 use store::{CallCtx, arm, disarm, new_store};
-
-wasmtime::component::bindgen!({
-    path: "../wit",
-    world: "plugin",
-    imports: { default: async },
-    exports: { default: async },
-});
-
-pub use self::eddy::plugin::types as wit;
 
 /// The process-wide engine and linker, and the compiled-component cache.
 #[derive(Clone)]

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use wasmtime::Store;
 
-use super::Plugin;
+use super::bindings::Plugin;
 use super::limits::InstanceLimits;
 use super::store::CallCtx;
 

@@ -12,9 +12,9 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::bindings::wit;
 use super::limits::{CallLimits, DeadlineExceeded, MemoryCap};
 use super::view::HostView;
-use super::wit;
 
 /// Bytes of guest stdout/stderr kept per call; more is dropped (the guest sees a closed pipe).
 const GUEST_OUTPUT_LIMIT: usize = 16 * 1024;

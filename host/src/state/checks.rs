@@ -7,7 +7,7 @@ use std::io;
 
 use serde_json::Value;
 
-use super::StateError;
+use super::error::StateError;
 
 /// Longest scope name, in bytes. Scopes are few and named by manifests; 256 is plenty.
 pub const MAX_SCOPE_BYTES: usize = 256;

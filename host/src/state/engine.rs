@@ -11,7 +11,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{StateChange, StateError};
+use super::change::StateChange;
+use super::error::StateError;
 
 /// A change event waiting in the outbox until every function bound to it has handled it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

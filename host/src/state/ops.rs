@@ -7,8 +7,8 @@
 
 use serde_json::{Map, Number, Value};
 
-use super::StateError;
-use super::path::{self, check_segment, kind, lookup, parent_mut, show};
+use super::error::StateError;
+use super::path::{self, Fail, check_segment, kind, lookup, parent_mut, show};
 
 /// The deepest `value` a merge accepts, counting each nested object or array as one level
 /// (`{}` is 1, `{"a":{}}` is 2). Stops pathological documents at the door.
@@ -38,27 +38,12 @@ pub struct UpdateOutcome {
     pub errors: Vec<OpError>,
 }
 
-/// An op failure before it learns its index: the code and the message.
-#[derive(Debug)]
-pub struct Fail {
-    /// The [`OpError::code`].
-    pub code: &'static str,
-    /// The [`OpError::message`].
-    pub message: String,
-}
-
-impl Fail {
-    /// A failure with a code and a message.
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Fail { code, message: message.into() }
-    }
-
-    fn at(self, index: usize) -> OpError {
-        OpError {
-            op_index: u32::try_from(index).unwrap_or(u32::MAX),
-            code: self.code.to_owned(),
-            message: self.message,
-        }
+/// A failure at op `index`, as the caller sees it.
+fn op_error(fail: Fail, index: usize) -> OpError {
+    OpError {
+        op_index: u32::try_from(index).unwrap_or(u32::MAX),
+        code: fail.code.to_owned(),
+        message: fail.message,
     }
 }
 
@@ -114,7 +99,7 @@ pub fn apply_to_key(
     let mut errors = Vec::new();
     for (index, op) in ops.iter().enumerate() {
         if let Err(fail) = apply_one(&mut root, op) {
-            errors.push(fail.at(index));
+            errors.push(op_error(fail, index));
         }
     }
     Ok((root, errors))

@@ -7,7 +7,22 @@
 
 use serde_json::{Map, Value};
 
-use super::ops::Fail;
+/// An op failure before it learns its index: the code and the message. Most failures are
+/// about a path, so they are made here.
+#[derive(Debug)]
+pub struct Fail {
+    /// The `code` of the op error.
+    pub code: &'static str,
+    /// The `message` of the op error.
+    pub message: String,
+}
+
+impl Fail {
+    /// A failure with a code and a message.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Fail { code, message: message.into() }
+    }
+}
 
 /// The deepest path an op may name. Deeper paths are a mistake or an attack, never a data model.
 pub const MAX_PATH_DEPTH: usize = 32;

@@ -25,8 +25,8 @@ use ::redb::{
 };
 use serde_json::Value;
 
-use super::StateError;
 use super::engine::{Batch, DeadLetter, Engine, Loaded, OutboxEvent};
+use super::error::StateError;
 
 /// Key-value entries: `(scope, key)` → the value as JSON bytes. redb orders tuple keys element by
 /// element, so a scope's keys are contiguous and in key (byte) order.

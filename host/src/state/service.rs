@@ -14,14 +14,15 @@ use std::sync::{Arc, mpsc};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use super::change::Change;
 use super::checks::{check_key, check_ops, check_scope, check_size};
 use super::engine::{DeadLetter, Engine, OutboxEvent};
+use super::error::StateError;
 use super::ops::UpdateOutcome;
 use super::txn::Txn;
 use super::writer::{
     Completion, HasSubscribers, OnEvent, Request, Shared, TxWrite, Write, WriteResult, Writer,
 };
-use super::{Change, StateError};
 use crate::cause::Cause;
 
 /// The state service. Cheap to clone.

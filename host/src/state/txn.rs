@@ -10,10 +10,11 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::change::Change;
 use super::checks::{check_key, check_ops, check_scope, check_size};
+use super::error::StateError;
 use super::ops::{self, UpdateOutcome};
 use super::writer::{Shared, TxWrite, Write};
-use super::{Change, StateError};
 use crate::cause::Cause;
 
 /// Something to do once the transaction is committed.

@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use super::change::{ChangeKind, StateChange};
 use super::checks::check_size;
 use super::engine::{Batch, DeadLetter, Engine, Loaded, OutboxEvent};
+use super::error::StateError;
 use super::mirror::Mirror;
 use super::ops::{self, OpError};
-use super::{ChangeKind, StateChange, StateError};
 use crate::cause::Cause;
 
 /// Most requests folded into one batch: bounds a commit's size and the wait of its first caller.

@@ -158,6 +158,21 @@ pub(crate) fn parse_client_message(text: &str) -> Result<ClientMessage, String> 
     }
 }
 
+/// What a client subscribes to: the subscription a socket opens on
+/// `/stream/{stream}/{group}?since=N`, or one a `join` message asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    /// The stream to subscribe to.
+    pub stream_name: String,
+    /// The group within the stream.
+    pub group_id: String,
+    /// Only frames whose id is this item or event id, when present.
+    pub id: Option<String>,
+    /// The last seq the client saw: it gets the frames after it from the replay window, or a
+    /// sync when they are gone. `None` (or an unparsable `since`) means a sync.
+    pub since: Option<u64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,9 +16,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tracing::Instrument;
 
-use super::frame::{ClientMessage, error_frame, parse_client_message};
+use super::frame::{ClientMessage, Subscription, error_frame, parse_client_message};
 use super::group::{Client, ClientReceivers, CloseReason};
-use super::{Streams, check_name};
+use super::hub::{Streams, check_name};
 
 /// The subscription id of the subscription a socket opened on `/stream/{stream}/{group}` starts
 /// with; `leave` accepts it like any other.
@@ -33,20 +33,6 @@ const CLOSE_SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long, after sending a close frame, to wait for the client's answering close.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
-
-/// The initial subscription of a socket opened on `/stream/{stream}/{group}?since=N`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subscription {
-    /// The stream to subscribe to.
-    pub stream_name: String,
-    /// The group within the stream.
-    pub group_id: String,
-    /// Only frames whose id is this item or event id, when present.
-    pub id: Option<String>,
-    /// The last seq the client saw: it gets the frames after it from the replay window, or a
-    /// sync when they are gone. `None` (or an unparsable `since`) means a sync.
-    pub since: Option<u64>,
-}
 
 /// Runs one WebSocket client until it closes: subscribes it to `initial` (if any), answers its
 /// `join`/`leave` messages and writes the frames of its subscriptions. Generic over the socket so

@@ -3,19 +3,59 @@
 //! transaction, the commit of its writes with the delivery mark), repeated with backoff until
 //! it succeeds or runs out of attempts ([`deliver_to`]), then parked ([`give_up`]).
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use futures_util::future::join_all;
 use serde_json::Value;
 
 use super::events::{state_event, stream_event};
-use super::{Delivery, Dispatcher};
-use crate::calls::{Invocation, Transaction};
+use super::policy::DeliveryPolicy;
+use crate::calls::{Calls, Invocation, Transaction};
 use crate::cause::Cause;
-use crate::plugins::registry::FunctionRef;
+use crate::plugins::registry::{FunctionRef, Registry};
 use crate::runtime::wit;
-use crate::state::Completion;
 use crate::state::engine::OutboxEvent;
+use crate::state::{Completion, State};
+use crate::streams::StreamEvent;
+
+/// Something that happened and may fire triggers.
+#[derive(Debug)]
+pub enum Delivery {
+    /// A committed state change from the outbox, with the functions that already handled it
+    /// (before a restart).
+    State {
+        event: OutboxEvent,
+        done: HashSet<String>,
+    },
+    Stream(StreamEvent),
+}
+
+impl Delivery {
+    /// A freshly committed state change.
+    pub fn state(event: OutboxEvent) -> Delivery {
+        Delivery::State { event, done: HashSet::new() }
+    }
+
+    fn cause(&self) -> Cause {
+        match self {
+            Delivery::State { event, .. } => event.change.cause,
+            Delivery::Stream(event) => event.cause,
+        }
+    }
+}
+
+/// What the lanes need to deliver: who is bound ([`Registry`]), how to call them ([`Calls`]),
+/// where their transactions commit ([`State`]), and the rules.
+pub struct Dispatcher {
+    pub calls: Calls,
+    pub registry: Arc<Registry>,
+    pub state: State,
+    pub policy: DeliveryPolicy,
+    /// A cascade deeper than this (a handler's write firing a handler whose write fires ...)
+    /// is stopped and logged: it is almost always a plugin bug, and unbounded it never ends.
+    pub max_cascade_depth: u32,
+}
 
 /// Delivers one event to every function bound to it, and retires it when all are done.
 pub(super) async fn deliver(d: &Dispatcher, delivery: Delivery) {

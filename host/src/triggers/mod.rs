@@ -5,7 +5,7 @@
 //! handles one event at a time and waits for all of its handlers, retries included, before the
 //! next, so the events of one key reach each function in commit order while other keys proceed
 //! in parallel. This file holds the lanes; `deliver.rs` what happens to one event (one attempt
-//! per handler, then a retry loop); `policy.rs` the retries; `events.rs` the events' WIT form.
+//! per handler, then a retry loop) and what a lane needs to deliver ([`Dispatcher`]); `policy.rs` the retries; `events.rs` the events' WIT form.
 //!
 //! Reliability: each handler runs inside a transaction; when it succeeds, its writes commit
 //! atomically with the mark that it handled the event, so a crash either keeps both or neither
@@ -19,9 +19,9 @@ mod deliver;
 mod events;
 mod policy;
 
+pub use deliver::{Delivery, Dispatcher};
 pub use policy::DeliveryPolicy;
 
-use std::collections::HashSet;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -29,12 +29,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
 
-use crate::calls::Calls;
-use crate::cause::Cause;
-use crate::plugins::registry::Registry;
-use crate::state::engine::OutboxEvent;
-use crate::state::{Recovered, State};
-use crate::streams::StreamEvent;
+use crate::state::Recovered;
 
 /// Independent delivery lanes; each is one task and one queue. A lane holds its event until
 /// every handler's commit is durable (about one group commit, 0.2–5 ms on this machine's disk),
@@ -42,44 +37,6 @@ use crate::streams::StreamEvent;
 /// at c=32 and more, while bounding how many handler instances run at once (two per event for
 /// the todo app, against a pool of 256).
 const LANES: usize = 64;
-
-/// Something that happened and may fire triggers.
-#[derive(Debug)]
-pub enum Delivery {
-    /// A committed state change from the outbox, with the functions that already handled it
-    /// (before a restart).
-    State {
-        event: OutboxEvent,
-        done: HashSet<String>,
-    },
-    Stream(StreamEvent),
-}
-
-impl Delivery {
-    /// A freshly committed state change.
-    pub fn state(event: OutboxEvent) -> Delivery {
-        Delivery::State { event, done: HashSet::new() }
-    }
-
-    fn cause(&self) -> Cause {
-        match self {
-            Delivery::State { event, .. } => event.change.cause,
-            Delivery::Stream(event) => event.cause,
-        }
-    }
-}
-
-/// What the lanes need to deliver: who is bound ([`Registry`]), how to call them ([`Calls`]),
-/// where their transactions commit ([`State`]), and the rules.
-pub struct Dispatcher {
-    pub calls: Calls,
-    pub registry: Arc<Registry>,
-    pub state: State,
-    pub policy: DeliveryPolicy,
-    /// A cascade deeper than this (a handler's write firing a handler whose write fires ...)
-    /// is stopped and logged: it is almost always a plugin bug, and unbounded it never ends.
-    pub max_cascade_depth: u32,
-}
 
 /// The sending side: cheap to clone, never blocks. The queues are unbounded in memory, but a
 /// state event is already durable in the outbox when it is queued.

@@ -7,17 +7,18 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 
 use super::execute;
-use crate::calls::{Calls, Invocation, Transaction};
+use crate::calls::{Invocation, Transaction};
 use crate::cause::Cause;
-use crate::plugins::registry::Registry;
-use crate::runtime::{InstanceLimits, Reply, Request, Runtime};
+use crate::error::Error;
+use crate::runtime::{Reply, Request};
 use crate::state::State;
 use crate::state::engine::MemoryEngine;
 use crate::streams::{StreamChange, StreamEvent, Streams, StreamsConfig};
 
-/// Calls over fresh state and streams, with every broadcast recorded.
+/// Fresh state and streams, with every broadcast recorded.
 struct Fixture {
-    calls: Calls,
+    state: State,
+    streams: Streams,
     broadcasts: Arc<Mutex<Vec<StreamEvent>>>,
 }
 
@@ -33,21 +34,22 @@ impl Fixture {
         let sink = broadcasts.clone();
         let on_event = Arc::new(move |event| sink.lock().expect("lock").push(event));
         let streams = Streams::new(StreamsConfig::default(), on_event);
-        let limits = InstanceLimits { concurrent_instances: 4, ..Default::default() };
-        let runtime = Runtime::new(None, &limits).expect("runtime");
-        let calls = Calls::new(runtime, Arc::new(Registry::new()), state, streams, 4);
-        Fixture { calls, broadcasts }
+        Fixture { state, streams, broadcasts }
     }
 
     /// A handler's invocation, and its transaction.
     fn handler(&self) -> (Invocation, Arc<Mutex<Transaction>>) {
-        let txn = self.calls.state().begin(Cause { depth: 1 });
+        let txn = self.state.begin(Cause { depth: 1 });
         let txn = Arc::new(Mutex::new(Transaction::new(txn)));
         (Invocation::in_transaction(Cause { depth: 1 }, txn.clone()), txn)
     }
 
+    async fn try_run(&self, invocation: &Invocation, request: Request) -> Result<Reply, Error> {
+        execute(&self.state, &self.streams, invocation, request).await
+    }
+
     async fn run(&self, invocation: &Invocation, request: Request) -> Reply {
-        execute(&self.calls, invocation, request).await.expect("the request")
+        self.try_run(invocation, request).await.expect("the request")
     }
 
     /// The kinds of every broadcast so far.
@@ -56,7 +58,7 @@ impl Fixture {
     }
 
     fn live(&self, item: &str) -> Option<Value> {
-        self.calls.streams().get("s", "g", item).expect("get")
+        self.streams.get("s", "g", item).expect("get")
     }
 }
 
@@ -80,13 +82,13 @@ fn list() -> Request {
 async fn commit(fixture: &Fixture, invocation: Invocation, txn: Arc<Mutex<Transaction>>) {
     drop(invocation);
     let txn = Arc::try_unwrap(txn).ok().expect("unshared").into_inner().expect("lock");
-    fixture.calls.state().commit(txn.into_state(), None).await.expect("commit");
+    fixture.state.commit(txn.into_state(), None).await.expect("commit");
 }
 
 #[tokio::test]
 async fn a_handlers_item_writes_reach_nobody_before_its_commit_and_everyone_once_after() {
     let fixture = Fixture::new();
-    fixture.calls.streams().set("s", "g", "b", json!({ "n": 5 }), Cause::ROOT).expect("set");
+    fixture.streams.set("s", "g", "b", json!({ "n": 5 }), Cause::ROOT).expect("set");
     let before = fixture.changes().len();
     let (invocation, txn) = fixture.handler();
 
@@ -108,7 +110,7 @@ async fn a_handlers_item_writes_reach_nobody_before_its_commit_and_everyone_once
 #[tokio::test]
 async fn a_handler_reads_its_own_item_writes() {
     let fixture = Fixture::new();
-    fixture.calls.streams().set("s", "g", "b", json!({ "n": 5 }), Cause::ROOT).expect("set");
+    fixture.streams.set("s", "g", "b", json!({ "n": 5 }), Cause::ROOT).expect("set");
     let (invocation, _txn) = fixture.handler();
 
     fixture.run(&invocation, set("a", json!({ "n": 1 }))).await;
@@ -153,7 +155,7 @@ async fn a_bad_item_name_is_refused_at_once_inside_a_handler() {
         item: String::new(),
         value: json!(1),
     };
-    let error = execute(&fixture.calls, &invocation, request).await.expect_err("refused");
+    let error = fixture.try_run(&invocation, request).await.expect_err("refused");
     assert_eq!(error.code, crate::error::ErrorCode::BadRequest);
 }
 

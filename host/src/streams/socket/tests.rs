@@ -17,6 +17,8 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::*;
+use crate::cause::Cause;
+use crate::streams::hub::IDLE_GROUP_TTL;
 use crate::streams::*;
 
 /// How long a test waits for something the host should do promptly.

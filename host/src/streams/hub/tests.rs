@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::group::ClientReceivers;
 use super::*;
+use crate::streams::group::ClientReceivers;
 
 type Recorded = Arc<Mutex<Vec<StreamEvent>>>;
 
