@@ -1,4 +1,4 @@
-//! Durability (SPEC §2, §3, §9): the real `eddy` binary killed with SIGKILL at a random moment
+//! Durability (`docs/state.md`, `docs/triggers.md`): the real `eddy` binary killed with SIGKILL at a random moment
 //! under load keeps every acknowledged write and catches its metrics up to the truth; a graceful
 //! stop keeps everything; `--memory` keeps nothing.
 //!

@@ -1,12 +1,13 @@
-//! Reliable trigger delivery (SPEC §3): a failing handler is retried with backoff, then parked
-//! in the dead-letter list, and an operator's replay delivers it; a handler's writes commit only
-//! with its successful delivery, so failed attempts leave nothing behind.
+//! Reliable trigger delivery (`docs/triggers.md`): a failing handler is retried with backoff,
+//! then parked in the dead-letter list, and an operator's replay delivers it; a handler's writes
+//! commit only with its successful delivery, so failed attempts leave nothing behind — neither
+//! in state nor on a stream.
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{TestHost, eventually, rust_plugins};
+use crate::harness::{TestHost, WsClient, eventually, rust_plugins};
 
 /// A host on the repository's plugins that gives up on a delivery after 3 quick attempts.
 fn host_with_quick_retries() -> TestHost {
@@ -29,9 +30,27 @@ async fn write(host: &TestHost, scope: &str, key: &str, value: Value) {
     assert_eq!(status, 200, "{body}");
 }
 
+/// Sends a marker to `probe-flaky/g` and reads frames until it arrives: the frames the client
+/// got since the last marker.
+async fn flaky_frames(host: &TestHost, ws: &mut WsClient, n: u64) -> Vec<Value> {
+    assert_eq!(host.post("/probe/send/probe-flaky/g", json!({ "n": n })).await.0, 200);
+    let mut frames = Vec::new();
+    loop {
+        let frame = ws.next_json().await;
+        if frame["event"]["event"]["type"] == "marker" && frame["event"]["event"]["data"]["n"] == n
+        {
+            return frames;
+        }
+        frames.push(frame["event"].clone());
+    }
+}
+
 #[tokio::test]
 async fn a_failing_handler_is_retried_then_dead_lettered_then_replayed() {
     let host = host_with_quick_retries();
+    // `flaky` increments item `a` of stream probe-flaky before it fails.
+    let mut ws = host.ws("/stream/probe-flaky/g").await;
+    assert_eq!(ws.next_json().await["event"]["type"], "sync");
     write(&host, "flaky-mode", "mode", json!("fail")).await;
     write(&host, "flaky", "a", json!({ "v": 1 })).await;
 
@@ -50,6 +69,7 @@ async fn a_failing_handler_is_retried_then_dead_lettered_then_replayed() {
         Value::Null,
         "the writes of failed attempts were discarded"
     );
+    assert_eq!(flaky_frames(&host, &mut ws, 1).await, [] as [Value; 0], "and broadcast nothing");
 
     // Fixed: replaying the dead letter delivers it, once.
     write(&host, "flaky-mode", "mode", json!("ok")).await;
@@ -60,6 +80,9 @@ async fn a_failing_handler_is_retried_then_dead_lettered_then_replayed() {
     })
     .await;
     assert_eq!(state(&host, "flaky-attempts", "a").await, json!({ "n": 1 }));
+    let change = ws.next_json().await["event"].clone();
+    assert_eq!(change, json!({ "type": "create", "data": { "n": 1 } }), "the successful attempt's");
+    assert_eq!(flaky_frames(&host, &mut ws, 2).await, [] as [Value; 0], "and only that one");
     let (_, body) = host.get("/_eddy/dlq").await;
     assert_eq!(body["dead_letters"], json!([]));
 }

@@ -20,6 +20,10 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long any single wait in a test may take before it fails.
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
+/// How long a plugin build, or the compile and reload of a JavaScript or Python plugin, may
+/// take (on a busy 2-core machine, a rebuild and reload take up to a minute).
+pub const SLOW_DEADLINE: Duration = Duration::from_secs(180);
+
 /// The repository's `plugins/` folder (the examples a user runs), built once for the whole test
 /// run.
 pub fn plugins_dir() -> &'static Path {

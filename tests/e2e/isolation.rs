@@ -1,4 +1,4 @@
-//! Isolation (SPEC §8): hostile functions — an infinite loop, a memory bomb, a stack overflow, a
+//! Isolation (`docs/plugins.md`): hostile functions — an infinite loop, a memory bomb, a stack overflow, a
 //! panic, a write outside the plugin's capabilities — fail alone while the host keeps serving.
 
 use std::time::{Duration, Instant};

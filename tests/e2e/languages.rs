@@ -13,11 +13,9 @@ use std::time::Duration;
 use eddy::plugins::watch::Mode;
 use serde_json::{Value, json};
 
-use crate::harness::{TestHost, copy_plugin, eventually, eventually_within, plugins_dir};
-
-/// How long a build, compile or reload of a JavaScript or Python plugin may take (on a busy
-/// 2-core machine, a rebuild and reload take up to a minute).
-pub const SLOW_DEADLINE: Duration = Duration::from_secs(180);
+use crate::harness::{
+    SLOW_DEADLINE, TestHost, copy_plugin, eventually, eventually_within, plugins_dir,
+};
 
 /// Fails the test, naming the install command, when the toolchain of the plugin in `dir` is
 /// missing (a build skips such a plugin, so this is where it is said).

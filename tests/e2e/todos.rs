@@ -1,4 +1,4 @@
-//! The reference todo app (SPEC §9) through HTTP.
+//! The reference todo app (`plugins/todos/README.md`) through HTTP.
 
 use serde_json::{Value, json};
 

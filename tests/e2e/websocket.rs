@@ -1,5 +1,5 @@
-//! A slow WebSocket client against a busy group (SPEC §4: "a slow client never stalls others: its
-//! bounded queue overflows into a clean close"). The slow client is a raw TCP socket with a tiny
+//! A slow WebSocket client against a busy group (`docs/streams.md`: a slow client never stalls
+//! others; its bounded queue overflows into a clean close). The slow client is a raw TCP socket with a tiny
 //! receive buffer that does the WebSocket handshake by hand and then never reads, so the host's
 //! send buffer fills, then the client's queue in the hub (`client_queue`, 1024 frames), and the
 //! next frame closes it. Meanwhile a normal client must get every frame, in seq order.
