@@ -1,8 +1,8 @@
 //! The composition root: [`Host`] builds every part and wires them together — the wasm
 //! runtime, the registry of loaded plugins and their loader, state, streams, the calls that run
 //! functions, and the trigger dispatcher — and is the one cheap handle (an `Arc`) the network
-//! edge serves with. No part imports this module; each is handed what it needs here, so the
-//! imports between parts run one way (`ARCHITECTURE.md`).
+//! edge serves with. Only the edge and `serve` import this module; every other part is handed
+//! what it needs here, so the imports between parts run one way (`ARCHITECTURE.md`).
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! The network edge: one port serves HTTP and WebSocket. `accept.rs` takes connections and runs
-//! each under the edge's limits ([`HttpLimits`], `limits.rs`); `dispatch.rs` sends each request where it
-//! goes: a WebSocket upgrade (`websocket.rs`, handing the socket to the streams hub), the host's
+//! each under the edge's limits ([`HttpLimits`], `limits.rs`); `dispatch.rs` sends each request
+//! where it goes: a WebSocket upgrade (`websocket.rs`, handing the socket to the streams hub), the host's
 //! own endpoints (`admin.rs`), or a plugin function (`functions.rs`, through the routing table).
 //! `body.rs` reads request bodies, `response.rs` makes responses and the one error envelope.
 //! What clients can rely on: `docs/http.md` and `docs/streams.md`.

@@ -5,7 +5,8 @@
 //! handles one event at a time and waits for all of its handlers, retries included, before the
 //! next, so the events of one key reach each function in commit order while other keys proceed
 //! in parallel. This file holds the lanes; `deliver.rs` what happens to one event (one attempt
-//! per handler, then a retry loop) and what a lane needs to deliver ([`Dispatcher`]); `policy.rs` the retries; `events.rs` the events' WIT form.
+//! per handler, then a retry loop) and what a lane needs to deliver ([`Dispatcher`]);
+//! `policy.rs` the retries; `events.rs` the events' WIT form.
 //!
 //! Reliability: each handler runs inside a transaction; when it succeeds, its writes commit
 //! atomically with the mark that it handled the event, so a crash either keeps both or neither
