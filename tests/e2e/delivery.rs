@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{TestHost, WsClient, eventually, rust_plugins};
+use crate::harness::{TestHost, eventually, frames_before_marker, rust_plugins};
+
+const PROBE_FLAKY: (&str, &str) = ("probe-flaky", "g");
 
 /// A host on the repository's plugins that gives up on a delivery after 3 quick attempts.
 fn host_with_quick_retries() -> TestHost {
@@ -28,21 +30,6 @@ async fn state(host: &TestHost, scope: &str, key: &str) -> Value {
 async fn write(host: &TestHost, scope: &str, key: &str, value: Value) {
     let (status, body) = host.post(&format!("/probe/state/{scope}/{key}"), value).await;
     assert_eq!(status, 200, "{body}");
-}
-
-/// Sends a marker to `probe-flaky/g` and reads frames until it arrives: the frames the client
-/// got since the last marker.
-async fn flaky_frames(host: &TestHost, ws: &mut WsClient, n: u64) -> Vec<Value> {
-    assert_eq!(host.post("/probe/send/probe-flaky/g", json!({ "n": n })).await.0, 200);
-    let mut frames = Vec::new();
-    loop {
-        let frame = ws.next_json().await;
-        if frame["event"]["event"]["type"] == "marker" && frame["event"]["event"]["data"]["n"] == n
-        {
-            return frames;
-        }
-        frames.push(frame["event"].clone());
-    }
 }
 
 #[tokio::test]
@@ -69,7 +56,11 @@ async fn a_failing_handler_is_retried_then_dead_lettered_then_replayed() {
         Value::Null,
         "the writes of failed attempts were discarded"
     );
-    assert_eq!(flaky_frames(&host, &mut ws, 1).await, [] as [Value; 0], "and broadcast nothing");
+    assert_eq!(
+        frames_before_marker(&host, &mut ws, PROBE_FLAKY, 1).await,
+        [] as [Value; 0],
+        "and broadcast nothing"
+    );
 
     // Fixed: replaying the dead letter delivers it, once.
     write(&host, "flaky-mode", "mode", json!("ok")).await;
@@ -82,7 +73,11 @@ async fn a_failing_handler_is_retried_then_dead_lettered_then_replayed() {
     assert_eq!(state(&host, "flaky-attempts", "a").await, json!({ "n": 1 }));
     let change = ws.next_json().await["event"].clone();
     assert_eq!(change, json!({ "type": "create", "data": { "n": 1 } }), "the successful attempt's");
-    assert_eq!(flaky_frames(&host, &mut ws, 2).await, [] as [Value; 0], "and only that one");
+    assert_eq!(
+        frames_before_marker(&host, &mut ws, PROBE_FLAKY, 2).await,
+        [] as [Value; 0],
+        "and only that one"
+    );
     let (_, body) = host.get("/_eddy/dlq").await;
     assert_eq!(body["dead_letters"], json!([]));
 }

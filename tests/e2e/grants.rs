@@ -5,26 +5,13 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{TestHost, WsClient, eventually, logs};
+use crate::harness::{TestHost, eventually, frames_before_marker, logs};
+
+const TODOS_LIVE: (&str, &str) = ("todos-live", "all");
 
 /// The operations `bare` tries: 11 through its imports, 11 builtins each through `invoke` and
 /// `invoke_void`.
 const OPERATIONS: usize = 11 + 2 * 11;
-
-/// Sends a marker to `todos-live/all` and reads frames until it arrives: the frames the client
-/// got since the last marker.
-async fn frames_until_marker(host: &TestHost, ws: &mut WsClient, n: u64) -> Vec<Value> {
-    let (status, _) = host.post("/probe/send/todos-live/all", json!({ "n": n })).await;
-    assert_eq!(status, 200);
-    let mut frames = Vec::new();
-    loop {
-        let frame = ws.next_json().await;
-        if frame["event"]["event"] == json!({ "type": "marker", "data": { "n": n } }) {
-            return frames;
-        }
-        frames.push(frame);
-    }
-}
 
 fn assert_all_forbidden(report: &Value) {
     let answers = report.as_object().expect("a report");
@@ -55,7 +42,7 @@ async fn a_plugin_granted_nothing_is_refused_everything_and_changes_nothing() {
     assert_eq!(status, 200, "{report}");
     assert_all_forbidden(&report);
 
-    assert_eq!(frames_until_marker(&host, &mut ws, 2).await, Vec::<Value>::new());
+    assert_eq!(frames_before_marker(&host, &mut ws, TODOS_LIVE, 2).await, Vec::<Value>::new());
     let (_, todos) = host.get("/todos").await;
     assert_eq!(todos, json!([todo]), "the todos are as they were");
     let (_, evil) = host.get("/probe/state/todos/evil").await;
@@ -77,7 +64,7 @@ async fn a_plugin_granted_nothing_is_refused_everything_inside_a_trigger_handler
     assert_eq!(line.matches("forbidden").count(), OPERATIONS, "{line}");
     assert!(!line.contains("\\\"ok\\\"") && !line.contains("\"ok\""), "{line}");
 
-    assert_eq!(frames_until_marker(&host, &mut ws, 1).await, Vec::<Value>::new());
+    assert_eq!(frames_before_marker(&host, &mut ws, TODOS_LIVE, 1).await, Vec::<Value>::new());
     let (_, todos) = host.get("/todos").await;
     assert_eq!(todos, json!([]));
 }

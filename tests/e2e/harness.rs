@@ -12,7 +12,7 @@ use std::time::Duration;
 use eddy::plugins::watch::Mode;
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -314,6 +314,28 @@ impl WsClient {
 
     pub async fn send_json(&mut self, value: Value) {
         self.socket.send(Message::text(value.to_string())).await.expect("the message to be sent");
+    }
+}
+
+/// Sends a `marker` event with `{"n": n}` to `stream`/`group` (through the probe fixture) and
+/// reads `ws`, subscribed to that group, until it arrives: the frames the client got before it.
+/// Frames of one group arrive in order, so this is everything sent to the group before the
+/// marker that the client had not read yet.
+pub async fn frames_before_marker(
+    host: &TestHost,
+    ws: &mut WsClient,
+    (stream, group): (&str, &str),
+    n: u64,
+) -> Vec<Value> {
+    let (status, _) = host.post(&format!("/probe/send/{stream}/{group}"), json!({ "n": n })).await;
+    assert_eq!(status, 200, "the marker was sent");
+    let mut frames = Vec::new();
+    loop {
+        let frame = ws.next_json().await;
+        if frame["event"]["event"] == json!({ "type": "marker", "data": { "n": n } }) {
+            return frames;
+        }
+        frames.push(frame);
     }
 }
 
