@@ -27,6 +27,8 @@ pub enum ErrorCode {
     Conflict,
     /// The call took longer than its deadline (504).
     Timeout,
+    /// Too busy right now; try again shortly (503).
+    Unavailable,
     /// Anything else: a bug or a failed dependency (500).
     Internal,
 }
@@ -41,6 +43,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict => 409,
             ErrorCode::Timeout => 504,
+            ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
         }
     }
@@ -54,6 +57,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not-found",
             ErrorCode::Conflict => "conflict",
             ErrorCode::Timeout => "timeout",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
     }
@@ -109,6 +113,11 @@ impl Error {
         Self::new(ErrorCode::Timeout, message)
     }
 
+    /// Too busy right now; the client should try again shortly (503).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unavailable, message)
+    }
+
     /// Anything else: a bug or a failed dependency (500).
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Internal, message)
@@ -152,6 +161,7 @@ impl From<wit::ErrorCode> for ErrorCode {
             wit::ErrorCode::NotFound => ErrorCode::NotFound,
             wit::ErrorCode::Conflict => ErrorCode::Conflict,
             wit::ErrorCode::Timeout => ErrorCode::Timeout,
+            wit::ErrorCode::Unavailable => ErrorCode::Unavailable,
             wit::ErrorCode::Internal => ErrorCode::Internal,
         }
     }
@@ -166,6 +176,7 @@ impl From<ErrorCode> for wit::ErrorCode {
             ErrorCode::NotFound => wit::ErrorCode::NotFound,
             ErrorCode::Conflict => wit::ErrorCode::Conflict,
             ErrorCode::Timeout => wit::ErrorCode::Timeout,
+            ErrorCode::Unavailable => wit::ErrorCode::Unavailable,
             ErrorCode::Internal => wit::ErrorCode::Internal,
         }
     }
@@ -196,6 +207,7 @@ mod tests {
             (Error::not_found("x"), ErrorCode::NotFound, 404),
             (Error::conflict("x"), ErrorCode::Conflict, 409),
             (Error::timeout("x"), ErrorCode::Timeout, 504),
+            (Error::unavailable("x"), ErrorCode::Unavailable, 503),
             (Error::internal("x"), ErrorCode::Internal, 500),
         ];
         for (error, code, status) in cases {
@@ -224,6 +236,7 @@ mod tests {
             ErrorCode::NotFound,
             ErrorCode::Conflict,
             ErrorCode::Timeout,
+            ErrorCode::Unavailable,
             ErrorCode::Internal,
         ] {
             assert_eq!(ErrorCode::from(wit::ErrorCode::from(code)), code);

@@ -18,6 +18,8 @@ pub enum ErrorCode {
     MethodNotAllowed,
     PayloadTooLarge,
     Conflict,
+    /// The host is too busy for the call right now; try again shortly (`Retry-After`).
+    Unavailable,
     Timeout,
     Internal,
 }
@@ -34,6 +36,7 @@ impl ErrorCode {
             ErrorCode::Conflict => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::Internal => 500,
+            ErrorCode::Unavailable => 503,
             ErrorCode::Timeout => 504,
         }
     }
@@ -48,6 +51,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Timeout => "timeout",
             ErrorCode::Internal => "internal",
         }

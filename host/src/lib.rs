@@ -15,6 +15,7 @@
 //! # Modules
 //! - `main.rs` — the `eddy` command line: `build`, `new`, `serve`, `dev`, `dlq`.
 //! - [`serve`] — a host with its plugins loaded, watched and served on a port.
+//! - [`config`] — `eddy.toml`, the host's settings file.
 //! - [`host`] — the composition root: builds every part and hands each what it needs.
 //! - [`edge`] — the network: accept, dispatch, HTTP functions, WebSocket, admin, bodies and
 //!   responses.
@@ -28,10 +29,12 @@
 //! - [`error`] — the one error type a caller sees, and its HTTP statuses.
 //! - [`cause`] — why a write happened: its depth in a trigger cascade.
 //! - [`clock`] — wall-clock milliseconds, as users see them.
+//! - [`toml_file`] — strict reading of hand-written TOML files, errors with file and line.
 
 pub mod calls;
 pub mod cause;
 pub mod clock;
+pub mod config;
 pub mod edge;
 pub mod error;
 pub mod host;
@@ -40,6 +43,7 @@ pub mod runtime;
 pub mod serve;
 pub mod state;
 pub mod streams;
+pub mod toml_file;
 pub mod tools;
 pub mod triggers;
 

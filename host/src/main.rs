@@ -59,6 +59,9 @@ enum Command {
         /// The running host's address.
         #[arg(long, global = true, default_value = "127.0.0.1:3111")]
         host: SocketAddr,
+        /// The host's admin token ([admin] in its eddy.toml).
+        #[arg(long, global = true, env = "EDDY_ADMIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
 }
 
@@ -76,26 +79,61 @@ enum DlqCommand {
     },
 }
 
+/// `serve` and `dev`: each flag overrides `eddy.toml`, which overrides the defaults.
 #[derive(Args)]
 struct ServeArgs {
-    /// The plugins directory: one folder per plugin, each with a plugin.toml.
-    #[arg(long, default_value = "plugins")]
-    plugins: PathBuf,
-    /// Address for HTTP and WebSocket (one port serves both).
-    #[arg(long, default_value = "127.0.0.1:3111")]
-    listen: SocketAddr,
-    /// Directory for the host's data: the state database and the compiled-component cache.
-    #[arg(long, default_value = ".eddy")]
-    data: PathBuf,
+    /// The host's settings file [default: eddy.toml in the working directory, if there is one].
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The plugins directory: one folder per plugin, each with a plugin.toml [default: plugins].
+    #[arg(long)]
+    plugins: Option<PathBuf>,
+    /// Address for HTTP and WebSocket (one port serves both) [default: 127.0.0.1:3111].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Directory for the host's data: the state database and the compiled-component cache
+    /// [default: .eddy].
+    #[arg(long)]
+    data: Option<PathBuf>,
     /// Keep state in memory only: nothing survives a restart (tests, demos).
     #[arg(long)]
     memory: bool,
-    /// Attempts of a failing trigger delivery before it is parked in the dead-letter list.
-    #[arg(long, default_value_t = 5)]
-    max_attempts: u32,
-    /// Wait before the first retry of a failed delivery, in milliseconds; doubled each retry.
-    #[arg(long, default_value_t = 100)]
-    retry_backoff_ms: u64,
+    /// Attempts of a failing trigger delivery before it is parked in the dead-letter list
+    /// [default: 5].
+    #[arg(long)]
+    max_attempts: Option<u32>,
+    /// Wait before the first retry of a failed delivery, in milliseconds; doubled each retry
+    /// [default: 100].
+    #[arg(long)]
+    retry_backoff_ms: Option<u64>,
+}
+
+impl ServeArgs {
+    /// The options to serve with: the defaults, then `eddy.toml`, then the flags given.
+    fn options(&self, watch: Mode) -> anyhow::Result<eddy::ServeOptions> {
+        let config = eddy::config::Config::find(self.config.as_deref())?;
+        let mut options = eddy::ServeOptions::new("plugins", ".eddy");
+        options.listen = SocketAddr::from(([127, 0, 0, 1], 3111));
+        options.watch = watch;
+        config.apply(&mut options);
+        if let Some(plugins) = &self.plugins {
+            options.plugins = plugins.clone();
+        }
+        if let Some(listen) = self.listen {
+            options.listen = listen;
+        }
+        if let Some(data) = &self.data {
+            options.data = data.clone();
+        }
+        options.memory |= self.memory;
+        if let Some(attempts) = self.max_attempts {
+            options.delivery.max_attempts = attempts;
+        }
+        if let Some(ms) = self.retry_backoff_ms {
+            options.delivery.first_backoff = std::time::Duration::from_millis(ms);
+        }
+        Ok(options)
+    }
 }
 
 fn main() -> ExitCode {
@@ -108,19 +146,22 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build { dir } => eddy::tools::build::build_all(&dir),
-        Command::Serve(args) => serve(args, Mode::Components),
+        Command::Serve(args) => args.options(Mode::Components).and_then(serve),
         Command::New { name, lang, dir } => eddy::tools::scaffold::run(&dir, &name, lang),
-        Command::Dlq { command: DlqCommand::List, host } => run(eddy::tools::dlq::list(host)),
-        Command::Dlq { command: DlqCommand::Replay { id, all }, host } => {
-            if id.is_none() && !all {
-                Err(anyhow::anyhow!("name a dead letter id, or --all"))
-            } else {
-                run(eddy::tools::dlq::replay(host, id))
+        Command::Dlq { command, host, token } => {
+            let operator = eddy::tools::dlq::Operator { host, token };
+            match command {
+                DlqCommand::List => run(eddy::tools::dlq::list(&operator)),
+                DlqCommand::Replay { id: None, all: false } => {
+                    Err(anyhow::anyhow!("name a dead letter id, or --all"))
+                }
+                DlqCommand::Replay { id, .. } => run(eddy::tools::dlq::replay(&operator, id)),
             }
         }
-        Command::Dev(args) => {
-            eddy::tools::build::build_all(&args.plugins).and_then(|()| serve(args, Mode::Sources))
-        }
+        Command::Dev(args) => args.options(Mode::Sources).and_then(|options| {
+            eddy::tools::build::build_all(&options.plugins)?;
+            serve(options)
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -135,23 +176,7 @@ fn run(task: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::R
     tokio::runtime::Runtime::new()?.block_on(task)
 }
 
-fn serve(args: ServeArgs, watch: Mode) -> anyhow::Result<()> {
-    let ServeArgs { plugins, listen, data, memory, max_attempts, retry_backoff_ms } = args;
-    let delivery = eddy::triggers::DeliveryPolicy {
-        max_attempts,
-        first_backoff: std::time::Duration::from_millis(retry_backoff_ms),
-        ..Default::default()
-    };
-    let options = eddy::ServeOptions {
-        plugins,
-        listen,
-        data,
-        watch,
-        memory,
-        delivery,
-        http: Default::default(),
-        cache: None,
-    };
+fn serve(options: eddy::ServeOptions) -> anyhow::Result<()> {
     run(eddy::serve(options, shutdown_signal()))
 }
 

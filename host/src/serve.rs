@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use crate::edge::{self, HttpLimits};
+use crate::edge::{self, AdminAccess, CorsPolicy, EdgeSettings, HttpLimits};
 use crate::host::{Host, HostConfig};
 use crate::plugins::watch::{self, Mode};
+use crate::runtime::InstanceLimits;
 use crate::state::engine::{Engine, MemoryEngine};
 use crate::state::redb::RedbEngine;
 use crate::tools;
@@ -31,6 +32,12 @@ pub struct ServeOptions {
     pub delivery: DeliveryPolicy,
     /// Limits of the HTTP edge.
     pub http: HttpLimits,
+    /// Which browser origins may call the routes and open sockets.
+    pub cors: CorsPolicy,
+    /// Who may use the operator endpoints (`/_eddy/...`).
+    pub admin: AdminAccess,
+    /// Deadlines, memory caps and instance counts of plugin calls.
+    pub instances: InstanceLimits,
     /// Where compiled components are cached; `None`: `<data>/cache`. Hosts may share one.
     pub cache: Option<PathBuf>,
 }
@@ -47,6 +54,9 @@ impl ServeOptions {
             memory: false,
             delivery: Default::default(),
             http: Default::default(),
+            cors: Default::default(),
+            admin: Default::default(),
+            instances: Default::default(),
             cache: None,
         }
     }
@@ -55,8 +65,8 @@ impl ServeOptions {
 /// A host with its plugins loaded and its port bound, ready to serve.
 pub struct Server {
     host: Host,
-    /// What the edge allows clients.
-    limits: HttpLimits,
+    /// What the edge enforces on clients.
+    edge: EdgeSettings,
     listener: tokio::net::TcpListener,
     _watch: watch::Watch,
 }
@@ -72,6 +82,7 @@ impl Server {
         config.cache_dir =
             Some(options.cache.clone().unwrap_or_else(|| options.data.join("cache")));
         config.delivery = options.delivery.clone();
+        config.limits = options.instances.clone();
         let engine: Box<dyn Engine> = if options.memory {
             tracing::warn!("--memory: state is kept in memory only and is lost on exit");
             Box::new(MemoryEngine)
@@ -86,7 +97,8 @@ impl Server {
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await
             .with_context(|| format!("cannot listen on {}", options.listen))?;
-        Ok(Server { host, limits: options.http, listener, _watch: watch })
+        let edge = EdgeSettings { limits: options.http, cors: options.cors, admin: options.admin };
+        Ok(Server { host, edge, listener, _watch: watch })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -100,7 +112,7 @@ impl Server {
     /// Serves until `shutdown` resolves, then drains: in-flight requests finish, trigger
     /// deliveries under way finish, and everything acknowledged is committed.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        edge::serve(self.host.clone(), self.limits, self.listener, shutdown).await;
+        edge::serve(self.host.clone(), self.edge, self.listener, shutdown).await;
         self.host.shut_down().await;
     }
 }

@@ -4,6 +4,7 @@
 mod harness;
 mod process;
 
+mod browsers;
 mod build;
 mod capabilities;
 mod crash;
@@ -12,6 +13,7 @@ mod errors;
 mod grants;
 mod isolation;
 mod languages;
+mod operator;
 mod plugins;
 mod reload;
 mod scaffold;

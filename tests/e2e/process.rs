@@ -69,6 +69,16 @@ impl HostProcess {
     /// Starts `eddy serve --plugins PLUGINS --data DATA --listen 127.0.0.1:0 EXTRA_ARGS...` and
     /// waits for its `eddy listening on http://ADDR` line.
     pub fn start(plugins: &Path, data: &Path, extra_args: &[&str]) -> HostProcess {
+        HostProcess::start_with_env(plugins, data, extra_args, &[])
+    }
+
+    /// [`HostProcess::start`] with environment variables `env` set for the host.
+    pub fn start_with_env(
+        plugins: &Path,
+        data: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> HostProcess {
         let mut child = Command::new(eddy_binary())
             .arg("serve")
             .arg("--plugins")
@@ -79,6 +89,7 @@ impl HostProcess {
             .args(extra_args)
             .env("EDDY_LOG", std::env::var("EDDY_LOG").unwrap_or_else(|_| "info".into()))
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

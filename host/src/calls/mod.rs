@@ -223,6 +223,7 @@ fn guest_error(e: wit::Error) -> Error {
         wit::ErrorCode::NotFound => ErrorCode::NotFound,
         wit::ErrorCode::Conflict => ErrorCode::Conflict,
         wit::ErrorCode::Timeout => ErrorCode::Timeout,
+        wit::ErrorCode::Unavailable => ErrorCode::Unavailable,
         wit::ErrorCode::Internal => ErrorCode::Internal,
     };
     Error::new(code, e.message)

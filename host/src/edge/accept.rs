@@ -15,21 +15,23 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::dispatch;
-use super::limits::HttpLimits;
 use super::response::error_response;
+use super::settings::EdgeSettings;
 use crate::error::{Error, ErrorCode};
 use crate::host::Host;
 
 /// How long in-flight requests get to finish after shutdown begins.
 const GRACE_PERIOD: Duration = Duration::from_secs(10);
 
-/// Serves `host` on `listener` under `limits` until `shutdown` resolves, then drains.
+/// Serves `host` on `listener` under `settings` until `shutdown` resolves, then drains.
 pub async fn serve(
     host: Host,
-    limits: HttpLimits,
+    settings: EdgeSettings,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) {
+    let limits = settings.limits.clone();
+    let settings = Arc::new(settings);
     // Shutdown is broadcast through `stop`; each connection task holds a clone of `done_tx`, so
     // `done_rx` yields `None` once every connection has finished (mini-redis's pattern).
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -59,14 +61,14 @@ pub async fn serve(
         };
         // Responses are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
-        let (host, request_limits) = (host.clone(), limits.clone());
+        let (host, connection_settings) = (host.clone(), settings.clone());
         let request_timeout = limits.request_timeout;
         let service = service_fn(move |request| {
-            let (host, limits) = (host.clone(), request_limits.clone());
+            let (host, settings) = (host.clone(), connection_settings.clone());
             async move {
                 let response = match tokio::time::timeout(
                     request_timeout,
-                    dispatch::handle(&host, &limits, request),
+                    dispatch::handle(&host, &settings, peer.ip(), request),
                 )
                 .await
                 {

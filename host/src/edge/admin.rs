@@ -1,11 +1,15 @@
-//! The host's own endpoints under `/_eddy/`: what is loaded (`GET /_eddy/plugins`) and whether
-//! the host is up (`GET /_eddy/health`). Plugins can never bind routes here.
+//! The host's own endpoints under `/_eddy/`: whether the host is up (`GET /_eddy/health`, open
+//! to all), and, for operators only ([`AdminAccess`]), what is loaded (`GET /_eddy/plugins`) and
+//! the dead-letter list (`GET /_eddy/dlq`, `POST /_eddy/dlq/replay`). Plugins can never bind
+//! routes here.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
 
 use super::body::read_json_body;
 use super::response::{Body, json_response};
@@ -15,13 +19,64 @@ use crate::host::Host;
 use crate::plugins::manifest::Trigger;
 use crate::plugins::registry::Rejection;
 
-/// Answers a request under `/_eddy/`.
-pub async fn handle(host: &Host, request: Request<Incoming>) -> Result<Response<Body>, Error> {
-    let (method, path) = (request.method().clone(), request.uri().path().to_string());
-    let body = match (&method, path.as_str()) {
-        (&Method::GET, "/_eddy/health") => {
-            json!({ "status": "ok", "state": host.state().engine() })
+/// Who may use the operator endpoints: callers with the admin token, or — when no token is
+/// configured — callers on the host's own machine (a loopback peer).
+#[derive(Clone, Default)]
+pub struct AdminAccess {
+    /// The token operators send as `Authorization: Bearer TOKEN` (`[admin] token` in
+    /// `eddy.toml`).
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for AdminAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the token, not even in a debug dump of the settings.
+        let token = self.token.as_ref().map(|_| "<set>");
+        f.debug_struct("AdminAccess").field("token", &token).finish()
+    }
+}
+
+impl AdminAccess {
+    /// Whether a request from `peer` with `authorization` (the header's value) may use the
+    /// operator endpoints. The token is compared in constant time, so its bytes cannot be
+    /// guessed one at a time from response times.
+    pub fn check(&self, peer: IpAddr, authorization: Option<&[u8]>) -> Result<(), Error> {
+        let Some(token) = &self.token else {
+            if peer.is_loopback() || peer.to_canonical().is_loopback() {
+                return Ok(());
+            }
+            return Err(Error::new(
+                ErrorCode::Forbidden,
+                "the operator endpoints answer this machine only: set [admin] token in \
+                 eddy.toml to reach them from elsewhere",
+            ));
+        };
+        let presented = authorization.and_then(|value| value.strip_prefix(b"Bearer "));
+        match presented {
+            Some(presented) if bool::from(presented.ct_eq(token.as_bytes())) => Ok(()),
+            _ => Err(Error::new(
+                ErrorCode::Unauthorized,
+                "the operator endpoints need the admin token: Authorization: Bearer TOKEN",
+            )),
         }
+    }
+}
+
+/// Answers a request under `/_eddy/` from `peer`.
+pub async fn handle(
+    host: &Host,
+    access: &AdminAccess,
+    peer: IpAddr,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, Error> {
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    if (&method, path.as_str()) == (&Method::GET, "/_eddy/health") {
+        let body = json!({ "status": "ok", "state": host.state().engine() });
+        return Ok(json_response(StatusCode::OK, body.to_string()));
+    }
+    let authorization = request.headers().get(hyper::header::AUTHORIZATION);
+    access.check(peer, authorization.map(|value| value.as_bytes()))?;
+    let body = match (&method, path.as_str()) {
         (&Method::GET, "/_eddy/plugins") => plugins(host),
         (&Method::GET, "/_eddy/dlq") => dead_letters(host),
         (&Method::POST, "/_eddy/dlq/replay") => {
@@ -139,5 +194,40 @@ fn trigger_json(trigger: &Trigger) -> Value {
         Trigger::Stream(t) => {
             json!({ "type": "stream", "stream_name": t.stream_name, "group_id": t.group_id })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    const ELSEWHERE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 7));
+
+    #[test]
+    fn without_a_token_only_this_machine_is_let_in() {
+        let open = AdminAccess::default();
+        assert!(open.check(LOOPBACK, None).is_ok());
+        assert!(open.check("::1".parse().unwrap(), None).is_ok());
+        assert!(open.check("::ffff:127.0.0.1".parse().unwrap(), None).is_ok());
+        assert_eq!(open.check(ELSEWHERE, None).unwrap_err().code, ErrorCode::Forbidden);
+    }
+
+    #[test]
+    fn with_a_token_everyone_needs_it_loopback_included() {
+        let access = AdminAccess { token: Some("s3cret-operator-token".into()) };
+        for peer in [LOOPBACK, ELSEWHERE] {
+            assert!(access.check(peer, Some(b"Bearer s3cret-operator-token")).is_ok());
+            for wrong in [None, Some(&b"Bearer s3cret"[..]), Some(b"s3cret-operator-token")] {
+                let error = access.check(peer, wrong).unwrap_err();
+                assert_eq!(error.code, ErrorCode::Unauthorized);
+            }
+        }
+    }
+
+    #[test]
+    fn the_token_never_shows_in_a_debug_print() {
+        let access = AdminAccess { token: Some("s3cret-operator-token".into()) };
+        assert!(!format!("{access:?}").contains("s3cret"));
     }
 }

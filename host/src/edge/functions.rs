@@ -1,7 +1,8 @@
 //! HTTP functions: a request routed through the current snapshot to the function bound to its
 //! method and path, turned into the typed `http-request` event, called, and its output (plain
-//! JSON or a full response) turned into the response. What a function may rely on:
-//! `docs/http.md`.
+//! JSON or a full response) turned into the response, with the CORS headers its origin gets. A
+//! browser's preflight of a bound route is answered here without calling anything. What a
+//! function may rely on: `docs/http.md`.
 
 use hyper::body::Incoming;
 use hyper::header;
@@ -9,7 +10,8 @@ use hyper::{Request, Response};
 
 use super::body::{body_json, is_json_content_type, read_body};
 use super::limits::HttpLimits;
-use super::response::{Body, output_response};
+use super::response::{Body, error_response, output_response};
+use super::settings::EdgeSettings;
 use crate::calls::Invocation;
 use crate::error::{Error, ErrorCode};
 use crate::host::Host;
@@ -17,10 +19,44 @@ use crate::plugins::routes::RouteMatch;
 use crate::runtime::wit;
 
 /// A failed route call, with the `Allow` header a 405 carries.
-pub type RouteError = (Error, Option<String>);
+type RouteError = (Error, Option<String>);
+
+/// Answers a request for a plugin route: a preflight itself, anything else by calling the
+/// function bound to it; the answer carries the CORS headers the request's origin gets.
+pub async fn handle(
+    host: &Host,
+    settings: &EdgeSettings,
+    request: Request<Incoming>,
+) -> Response<Body> {
+    let request_headers = request.headers().clone();
+    if is_preflight(&request) {
+        let snapshot = host.registry().snapshot();
+        let methods = snapshot.routes.methods(request.uri().path());
+        if !methods.is_empty() {
+            let mut response = Response::new(Body::default());
+            *response.status_mut() = hyper::StatusCode::NO_CONTENT;
+            *response.headers_mut() = settings.cors.preflight_headers(&request_headers, &methods);
+            return response;
+        }
+    }
+    let mut response = match call_route(host, &settings.limits, request).await {
+        Ok(response) => response,
+        Err((error, allow)) => error_response(&error, allow.as_deref()),
+    };
+    settings.cors.response_headers(&request_headers, response.headers_mut());
+    response
+}
+
+/// A browser asking whether it may send a cross-origin request: `OPTIONS` with `Origin` and
+/// `Access-Control-Request-Method`.
+fn is_preflight(request: &Request<Incoming>) -> bool {
+    request.method() == hyper::Method::OPTIONS
+        && request.headers().contains_key(header::ORIGIN)
+        && request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
 
 /// Calls the function bound to the request's method and path.
-pub async fn call_route(
+async fn call_route(
     host: &Host,
     limits: &HttpLimits,
     request: Request<Incoming>,

@@ -8,7 +8,7 @@ use hyper::{Response, StatusCode};
 use serde_json::Value;
 
 use super::body::is_json_content_type;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::runtime::wit;
 
 /// The body of every response the edge makes.
@@ -70,13 +70,24 @@ pub fn json_response(status: StatusCode, body: impl Into<Bytes>) -> Response<Bod
     response
 }
 
-/// The error envelope with the status its code maps to (and `Allow` for a 405).
+/// The error envelope with the status its code maps to, and the header that status calls for:
+/// `Allow` for a 405, `WWW-Authenticate` for a 401, `Retry-After` for a 503.
 pub fn error_response(error: &Error, allow: Option<&str>) -> Response<Body> {
     let status =
         StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = json_response(status, error.to_json().to_string());
+    let headers = response.headers_mut();
     if let Some(allow) = allow.and_then(|a| HeaderValue::from_str(a).ok()) {
-        response.headers_mut().insert(header::ALLOW, allow);
+        headers.insert(header::ALLOW, allow);
+    }
+    match error.code {
+        ErrorCode::Unauthorized => {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        ErrorCode::Unavailable => {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        _ => {}
     }
     response
 }
@@ -84,7 +95,6 @@ pub fn error_response(error: &Error, allow: Option<&str>) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorCode;
 
     #[test]
     fn a_plain_json_output_is_a_200() {

@@ -16,8 +16,9 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use super::response::Body;
+use super::settings::EdgeSettings;
 use crate::calls::Invocation;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::host::Host;
 use crate::streams::{self, Authorize, Subscription};
 
@@ -26,8 +27,20 @@ pub fn is_stream_path(path: &str) -> bool {
     path == "/streams" || path.starts_with("/stream/")
 }
 
-/// Upgrades the request and hands the socket to the streams hub.
-pub fn upgrade(host: &Host, mut request: Request<Incoming>) -> Result<Response<Body>, Error> {
+/// Upgrades the request and hands the socket to the streams hub. A browser page of a foreign
+/// origin is refused (403) before anything else: the browser would have sent the user's cookies.
+pub fn upgrade(
+    host: &Host,
+    settings: &EdgeSettings,
+    mut request: Request<Incoming>,
+) -> Result<Response<Body>, Error> {
+    if !settings.cors.allows_socket(request.headers()) {
+        return Err(Error::new(
+            ErrorCode::Forbidden,
+            "WebSocket connections from this origin are not allowed: add it to [cors] \
+             allow_origins in eddy.toml",
+        ));
+    }
     let initial = initial_subscription(request.uri().path(), request.uri().query())?;
     let is_upgrade = request
         .headers()

@@ -3,11 +3,12 @@
 //! and what is wrong, because a manifest is hand-written and usually read back in a terminal.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
+
+use crate::toml_file::{FileError, TomlFile};
 
 /// Prefix of every URL path the host reserves for itself (`/_eddy/plugins`, ...).
 pub const RESERVED_PATH_PREFIX: &str = "/_eddy";
@@ -147,23 +148,8 @@ pub struct StreamTrigger {
 }
 
 /// Why a manifest was rejected, and where.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub struct ManifestError {
-    pub file: PathBuf,
-    /// 1-based; 0 when the problem is the file as a whole (unreadable).
-    pub line: usize,
-    pub message: String,
-}
-
-impl fmt::Display for ManifestError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}: {}", self.file.display(), self.message)
-        } else {
-            write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
-        }
-    }
-}
+/// A manifest that cannot be loaded: `file:line: what is wrong`.
+pub type ManifestError = FileError;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -202,25 +188,15 @@ struct RawStream {
 impl Manifest {
     /// Reads and validates the manifest at `path`.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ManifestError {
-            file: path.to_path_buf(),
-            line: 0,
-            message: format!("cannot read: {e}"),
-        })?;
-        Manifest::parse(path, &text)
+        Manifest::parse(path, &TomlFile::read(path)?)
     }
 
     /// Validates manifest `text`; `path` names it in errors and anchors `component`.
     pub fn parse(path: &Path, text: &str) -> Result<Manifest, ManifestError> {
-        let error = |span: Option<std::ops::Range<usize>>, message: String| ManifestError {
-            file: path.to_path_buf(),
-            line: span.map_or(1, |s| line_of(text, s.start)),
-            message,
-        };
-        let raw: RawManifest = toml::from_str(text).map_err(|e| {
-            let message = e.message().trim_end().to_string();
-            error(e.span(), message)
-        })?;
+        let file = TomlFile { path, text };
+        let error =
+            |span: Option<std::ops::Range<usize>>, message: String| file.error(span, message);
+        let raw: RawManifest = file.parse()?;
 
         let name = raw.name.get_ref();
         if !is_kebab_name(name) {
@@ -423,10 +399,6 @@ pub fn is_function_id(id: &str) -> bool {
 fn is_snake_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_lowercase())
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 #[cfg(test)]

@@ -116,13 +116,19 @@ impl<T> Routes<T> {
             let binding = &self.bindings[*matched.value];
             return RouteMatch::Found { target: &binding.target, route: &binding.pattern, params };
         }
-        let allow: Vec<&str> = self
-            .trees
-            .iter()
-            .filter(|(other, tree)| other.as_str() != method && tree.at(&path).is_ok())
-            .map(|(other, _)| other.as_str())
-            .collect();
+        let allow: Vec<&str> =
+            self.methods(&path).into_iter().filter(|other| *other != method).collect();
         if allow.is_empty() { RouteMatch::NotFound } else { RouteMatch::MethodNotAllowed { allow } }
+    }
+
+    /// The methods bound at `path` (raw, as in [`Routes::find`]), sorted.
+    pub fn methods(&self, path: &str) -> Vec<&str> {
+        let path = normalize(path);
+        self.trees
+            .iter()
+            .filter(|(_, tree)| tree.at(&path).is_ok())
+            .map(|(method, _)| method.as_str())
+            .collect()
     }
 
     /// Every binding as `(method, pattern, target)`.

@@ -24,6 +24,7 @@ impl From<Error> for wit::Error {
             ErrorCode::NotFound => wit::ErrorCode::NotFound,
             ErrorCode::Conflict => wit::ErrorCode::Conflict,
             ErrorCode::Timeout => wit::ErrorCode::Timeout,
+            ErrorCode::Unavailable => wit::ErrorCode::Unavailable,
             ErrorCode::Internal => wit::ErrorCode::Internal,
         };
         wit::Error { code, message: e.message }

@@ -21,6 +21,10 @@ pub struct InstanceLimits {
     /// Instances alive at once (calls in flight, nested invokes and warm idle instances
     /// included): sizes the pool.
     pub concurrent_instances: u32,
+    /// Calls of one plugin in flight at once (unless its manifest sets `[limits] concurrency`):
+    /// well below `concurrent_instances`, so a plugin that is flooded or stuck leaves the rest
+    /// of the pool to the others. Calls over it wait briefly, then are refused as unavailable.
+    pub plugin_concurrency: u32,
     /// Idle warm instances kept per plugin between calls (for plugins that opt into reuse).
     /// Enough for the calls a busy plugin has in flight at once, so a burst does not end with
     /// most of its instances thrown away and made again.
@@ -39,6 +43,7 @@ impl Default for InstanceLimits {
             memory_bytes: 64 << 20,
             max_memory_bytes: 1 << 30,
             concurrent_instances: 256,
+            plugin_concurrency: 64,
             warm_per_plugin: 32,
             warm_total: 128,
             warm_idle: Duration::from_secs(30),

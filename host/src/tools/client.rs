@@ -13,6 +13,8 @@ use tokio::net::TcpStream;
 pub struct Client {
     sender: SendRequest<Full<Bytes>>,
     host: String,
+    /// Sent as `Authorization: Bearer` with every request, when set.
+    token: Option<String>,
 }
 
 impl Client {
@@ -23,7 +25,13 @@ impl Client {
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        Ok(Client { sender, host: addr.to_string() })
+        Ok(Client { sender, host: addr.to_string(), token: None })
+    }
+
+    /// Sends `token` as a bearer token with every request (the admin token, for `/_eddy/`).
+    pub fn with_token(mut self, token: Option<String>) -> Client {
+        self.token = token;
+        self
     }
 
     /// Sends a request and reads the whole response: (status, body).
@@ -36,6 +44,9 @@ impl Client {
         let mut builder = Request::builder().method(method).uri(path).header("host", &self.host);
         if body.is_some() {
             builder = builder.header("content-type", "application/json");
+        }
+        if let Some(token) = &self.token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
         }
         let request = builder.body(Full::new(Bytes::from(body.unwrap_or_default().to_string())))?;
         self.sender.ready().await?;

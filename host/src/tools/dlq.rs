@@ -1,5 +1,6 @@
 //! Operator commands that talk to a running host over its `/_eddy/` endpoints:
-//! `eddy dlq list` and `eddy dlq replay`.
+//! `eddy dlq list` and `eddy dlq replay`. They send the admin token when given one (the host
+//! asks for it unless the command runs on its machine and it has none configured).
 
 use std::net::SocketAddr;
 
@@ -9,15 +10,22 @@ use serde_json::{Value, json};
 
 use super::client::Client;
 
+/// Which host to ask, with which admin token.
+pub struct Operator {
+    pub host: SocketAddr,
+    pub token: Option<String>,
+}
+
 async fn call(
-    host: SocketAddr,
+    Operator { host, token }: &Operator,
     method: Method,
     path: &str,
     body: Option<Value>,
 ) -> anyhow::Result<Value> {
-    let mut client = Client::connect(host).await.with_context(|| {
+    let client = Client::connect(*host).await.with_context(|| {
         format!("cannot reach an eddy host at {host} (is it running? see --host)")
     })?;
+    let mut client = client.with_token(token.clone());
     let body = body.map(|b| b.to_string());
     let (status, bytes) = client.request(method, path, body.as_deref()).await?;
     let reply: Value = serde_json::from_slice(&bytes).context("the host's answer is not JSON")?;
@@ -27,8 +35,8 @@ async fn call(
     Ok(reply)
 }
 
-/// Prints the dead letters of the host at `host`, one per line.
-pub async fn list(host: SocketAddr) -> anyhow::Result<()> {
+/// Prints the dead letters of the host, one per line.
+pub async fn list(host: &Operator) -> anyhow::Result<()> {
     let reply = call(host, Method::GET, "/_eddy/dlq", None).await?;
     let letters = reply["dead_letters"].as_array().cloned().unwrap_or_default();
     if letters.is_empty() {
@@ -51,7 +59,7 @@ pub async fn list(host: SocketAddr) -> anyhow::Result<()> {
 }
 
 /// Replays one dead letter by id, or all of them.
-pub async fn replay(host: SocketAddr, id: Option<u64>) -> anyhow::Result<()> {
+pub async fn replay(host: &Operator, id: Option<u64>) -> anyhow::Result<()> {
     let reply = call(host, Method::POST, "/_eddy/dlq/replay", Some(json!({ "id": id }))).await?;
     let replayed = reply["replayed"].as_array().map_or(0, Vec::len);
     println!("replayed {replayed} dead letter(s)");

@@ -1,0 +1,307 @@
+//! `eddy.toml`: the host's settings — where it listens and keeps its data, who may use the
+//! operator endpoints, which browser origins may call it, and its limits. Read strictly like
+//! `plugin.toml` (`toml_file.rs`): an unknown key or a bad value stops the host with the file,
+//! the line and the reason. Relative paths are taken from the file's folder. Flags on the
+//! command line override what the file says ([`Config::apply`] runs first). The reference is
+//! in the README.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::edge::cors::validate_origin;
+use crate::edge::{AdminAccess, AllowedOrigins, CorsPolicy};
+use crate::serve::ServeOptions;
+use crate::toml_file::{FileError, TomlFile};
+
+/// The name of the file the host looks for in its working directory.
+pub const FILE_NAME: &str = "eddy.toml";
+
+/// Shortest admin token accepted: a short one can be guessed by trying.
+const MIN_TOKEN_LEN: usize = 16;
+
+/// A validated `eddy.toml`: each setting it gives, none for those it leaves out.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub listen: Option<SocketAddr>,
+    pub plugins: Option<PathBuf>,
+    pub data: Option<PathBuf>,
+    pub memory: Option<bool>,
+    pub admin: Option<AdminAccess>,
+    pub cors: Option<CorsPolicy>,
+    limits: RawLimits,
+    delivery: RawDelivery,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<Spanned<String>>,
+    plugins: Option<String>,
+    data: Option<String>,
+    memory: Option<bool>,
+    admin: Option<RawAdmin>,
+    cors: Option<RawCors>,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    delivery: RawDelivery,
+}
+
+/// `[admin]`: the token operators send; given in the file or, better, named by an environment
+/// variable so the file holds no secret.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    token: Option<Spanned<String>>,
+    token_env: Option<Spanned<String>>,
+}
+
+/// `[cors]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCors {
+    allow_origins: Spanned<Vec<String>>,
+    allow_headers: Option<Vec<String>>,
+    #[serde(default)]
+    expose_headers: Vec<String>,
+    #[serde(default)]
+    allow_credentials: bool,
+    max_age_secs: Option<u64>,
+}
+
+/// `[limits]`: each one overrides the host's default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_body_bytes: Option<Spanned<usize>>,
+    max_connections: Option<Spanned<usize>>,
+    request_timeout_ms: Option<Spanned<u64>>,
+    call_timeout_ms: Option<Spanned<u64>>,
+    call_memory_mib: Option<Spanned<usize>>,
+    instances: Option<Spanned<u32>>,
+    plugin_concurrency: Option<Spanned<u32>>,
+}
+
+/// `[delivery]`: retries of failed trigger deliveries.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDelivery {
+    max_attempts: Option<Spanned<u32>>,
+    retry_backoff_ms: Option<Spanned<u64>>,
+}
+
+impl Config {
+    /// The file `--config` names, or `eddy.toml` in the working directory if there is one, or
+    /// no settings at all.
+    pub fn find(explicit: Option<&Path>) -> Result<Config, FileError> {
+        match explicit {
+            Some(path) => Config::load(path),
+            None if Path::new(FILE_NAME).is_file() => Config::load(Path::new(FILE_NAME)),
+            None => Ok(Config::default()),
+        }
+    }
+
+    /// Reads and validates the file at `path`; environment variables it names are read now.
+    pub fn load(path: &Path) -> Result<Config, FileError> {
+        let text = TomlFile::read(path)?;
+        Config::parse(path, &text, |name| std::env::var(name).ok())
+    }
+
+    /// Validates `text` (from `path`, which anchors relative paths), looking up environment
+    /// variables with `env`.
+    pub fn parse(
+        path: &Path,
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, FileError> {
+        let file = TomlFile { path, text };
+        let raw: RawConfig = file.parse()?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let listen = match raw.listen {
+            Some(listen) => Some(listen.get_ref().parse().map_err(|_| {
+                file.error(
+                    Some(listen.span()),
+                    format!(
+                        "listen {:?} must be an address like \"0.0.0.0:3111\"",
+                        listen.get_ref()
+                    ),
+                )
+            })?),
+            None => None,
+        };
+        let admin = raw.admin.map(|admin| admin_access(&file, admin, &env)).transpose()?;
+        let cors = raw.cors.map(|cors| cors_policy(&file, cors)).transpose()?;
+        check_limits(&file, &raw.limits)?;
+        if let Some(attempts) = &raw.delivery.max_attempts
+            && *attempts.get_ref() == 0
+        {
+            return Err(file.error(Some(attempts.span()), "max_attempts must be at least 1"));
+        }
+        Ok(Config {
+            listen,
+            plugins: raw.plugins.map(|p| dir.join(p)),
+            data: raw.data.map(|d| dir.join(d)),
+            memory: raw.memory,
+            admin,
+            cors,
+            limits: raw.limits,
+            delivery: raw.delivery,
+        })
+    }
+
+    /// Writes the settings the file gives into `options`.
+    pub fn apply(&self, options: &mut ServeOptions) {
+        if let Some(listen) = self.listen {
+            options.listen = listen;
+        }
+        if let Some(plugins) = &self.plugins {
+            options.plugins = plugins.clone();
+        }
+        if let Some(data) = &self.data {
+            options.data = data.clone();
+        }
+        if let Some(memory) = self.memory {
+            options.memory = memory;
+        }
+        if let Some(admin) = &self.admin {
+            options.admin = admin.clone();
+        }
+        if let Some(cors) = &self.cors {
+            options.cors = cors.clone();
+        }
+        let limits = &self.limits;
+        if let Some(bytes) = value(&limits.max_body_bytes) {
+            options.http.max_body_bytes = bytes;
+        }
+        if let Some(n) = value(&limits.max_connections) {
+            options.http.max_connections = n;
+        }
+        if let Some(ms) = value(&limits.request_timeout_ms) {
+            options.http.request_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = value(&limits.call_timeout_ms) {
+            options.instances.timeout = Duration::from_millis(ms);
+        }
+        if let Some(mib) = value(&limits.call_memory_mib) {
+            options.instances.memory_bytes = mib << 20;
+        }
+        if let Some(n) = value(&limits.instances) {
+            options.instances.concurrent_instances = n;
+        }
+        if let Some(n) = value(&limits.plugin_concurrency) {
+            options.instances.plugin_concurrency = n;
+        }
+        if let Some(n) = value(&self.delivery.max_attempts) {
+            options.delivery.max_attempts = n;
+        }
+        if let Some(ms) = value(&self.delivery.retry_backoff_ms) {
+            options.delivery.first_backoff = Duration::from_millis(ms);
+        }
+    }
+}
+
+/// The value of a setting the file gives.
+fn value<T: Copy>(setting: &Option<Spanned<T>>) -> Option<T> {
+    setting.as_ref().map(|s| *s.get_ref())
+}
+
+fn admin_access(
+    file: &TomlFile<'_>,
+    admin: RawAdmin,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<AdminAccess, FileError> {
+    let (token, span) = match (admin.token, admin.token_env) {
+        (Some(token), None) => (token.get_ref().clone(), token.span()),
+        (None, Some(name)) => {
+            let token = env(name.get_ref()).ok_or_else(|| {
+                let message = format!("token_env names {:?}, which is not set", name.get_ref());
+                file.error(Some(name.span()), message)
+            })?;
+            (token, name.span())
+        }
+        (None, None) => {
+            return Err(file.error(None, "[admin] needs token or token_env"));
+        }
+        (Some(_), Some(name)) => {
+            return Err(file.error(Some(name.span()), "give token or token_env, not both"));
+        }
+    };
+    if token.chars().count() < MIN_TOKEN_LEN || token.chars().any(|c| c.is_whitespace()) {
+        let message = format!(
+            "the admin token must be at least {MIN_TOKEN_LEN} characters, without spaces (e.g. \
+             the output of `openssl rand -hex 32`)"
+        );
+        return Err(file.error(Some(span), message));
+    }
+    Ok(AdminAccess { token: Some(token) })
+}
+
+fn cors_policy(file: &TomlFile<'_>, cors: RawCors) -> Result<CorsPolicy, FileError> {
+    let span = cors.allow_origins.span();
+    let origins = cors.allow_origins.into_inner();
+    let allow_origins = if origins.iter().any(|o| o == "*") {
+        if origins.len() > 1 {
+            return Err(file.error(Some(span), "\"*\" allows every origin: list nothing else"));
+        }
+        if cors.allow_credentials {
+            return Err(file.error(
+                Some(span),
+                "browsers refuse credentials with \"*\": list the origins that send them",
+            ));
+        }
+        AllowedOrigins::Any
+    } else {
+        let origins: Result<Vec<String>, String> =
+            origins.iter().map(|o| validate_origin(o)).collect();
+        AllowedOrigins::List(origins.map_err(|m| file.error(Some(span.clone()), m))?)
+    };
+    let defaults = CorsPolicy::default();
+    let lower = |names: Vec<String>| names.iter().map(|n| n.to_ascii_lowercase()).collect();
+    Ok(CorsPolicy {
+        allow_origins,
+        allow_headers: cors.allow_headers.map_or(defaults.allow_headers, lower),
+        expose_headers: lower(cors.expose_headers),
+        allow_credentials: cors.allow_credentials,
+        max_age: cors.max_age_secs.map_or(defaults.max_age, Duration::from_secs),
+    })
+}
+
+fn check_limits(file: &TomlFile<'_>, limits: &RawLimits) -> Result<(), FileError> {
+    let within = |value: &Option<Spanned<u64>>, name: &str, min: u64, max: u64| match value {
+        Some(v) if !(min..=max).contains(v.get_ref()) => Err(file.error(
+            Some(v.span()),
+            format!("{name} must be between {min} and {max}, not {}", v.get_ref()),
+        )),
+        _ => Ok(()),
+    };
+    let widen = |v: &Option<Spanned<usize>>| {
+        v.as_ref().map(|v| Spanned::new(v.span(), *v.get_ref() as u64))
+    };
+    let widen32 = |v: &Option<Spanned<u32>>| {
+        v.as_ref().map(|v| Spanned::new(v.span(), u64::from(*v.get_ref())))
+    };
+    within(&widen(&limits.max_body_bytes), "max_body_bytes", 1, 1 << 30)?;
+    within(&widen(&limits.max_connections), "max_connections", 1, 1_000_000)?;
+    within(&limits.request_timeout_ms, "request_timeout_ms", 1, 3_600_000)?;
+    within(
+        &limits.call_timeout_ms,
+        "call_timeout_ms",
+        1,
+        crate::plugins::manifest::MAX_TIMEOUT_MS,
+    )?;
+    within(&widen(&limits.call_memory_mib), "call_memory_mib", 1, 1024)?;
+    within(&widen32(&limits.instances), "instances", 1, 10_000)?;
+    let pool =
+        limits.instances.as_ref().map_or(
+            u64::from(crate::runtime::InstanceLimits::default().concurrent_instances),
+            |n| u64::from(*n.get_ref()),
+        );
+    within(&widen32(&limits.plugin_concurrency), "plugin_concurrency", 1, pool)
+}
+
+#[cfg(test)]
+mod tests;
