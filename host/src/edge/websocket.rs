@@ -1,7 +1,7 @@
-//! The WebSocket endpoints: `GET /stream/{stream}/{group}[?since=SEQ]` (subscribed at once) and
-//! `GET /streams` (subscriptions by join/leave messages). This file only does the HTTP upgrade on
-//! the shared port; the protocol itself lives in [`crate::streams`]
-//! (`docs/streams.md`).
+//! The WebSocket endpoints: `GET /stream/{stream}/{group}[?since=SEQ&epoch=E]` (subscribed at
+//! once) and `GET /streams` (subscriptions by join/leave messages). This file only checks the
+//! page's origin and does the HTTP upgrade on the shared port; the protocol itself lives in
+//! [`crate::streams`] (`docs/streams.md`).
 
 use std::sync::Arc;
 
@@ -159,9 +159,11 @@ fn initial_subscription(path: &str, query: Option<&str>) -> Result<Option<Subscr
     if stream_name.is_empty() || group_id.is_empty() {
         return Err(Error::not_found(format!("no stream endpoint {path}; use /stream/NAME/GROUP")));
     }
-    let mut since = None;
+    let (mut since, mut epoch) = (None, None);
     for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        if name == "since" {
+        if name == "epoch" {
+            epoch = Some(value.into_owned());
+        } else if name == "since" {
             since = Some(value.parse::<u64>().map_err(|_| {
                 Error::bad_request(format!("since must be a sequence number, got {value:?}"))
             })?);
@@ -172,6 +174,7 @@ fn initial_subscription(path: &str, query: Option<&str>) -> Result<Option<Subscr
         group_id: group_id.clone(),
         id: None,
         since,
+        epoch,
     }))
 }
 
@@ -180,11 +183,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_stream_path_names_the_stream_group_and_since() {
-        let s = initial_subscription("/stream/todos-live/all", Some("since=7")).unwrap().unwrap();
+    fn a_stream_path_names_the_stream_group_since_and_epoch() {
+        let query = Some("since=7&epoch=4f2a");
+        let s = initial_subscription("/stream/todos-live/all", query).unwrap().unwrap();
         assert_eq!(
-            (s.stream_name.as_str(), s.group_id.as_str(), s.since),
-            ("todos-live", "all", Some(7))
+            (s.stream_name.as_str(), s.group_id.as_str(), s.since, s.epoch.as_deref()),
+            ("todos-live", "all", Some(7), Some("4f2a"))
         );
         assert!(initial_subscription("/streams", None).unwrap().is_none());
     }

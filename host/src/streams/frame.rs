@@ -33,7 +33,7 @@ pub(crate) struct SentEvent<'a> {
     pub data: &'a Value,
 }
 
-/// `{"type":"stream","timestamp","streamName","groupId","id","seq","event"}`.
+/// `{"type":"stream","timestamp","streamName","groupId","id","seq","epoch","event"}`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct StreamFrame<'a> {
@@ -44,6 +44,7 @@ struct StreamFrame<'a> {
     group_id: &'a str,
     id: Option<&'a str>,
     seq: u64,
+    epoch: &'a str,
     event: &'a FrameEvent<'a>,
 }
 
@@ -53,6 +54,7 @@ pub(crate) fn stream_frame(
     group_id: &str,
     id: Option<&str>,
     seq: u64,
+    epoch: &str,
     event: &FrameEvent<'_>,
 ) -> Utf8Bytes {
     to_text(&StreamFrame {
@@ -62,6 +64,7 @@ pub(crate) fn stream_frame(
         group_id,
         id,
         seq,
+        epoch,
         event,
     })
 }
@@ -116,6 +119,17 @@ pub(crate) struct Join {
     /// of garbage) means "I don't know", which earns a sync rather than an error.
     #[serde(default, deserialize_with = "since")]
     pub since: Option<u64>,
+    /// The `epoch` of the frame whose seq `since` is: a `since` is only good in the epoch that
+    /// numbered it. Anything but a string means "unknown".
+    #[serde(default, deserialize_with = "epoch")]
+    pub epoch: Option<String>,
+}
+
+fn epoch<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::String(s) => Some(s),
+        _ => None,
+    })
 }
 
 fn since<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
@@ -171,6 +185,9 @@ pub struct Subscription {
     /// The last seq the client saw: it gets the frames after it from the replay window, or a
     /// sync when they are gone. `None` (or an unparsable `since`) means a sync.
     pub since: Option<u64>,
+    /// The epoch `since` belongs to (from the same frame). A `since` of another epoch, or
+    /// without one, gets a sync: its numbers say nothing about this epoch's frames.
+    pub epoch: Option<String>,
 }
 
 #[cfg(test)]
@@ -186,15 +203,18 @@ mod tests {
     fn a_stream_frame_has_exactly_the_documented_fields() {
         let data = json!({"a": 1});
         let frame =
-            parse(&stream_frame("s", "g", Some("i"), 7, &FrameEvent::Update { data: &data }));
+            parse(&stream_frame("s", "g", Some("i"), 7, "e1", &FrameEvent::Update { data: &data }));
         let keys: Vec<&str> = frame.as_object().unwrap().keys().map(|k| k.as_str()).collect();
-        assert_eq!(keys, ["type", "timestamp", "streamName", "groupId", "id", "seq", "event"]);
+        let documented =
+            ["type", "timestamp", "streamName", "groupId", "id", "seq", "epoch", "event"];
+        assert_eq!(keys, documented);
         assert_eq!(frame["type"], "stream");
         assert!(frame["timestamp"].as_u64().unwrap() > 1_600_000_000_000);
         assert_eq!(frame["streamName"], "s");
         assert_eq!(frame["groupId"], "g");
         assert_eq!(frame["id"], "i");
         assert_eq!(frame["seq"], 7);
+        assert_eq!(frame["epoch"], "e1");
         assert_eq!(frame["event"], json!({"type": "update", "data": {"a": 1}}));
     }
 
@@ -202,7 +222,7 @@ mod tests {
     fn an_event_frame_nests_the_sent_type_and_data_and_a_missing_id_is_null() {
         let data = json!([1, 2]);
         let event = FrameEvent::Event { event: SentEvent { kind: "ping", data: &data } };
-        let frame = parse(&stream_frame("s", "g", None, 1, &event));
+        let frame = parse(&stream_frame("s", "g", None, 1, "e1", &event));
         assert_eq!(frame["id"], Value::Null);
         assert_eq!(
             frame["event"],
@@ -218,7 +238,7 @@ mod tests {
             (FrameEvent::Create { data: &data }, "create"),
             (FrameEvent::Delete { data: &data }, "delete"),
         ] {
-            let frame = parse(&stream_frame("s", "g", None, 0, &event));
+            let frame = parse(&stream_frame("s", "g", None, 0, "e1", &event));
             assert_eq!(frame["event"], json!({"type": name, "data": {"x": true}}));
         }
     }
@@ -234,7 +254,7 @@ mod tests {
 
     #[test]
     fn a_join_parses_with_camel_case_or_snake_case_fields() {
-        let camel = r#"{"type":"join","data":{"subscriptionId":"a","streamName":"s","groupId":"g","id":"i","since":4}}"#;
+        let camel = r#"{"type":"join","data":{"subscriptionId":"a","streamName":"s","groupId":"g","id":"i","since":4,"epoch":"e1"}}"#;
         let snake = r#"{"type":"join","data":{"subscription_id":"a","stream_name":"s","group_id":"g","id":"i","since":"4"}}"#;
         let expected = ClientMessage::Join(Join {
             subscription_id: "a".into(),
@@ -242,12 +262,13 @@ mod tests {
             group_id: "g".into(),
             id: Some("i".into()),
             since: Some(4),
+            epoch: Some("e1".into()),
         });
         assert_eq!(parse_client_message(camel), Ok(expected));
         let ClientMessage::Join(join) = parse_client_message(snake).unwrap() else {
             panic!("not a join")
         };
-        assert_eq!(join.since, Some(4));
+        assert_eq!((join.since, join.epoch), (Some(4), None));
     }
 
     #[test]

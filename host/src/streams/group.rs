@@ -1,5 +1,5 @@
-//! One stream group: its seq counter, its replay window of recent frames, its items and the
-//! clients subscribed to it. A group is only touched under the hub's lock, so the frames it
+//! One stream group: its seq counter (numbering frames within the hub's epoch), its replay
+//! window of recent frames, its items and the clients subscribed to it. A group is only touched under the hub's lock, so the frames it
 //! queues reach every client in the same order; queuing never waits (a full client queue closes
 //! that client instead), so no lock is held across an await.
 
@@ -128,6 +128,8 @@ pub(crate) struct GroupName<'a> {
 pub(crate) struct Group {
     /// The seq of the last broadcast frame.
     seq: u64,
+    /// The epoch its seqs belong to (the hub's): every frame carries it.
+    epoch: Arc<str>,
     /// The last `replay_window` frames, oldest first, seqs contiguous and ending at `seq`.
     window: VecDeque<WindowFrame>,
     /// The group's items by id; a BTreeMap so syncs and lists come in item-id order.
@@ -138,10 +140,11 @@ pub(crate) struct Group {
 }
 
 impl Group {
-    /// An empty group whose first frame will be `seq + 1`.
-    pub fn new(seq: u64, now: Instant) -> Self {
+    /// An empty group of `epoch` whose first frame will be `seq + 1`.
+    pub fn new(seq: u64, epoch: Arc<str>, now: Instant) -> Self {
         Group {
             seq,
+            epoch,
             window: VecDeque::new(),
             items: BTreeMap::new(),
             members: HashMap::new(),
@@ -166,7 +169,7 @@ impl Group {
     ) {
         self.seq += 1;
         self.last_active = now;
-        let text = stream_frame(name.stream, name.group, id, self.seq, event);
+        let text = stream_frame(name.stream, name.group, id, self.seq, &self.epoch, event);
         self.members.retain(|_, member| !member.wants(id) || member.client.deliver(text.clone()));
         if replay_window > 0 {
             if self.window.len() >= replay_window {
@@ -248,7 +251,8 @@ impl Group {
             Some(id) => self.items.get(id).cloned().unwrap_or(Value::Null),
             None => Value::Array(self.items.values().cloned().collect()),
         };
-        stream_frame(name.stream, name.group, only, self.seq, &FrameEvent::Sync { data: &data })
+        let sync = FrameEvent::Sync { data: &data };
+        stream_frame(name.stream, name.group, only, self.seq, &self.epoch, &sync)
     }
 }
 
@@ -260,7 +264,7 @@ mod tests {
     const NAME: GroupName<'static> = GroupName { stream: "s", group: "g" };
 
     fn group_with_frames(count: u64, window: usize) -> Group {
-        let mut group = Group::new(0, Instant::now());
+        let mut group = Group::new(0, "e".into(), Instant::now());
         for n in 0..count {
             let data = json!(n);
             let id = format!("i{}", n % 2);
@@ -329,7 +333,7 @@ mod tests {
         let (client, mut rx) = Client::new(1, 8);
         assert!(group.join(NAME, &client, "sub", None, Some(4)));
         assert!(drain(&mut rx).is_empty());
-        let mut fresh = Group::new(0, Instant::now());
+        let mut fresh = Group::new(0, "e".into(), Instant::now());
         assert!(fresh.join(NAME, &client, "sub", None, Some(0)));
         assert!(drain(&mut rx).is_empty());
     }
@@ -357,7 +361,7 @@ mod tests {
 
     #[test]
     fn a_member_with_a_full_queue_is_closed_and_dropped_without_blocking() {
-        let mut group = Group::new(0, Instant::now());
+        let mut group = Group::new(0, "e".into(), Instant::now());
         let (slow, slow_rx) = Client::new(1, 2);
         let (fast, mut fast_rx) = Client::new(2, 100);
         assert!(group.join(NAME, &slow, "a", None, Some(0)));
@@ -373,7 +377,7 @@ mod tests {
 
     #[test]
     fn a_client_gets_each_frame_once_however_many_subscriptions_want_it() {
-        let mut group = Group::new(0, Instant::now());
+        let mut group = Group::new(0, "e".into(), Instant::now());
         let (client, mut rx) = Client::new(1, 8);
         assert!(group.join(NAME, &client, "all", None, Some(0)));
         assert!(group.join(NAME, &client, "one", Some("x"), Some(0)));
@@ -392,7 +396,7 @@ mod tests {
     fn a_group_is_idle_only_without_members_or_items_after_the_ttl() {
         let start = Instant::now();
         let ttl = Duration::from_secs(60);
-        let mut group = Group::new(0, start);
+        let mut group = Group::new(0, "e".into(), start);
         assert!(!group.is_idle(start, ttl));
         assert!(group.is_idle(start + ttl, ttl));
         group.items.insert("a".into(), json!(1));

@@ -107,6 +107,10 @@ pub struct Streams {
 
 struct Shared {
     config: StreamsConfig,
+    /// This hub's epoch: a name no other run of the host shares. Seqs count frames within it;
+    /// a `since` from another epoch (a run before a restart) says nothing about this one's
+    /// frames, so it earns a sync (`docs/streams.md`).
+    epoch: Arc<str>,
     /// Told of every broadcast (the trigger dispatcher). Called without the hub locked, in the
     /// hub-wide order the frames were numbered.
     on_event: Arc<dyn Fn(StreamEvent) + Send + Sync>,
@@ -117,6 +121,8 @@ struct Shared {
 
 /// Everything behind the hub's lock. The lock is a std `Mutex`, never held across an await.
 pub(super) struct Hub {
+    /// The hub's epoch, which every group numbers its frames in.
+    epoch: Arc<str>,
     /// stream name -> group id -> group.
     pub(super) streams: HashMap<String, HashMap<String, Group>>,
     /// The highest seq any dropped group reached. A group created later starts from it, so a
@@ -132,12 +138,12 @@ pub(super) struct Hub {
 
 impl Hub {
     fn group(&mut self, name: GroupName<'_>, now: Instant) -> &mut Group {
-        let floor = self.seq_floor;
+        let (floor, epoch) = (self.seq_floor, self.epoch.clone());
         self.streams
             .entry(name.stream.to_owned())
             .or_default()
             .entry(name.group.to_owned())
-            .or_insert_with(|| Group::new(floor, now))
+            .or_insert_with(|| Group::new(floor, epoch, now))
     }
 
     fn existing_group(&mut self, name: GroupName<'_>) -> Option<&mut Group> {
@@ -172,7 +178,9 @@ impl Streams {
     /// in order, possibly from the thread of a later broadcast than the one that caused it. It
     /// should be quick: hand the event to a queue.
     pub fn new(config: StreamsConfig, on_event: Arc<dyn Fn(StreamEvent) + Send + Sync>) -> Self {
+        let epoch: Arc<str> = new_epoch().into();
         let hub = Hub {
+            epoch: epoch.clone(),
             streams: HashMap::new(),
             seq_floor: 0,
             last_sweep: Instant::now(),
@@ -182,11 +190,17 @@ impl Streams {
         Streams {
             shared: Arc::new(Shared {
                 config,
+                epoch,
                 on_event,
                 hub: Mutex::new(hub),
                 next_client: AtomicU64::new(1),
             }),
         }
+    }
+
+    /// The epoch this hub numbers frames in.
+    pub fn epoch(&self) -> &str {
+        &self.shared.epoch
     }
 
     /// The limits this hub was built with.
@@ -434,7 +448,7 @@ impl Streams {
             client,
             subscription_id,
             target.id.as_deref(),
-            target.since,
+            target.since.filter(|_| target.epoch.as_deref() == Some(&*self.shared.epoch)),
         ))
     }
 
@@ -451,6 +465,16 @@ impl Streams {
         // Nothing under the lock calls user code, so a poisoned lock still holds whole data.
         self.shared.hub.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// A fresh epoch: 64 random bits in hex. The standard library's hasher keys are random per
+/// process; mixed with the time they make an epoch no earlier run of the host had.
+fn new_epoch() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(crate::clock::now_ms().into());
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
 }
 
 fn group_name<'a>(stream: &'a str, group: &'a str) -> Result<GroupName<'a>, StreamError> {

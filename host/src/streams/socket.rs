@@ -115,6 +115,7 @@ impl Session {
                     group_id: join.group_id,
                     id: join.id,
                     since: join.since,
+                    epoch: join.epoch,
                 };
                 if self.admits(&target).await {
                     self.join(join.subscription_id, target);

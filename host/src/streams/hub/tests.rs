@@ -34,6 +34,7 @@ fn subscribe(
         group_id: group.into(),
         id: id.map(str::to_owned),
         since,
+        epoch: Some(streams.epoch().to_owned()),
     };
     assert!(streams.join(&client, "sub", &target).unwrap());
     receivers
@@ -257,6 +258,35 @@ fn an_idle_group_is_forgotten_but_its_seqs_are_never_reused() {
     assert_eq!(frames.len(), 1);
     assert_eq!(frames[0]["event"]["type"], "sync");
     assert_eq!(frames[0]["seq"], 6);
+}
+
+#[test]
+fn a_since_of_another_epoch_or_of_none_gets_a_sync_and_the_epoch_is_on_every_frame() {
+    let (streams, _) = hub();
+    let (other, _) = hub();
+    assert_ne!(streams.epoch(), other.epoch(), "each hub is an epoch of its own");
+    for n in 0..4 {
+        streams.send("s", "g", None, "t", json!(n), CAUSE).unwrap();
+    }
+    for epoch in [None, Some(other.epoch().to_owned())] {
+        let (client, mut receivers) = streams.connect();
+        let target = Subscription {
+            stream_name: "s".into(),
+            group_id: "g".into(),
+            id: None,
+            since: Some(2),
+            epoch,
+        };
+        assert!(streams.join(&client, "sub", &target).unwrap());
+        let frames = frames(&mut receivers);
+        assert_eq!(frames.len(), 1, "{frames:?}");
+        assert_eq!(frames[0]["event"]["type"], "sync");
+        assert_eq!(frames[0]["epoch"], streams.epoch());
+    }
+    let mut same = subscribe(&streams, "g", None, Some(2));
+    let replayed = frames(&mut same);
+    assert_eq!(replayed.iter().map(|f| f["seq"].as_u64().unwrap()).collect::<Vec<_>>(), [3, 4]);
+    assert!(replayed.iter().all(|f| f["epoch"] == streams.epoch()));
 }
 
 #[test]

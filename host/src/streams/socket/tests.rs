@@ -157,12 +157,20 @@ fn hub(config: StreamsConfig) -> Streams {
     Streams::new(config, Arc::new(|_| {}))
 }
 
-fn subscription(group: &str, id: Option<&str>, since: Option<u64>) -> Option<Subscription> {
+/// A subscription to group `group` of stream `s` of `streams`, resuming after `since` in its
+/// epoch.
+fn subscription(
+    streams: &Streams,
+    group: &str,
+    id: Option<&str>,
+    since: Option<u64>,
+) -> Option<Subscription> {
     Some(Subscription {
         stream_name: "s".into(),
         group_id: group.into(),
         id: id.map(str::to_owned),
         since,
+        epoch: Some(streams.epoch().to_owned()),
     })
 }
 
@@ -186,12 +194,14 @@ async fn a_socket_opened_on_a_group_gets_a_sync_and_then_every_frame_in_the_docu
     let streams = hub(StreamsConfig::default());
     streams.set("s", "g", "b", json!({"n": 2}), Cause::ROOT).unwrap();
     streams.set("s", "g", "a", json!({"n": 1}), Cause::ROOT).unwrap();
-    let mut client = TestClient::connect(&streams, subscription("g", None, None));
+    let mut client = TestClient::connect(&streams, subscription(&streams, "g", None, None));
 
     let sync = client.next_frame().await;
     let keys: Vec<&str> = sync.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["type", "timestamp", "streamName", "groupId", "id", "seq", "event"]);
+    let documented = ["type", "timestamp", "streamName", "groupId", "id", "seq", "epoch", "event"];
+    assert_eq!(keys, documented);
     assert!(sync["timestamp"].is_u64());
+    assert_eq!(sync["epoch"], streams.epoch());
     assert_eq!(sync["streamName"], "s");
     assert_eq!(sync["groupId"], "g");
     assert_eq!(sync["id"], Value::Null);
@@ -256,7 +266,7 @@ async fn a_join_with_since_replays_exactly_the_missed_frames_without_a_sync() {
     for n in 1..=5 {
         send(&streams, "g", None, json!(n));
     }
-    let mut client = TestClient::connect(&streams, subscription("g", None, Some(2)));
+    let mut client = TestClient::connect(&streams, subscription(&streams, "g", None, Some(2)));
     for seq in 3..=5 {
         assert_event(&client.next_frame().await, seq, json!(seq));
     }
@@ -272,7 +282,7 @@ async fn a_join_with_since_in_a_join_message_replays_too() {
         send(&streams, "g", None, json!(n));
     }
     let mut client = TestClient::connect(&streams, None);
-    client.join("a", "g", json!({"since": 1}));
+    client.join("a", "g", json!({"since": 1, "epoch": streams.epoch()}));
     assert_event(&client.next_frame().await, 2, json!(2));
     assert_event(&client.next_frame().await, 3, json!(3));
     client.hang_up().await;
@@ -285,9 +295,9 @@ async fn a_join_with_since_out_of_the_window_or_ahead_gets_a_sync() {
     for n in 2..=10 {
         send(&streams, "g", None, json!(n));
     }
-    let mut old = TestClient::connect(&streams, subscription("g", None, Some(2)));
+    let mut old = TestClient::connect(&streams, subscription(&streams, "g", None, Some(2)));
     assert_sync(&old.next_frame().await, 10, json!(["item"]));
-    let mut ahead = TestClient::connect(&streams, subscription("g", None, Some(99)));
+    let mut ahead = TestClient::connect(&streams, subscription(&streams, "g", None, Some(99)));
     assert_sync(&ahead.next_frame().await, 10, json!(["item"]));
     send(&streams, "g", None, json!(11));
     assert_event(&old.next_frame().await, 11, json!(11));
@@ -302,7 +312,7 @@ async fn a_join_that_is_up_to_date_gets_nothing_before_the_next_frame() {
     for n in 1..=3 {
         send(&streams, "g", None, json!(n));
     }
-    let mut client = TestClient::connect(&streams, subscription("g", None, Some(3)));
+    let mut client = TestClient::connect(&streams, subscription(&streams, "g", None, Some(3)));
     // Whether this lands before or after the join, the client's first frame is seq 4.
     send(&streams, "g", None, json!(4));
     assert_event(&client.next_frame().await, 4, json!(4));
@@ -314,7 +324,7 @@ async fn a_subscription_with_an_id_receives_only_frames_with_that_id() {
     let streams = hub(StreamsConfig::default());
     streams.set("s", "g", "x", json!({"v": 1}), Cause::ROOT).unwrap();
     streams.set("s", "g", "y", json!({"v": 2}), Cause::ROOT).unwrap();
-    let mut client = TestClient::connect(&streams, subscription("g", Some("x"), None));
+    let mut client = TestClient::connect(&streams, subscription(&streams, "g", Some("x"), None));
     let sync = client.next_frame().await;
     assert_eq!(sync["id"], "x");
     assert_sync(&sync, 2, json!({"v": 1}));
@@ -337,8 +347,9 @@ async fn a_subscription_with_an_id_receives_only_frames_with_that_id() {
 async fn a_slow_client_is_closed_while_another_on_the_same_group_receives_every_frame() {
     let streams = hub(StreamsConfig { client_queue: 4, ..StreamsConfig::default() });
     // The slow client's socket holds one unread message; it never reads until the end.
-    let mut slow = TestClient::connect_with_buffer(&streams, subscription("g", None, None), 1);
-    let mut fast = TestClient::connect(&streams, subscription("g", None, None));
+    let mut slow =
+        TestClient::connect_with_buffer(&streams, subscription(&streams, "g", None, None), 1);
+    let mut fast = TestClient::connect(&streams, subscription(&streams, "g", None, None));
     assert_sync(&slow.next_frame().await, 0, json!([]));
     assert_sync(&fast.next_frame().await, 0, json!([]));
 
@@ -407,7 +418,7 @@ async fn a_message_over_the_limit_closes_the_socket_with_1009() {
 #[tokio::test]
 async fn a_closed_socket_leaves_its_groups() {
     let streams = hub(StreamsConfig::default());
-    let mut client = TestClient::connect(&streams, subscription("g", None, None));
+    let mut client = TestClient::connect(&streams, subscription(&streams, "g", None, None));
     assert_sync(&client.next_frame().await, 0, json!([]));
     client.send(Message::Close(None));
     client.hang_up().await;
@@ -422,8 +433,12 @@ async fn a_real_websocket_gets_its_frames_its_pongs_and_a_clean_close() {
     let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
     let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
     let streams = hub(StreamsConfig::default());
-    let task =
-        tokio::spawn(serve_socket(streams.clone(), server, subscription("g", None, None), None));
+    let task = tokio::spawn(serve_socket(
+        streams.clone(),
+        server,
+        subscription(&streams, "g", None, None),
+        None,
+    ));
     async fn next<S: Stream + Unpin>(socket: &mut S) -> Option<S::Item> {
         tokio::time::timeout(DEADLINE, socket.next())
             .await
@@ -464,8 +479,12 @@ async fn a_real_websocket_closed_by_the_client_ends_the_session_and_leaves_the_g
     let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
     let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
     let streams = hub(StreamsConfig::default());
-    let task =
-        tokio::spawn(serve_socket(streams.clone(), server, subscription("g", None, None), None));
+    let task = tokio::spawn(serve_socket(
+        streams.clone(),
+        server,
+        subscription(&streams, "g", None, None),
+        None,
+    ));
     let first = tokio::time::timeout(DEADLINE, client.next()).await.unwrap();
     assert!(matches!(first, Some(Ok(Message::Text(_)))));
     client.close(None).await.unwrap();
