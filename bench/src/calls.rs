@@ -236,6 +236,7 @@ fn http_event(subject: &Subject, plugin: &str) -> wit::Event {
         query_params: subject.query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         headers: vec![("host".into(), "127.0.0.1".into())],
         body: "null".into(),
+        identity: None,
     })
 }
 

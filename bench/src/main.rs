@@ -13,12 +13,14 @@
 //!   function in JavaScript and Python), state get/set/update;
 //! - `triggers` — in process: one write fanned out to 1, 8 and 32 bound functions;
 //! - `sockets` — 10,000 idle WebSocket clients (host memory), one event to 1,000 clients;
-//! - `startup` — start-up to the first served request with 10 plugins, cold and warm.
+//! - `startup` — start-up to the first served request with 10 plugins, cold and warm;
+//! - `fairness` — a quiet plugin's latency while another is flooded with runaway calls.
 //!
 //! The scenarios that measure the host's own CPU time or memory run the release binary
 //! (`target/release/eddy serve`) as a separate process ([`process`]).
 
 mod calls;
+mod fairness;
 mod fixtures;
 mod hello;
 mod http;
@@ -34,8 +36,8 @@ mod triggers;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-const SCENARIOS: [&str; 8] =
-    ["reload", "state", "http", "hello", "calls", "triggers", "sockets", "startup"];
+const SCENARIOS: [&str; 9] =
+    ["reload", "state", "http", "hello", "calls", "triggers", "sockets", "startup", "fairness"];
 
 fn main() -> anyhow::Result<()> {
     let wanted: Vec<String> = std::env::args().skip(1).collect();
@@ -67,6 +69,7 @@ fn main() -> anyhow::Result<()> {
                 "triggers" => triggers::run(&plugins).await,
                 "sockets" => sockets::run(&plugins).await,
                 "startup" => startup::run(&plugins).await,
+                "fairness" => fairness::run(&plugins).await,
                 _ => unreachable!("checked above"),
             }
         })?;

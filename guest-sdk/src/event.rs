@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::bindings::eddy::plugin::types as wit;
-use crate::{Error, HttpRequest, Result};
+use crate::{Error, HttpRequest, Identity, Result};
 
 /// Why a function is being called.
 #[derive(Debug, Clone, PartialEq)]
@@ -200,6 +200,16 @@ impl TryFrom<wit::Event> for Event {
         Ok(match event {
             wit::Event::Http(r) => Event::Http(HttpRequest {
                 body: parse(&r.body, "the request body")?,
+                identity: match r.identity {
+                    Some(identity) => Some(Identity {
+                        claims: parse(&identity.claims, "the caller's claims")?,
+                        provider: identity.provider,
+                        subject: identity.subject,
+                        issuer: identity.issuer,
+                        expires_at: identity.expires_at,
+                    }),
+                    None => None,
+                },
                 method: r.method,
                 path: r.path,
                 route: r.route,

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | [`Event`] | the event itself | — |
 //! | [`HttpRequest`] | the request | `bad-request` |
+//! | [`Identity`] | the caller of an HTTP request | `unauthorized` without one, `bad-request` for other events |
 //! | [`StateEvent`] | the state change | `bad-request` |
 //! | [`StreamEvent`] | the stream event | `bad-request` |
 //! | [`serde_json::Value`] | [`Event::to_json`]: the iii-shaped JSON of any event | — |
@@ -17,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use crate::{Error, Event, HttpRequest, Result, StateEvent, StreamEvent};
+use crate::{Error, Event, HttpRequest, Identity, Result, StateEvent, StreamEvent};
 
 /// A type a handler can take as its argument, built from the event that fired it.
 pub trait FromEvent: Sized {
@@ -36,6 +37,16 @@ impl FromEvent for HttpRequest {
         match event {
             Event::Http(request) => Ok(request),
             other => Err(wrong_kind("an HTTP request", &other)),
+        }
+    }
+}
+
+impl FromEvent for Identity {
+    fn from_event(event: Event) -> Result<Self> {
+        let request = HttpRequest::from_event(event)?;
+        match request.identity {
+            Some(identity) => Ok(identity),
+            None => Err(crate::request::signed_out()),
         }
     }
 }

@@ -140,7 +140,7 @@ pub use extract::{FromEvent, Json};
 pub use handler::Handler;
 pub use op::{Change, Op, OpError, UpdateResult};
 pub use output::{IntoOutput, Output, Response};
-pub use request::HttpRequest;
+pub use request::{HttpRequest, Identity};
 
 /// What [`plugin!`] expands to. Not part of the API.
 #[doc(hidden)]

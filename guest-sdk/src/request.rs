@@ -23,6 +23,53 @@ pub struct HttpRequest {
     /// The parsed body when the request is JSON, the body text as a JSON string otherwise,
     /// `null` when there is no body.
     pub body: Value,
+    /// The caller, when the request carried a valid token of one of the host's identity
+    /// providers; `None` without a token. (An invalid token never reaches a function.)
+    pub identity: Option<Identity>,
+}
+
+/// Who is calling, as a token the host verified says. Take it as a handler's argument to
+/// require a signed-in caller (a request without one gets `unauthorized`), or read
+/// [`HttpRequest::identity`] when a caller is optional.
+///
+/// ```
+/// use eddy_sdk::{Identity, Result};
+///
+/// // [functions.me] triggers = [{ type = "http", method = "GET", path = "/me", auth = "required" }]
+/// fn me(caller: Identity) -> Result<serde_json::Value> {
+///     Ok(serde_json::json!({ "you": caller.subject, "role": caller.claim("role") }))
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    /// The identity provider's name in the host's `eddy.toml`.
+    pub provider: String,
+    /// The token's subject (`sub`): the caller.
+    pub subject: String,
+    /// The token's issuer (`iss`).
+    pub issuer: String,
+    /// When the token expires (`exp`), in seconds since the Unix epoch.
+    pub expires_at: u64,
+    /// Every claim of the token.
+    pub claims: Value,
+}
+
+impl Identity {
+    /// The claim `name` of the token (`role`, `email`...), if it has one.
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        self.claims.get(name)
+    }
+
+    /// The identity as JSON: `{provider, subject, issuer, expires_at, claims}`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "provider": self.provider,
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "expires_at": self.expires_at,
+            "claims": self.claims,
+        })
+    }
 }
 
 impl HttpRequest {
@@ -46,6 +93,11 @@ impl HttpRequest {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
+    /// The caller, or an `unauthorized` error for a request without a token.
+    pub fn caller(&self) -> Result<&Identity> {
+        self.identity.as_ref().ok_or_else(signed_out)
+    }
+
     /// The body decoded as `T`, or a `bad-request` error saying what does not match.
     pub fn json_body<T: DeserializeOwned>(&self) -> Result<T> {
         T::deserialize(&self.body)
@@ -53,8 +105,8 @@ impl HttpRequest {
     }
 
     /// The request as plain JSON: `{method, path, route, path_params, query_params, headers,
-    /// body}`. Parameters and headers become objects; a name that appears more than once maps
-    /// to an array of its values.
+    /// body, identity}`. Parameters and headers become objects; a name that appears more than
+    /// once maps to an array of its values; `identity` is null without a caller.
     pub fn to_json(&self) -> Value {
         json!({
             "method": self.method,
@@ -64,8 +116,14 @@ impl HttpRequest {
             "query_params": pairs_to_object(&self.query_params),
             "headers": pairs_to_object(&self.headers),
             "body": self.body,
+            "identity": self.identity.as_ref().map(Identity::to_json),
         })
     }
+}
+
+/// The error of a function that needs a caller and has none.
+pub(crate) fn signed_out() -> Error {
+    Error::unauthorized("sign in first: send Authorization: Bearer TOKEN")
 }
 
 fn lookup<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -105,6 +163,7 @@ pub(crate) mod tests {
             query_params: pairs(&[("q", "milk"), ("tag", "a"), ("tag", "b")]),
             headers: pairs(&[("content-type", "application/json"), ("x-trace", "t1")]),
             body,
+            identity: None,
         }
     }
 
@@ -121,6 +180,7 @@ pub(crate) mod tests {
                 "query_params": {"q": "milk", "tag": ["a", "b"]},
                 "headers": {"content-type": "application/json", "x-trace": "t1"},
                 "body": {"title": "milk"},
+                "identity": null,
             })
         );
     }

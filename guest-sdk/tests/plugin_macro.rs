@@ -2,8 +2,10 @@
 //! the host calls it, with WIT records in and out.
 
 use eddy_sdk::__private::{Guest, WitEvent, WitOutput};
-use eddy_sdk::bindings::eddy::plugin::types::{ChangeKind, ErrorCode, HttpRequest, StateEvent};
-use eddy_sdk::{Error, Json, Response, Result};
+use eddy_sdk::bindings::eddy::plugin::types::{
+    ChangeKind, ErrorCode, HttpRequest, Identity as WitIdentity, StateEvent,
+};
+use eddy_sdk::{Error, Identity, Json, Response, Result};
 use serde_json::{Value, json};
 
 eddy_sdk::plugin! {
@@ -11,6 +13,7 @@ eddy_sdk::plugin! {
     "create" => create,
     "on-change" => on_change,
     "health" => health,
+    "me" => me,
 }
 
 fn echo(event: Value) -> Value {
@@ -28,6 +31,10 @@ fn on_change(change: eddy_sdk::StateEvent) -> String {
 
 fn health() {}
 
+fn me(caller: Identity) -> Value {
+    json!({ "you": caller.subject, "role": caller.claim("role") })
+}
+
 fn http(body: &str) -> WitEvent {
     WitEvent::Http(HttpRequest {
         method: "POST".into(),
@@ -37,6 +44,7 @@ fn http(body: &str) -> WitEvent {
         query_params: vec![("q".into(), "x".into())],
         headers: vec![],
         body: body.into(),
+        identity: None,
     })
 }
 
@@ -49,7 +57,7 @@ fn json_output(output: WitOutput) -> Value {
 
 #[test]
 fn functions_lists_the_names_in_order() {
-    assert_eq!(__EddyPlugin::functions(), ["echo", "create", "on-change", "health"]);
+    assert_eq!(__EddyPlugin::functions(), ["echo", "create", "on-change", "health", "me"]);
 }
 
 #[test]
@@ -101,4 +109,20 @@ fn a_unit_handler_returns_null() {
 fn an_unknown_function_is_not_found() {
     let error = __EddyPlugin::handle("nope".into(), WitEvent::Call("{}".into())).unwrap_err();
     assert!(matches!(error.code, ErrorCode::NotFound));
+}
+
+#[test]
+fn the_identity_extractor_gets_the_caller_or_refuses_an_anonymous_request() {
+    let error = __EddyPlugin::handle("me".into(), http("null")).unwrap_err();
+    assert!(matches!(error.code, ErrorCode::Unauthorized));
+    let WitEvent::Http(mut request) = http("null") else { unreachable!() };
+    request.identity = Some(WitIdentity {
+        provider: "idp".into(),
+        subject: "ada".into(),
+        issuer: "https://id.example/".into(),
+        expires_at: 2_000_000_000,
+        claims: r#"{"sub":"ada","role":"admin"}"#.into(),
+    });
+    let out = __EddyPlugin::handle("me".into(), WitEvent::Http(request)).unwrap();
+    assert_eq!(json_output(out), json!({"you": "ada", "role": "admin"}));
 }

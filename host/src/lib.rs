@@ -20,6 +20,7 @@
 //! - [`edge`] — the network: accept, dispatch, HTTP functions, WebSocket, admin, bodies and
 //!   responses.
 //! - [`plugins`] — folders, manifests, the registry and its routing table, reload, watch.
+//! - [`auth`] — who is calling: JSON Web Tokens verified into identities.
 //! - [`calls`] — running functions: invocations, the capability check, builtins, execution.
 //! - [`runtime`] — wasmtime: engine, compile cache, instances, limits, the guest's imports.
 //! - [`triggers`] — delivery of state changes and stream events to bound functions.
@@ -31,6 +32,7 @@
 //! - [`clock`] — wall-clock milliseconds, as users see them.
 //! - [`toml_file`] — strict reading of hand-written TOML files, errors with file and line.
 
+pub mod auth;
 pub mod calls;
 pub mod cause;
 pub mod clock;

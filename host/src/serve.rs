@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
+use crate::auth::{Authenticator, ProviderConfig};
 use crate::edge::{self, AdminAccess, CorsPolicy, EdgeSettings, HttpLimits};
 use crate::host::{Host, HostConfig};
 use crate::plugins::watch::{self, Mode};
@@ -36,6 +37,8 @@ pub struct ServeOptions {
     pub cors: CorsPolicy,
     /// Who may use the operator endpoints (`/_eddy/...`).
     pub admin: AdminAccess,
+    /// The identity providers whose tokens callers may present.
+    pub auth: Vec<ProviderConfig>,
     /// Deadlines, memory caps and instance counts of plugin calls.
     pub instances: InstanceLimits,
     /// Where compiled components are cached; `None`: `<data>/cache`. Hosts may share one.
@@ -56,6 +59,7 @@ impl ServeOptions {
             http: Default::default(),
             cors: Default::default(),
             admin: Default::default(),
+            auth: Vec::new(),
             instances: Default::default(),
             cache: None,
         }
@@ -97,7 +101,9 @@ impl Server {
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await
             .with_context(|| format!("cannot listen on {}", options.listen))?;
-        let edge = EdgeSettings { limits: options.http, cors: options.cors, admin: options.admin };
+        let auth = Authenticator::new(&options.auth).map_err(anyhow::Error::msg)?;
+        let edge =
+            EdgeSettings { limits: options.http, cors: options.cors, admin: options.admin, auth };
         Ok(Server { host, edge, listener, _watch: watch })
     }
 

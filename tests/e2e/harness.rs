@@ -297,6 +297,23 @@ impl WsClient {
         }
     }
 
+    /// The next JSON frame, or the close code when the host closes the socket first.
+    pub async fn next_json_or_close(&mut self) -> Result<Value, Option<u16>> {
+        loop {
+            let message = tokio::time::timeout(DEADLINE, self.socket.next())
+                .await
+                .expect("a frame or a close before the deadline");
+            match message {
+                Some(Ok(Message::Text(text))) => {
+                    return Ok(serde_json::from_str(&text).expect("frames to be JSON"));
+                }
+                Some(Ok(Message::Close(frame))) => return Err(frame.map(|f| u16::from(f.code))),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Err(None),
+            }
+        }
+    }
+
     /// The close code the host ends the socket with (skipping any frames before it), or `None`
     /// if it just drops.
     pub async fn next_close(&mut self) -> Option<u16> {

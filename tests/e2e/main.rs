@@ -2,6 +2,7 @@
 //! real HTTP and WebSocket clients. One test binary; `harness` holds the plumbing.
 
 mod harness;
+mod idp;
 mod process;
 
 mod browsers;
@@ -10,7 +11,9 @@ mod capabilities;
 mod crash;
 mod delivery;
 mod errors;
+mod fairness;
 mod grants;
+mod identity;
 mod isolation;
 mod languages;
 mod operator;

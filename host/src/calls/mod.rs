@@ -208,6 +208,16 @@ fn failure_error(id: &str, failure: CallFailure) -> Error {
             tracing::warn!(function = %id, cap_mib = cap >> 20, "function ran out of memory");
             Error::internal(format!("function {id} exceeded its memory limit of {} MiB", cap >> 20))
         }
+        CallFailure::Busy(concurrency) => {
+            tracing::debug!(function = %id, concurrency, "call refused: plugin at its cap");
+            Error::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "function {id} is busy: its plugin has {concurrency} calls in flight, its \
+                     limit; try again shortly"
+                ),
+            )
+        }
         CallFailure::Trap(trap) => {
             tracing::warn!(function = %id, error = %format!("{trap:#}"), "function trapped");
             Error::internal(format!("function {id} failed"))

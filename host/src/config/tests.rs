@@ -118,3 +118,58 @@ fn a_missing_explicit_file_is_an_error_and_no_file_at_all_is_no_settings() {
     let error = Config::find(Some(Path::new("/no/such/eddy.toml"))).unwrap_err();
     assert!(error.to_string().contains("cannot read"), "{error}");
 }
+
+const PROVIDERS: &str = r#"
+[auth.providers.auth0]
+issuer = "https://example.auth0.com/"
+audience = "https://api.example.com"
+jwks_url = "https://example.auth0.com/.well-known/jwks.json"
+
+[auth.providers.dev]
+issuer = "http://localhost:9999/"
+audience = ["eddy", "eddy-admin"]
+hs256_secret_env = "DEV_SECRET"
+leeway_secs = 10
+"#;
+
+#[test]
+fn identity_providers_are_read_with_their_keys_and_audiences() {
+    let env = |name: &str| (name == "DEV_SECRET").then(|| "x".repeat(32));
+    let config = Config::parse(Path::new("/etc/eddy/eddy.toml"), PROVIDERS, env).unwrap();
+    let providers = config.auth.unwrap();
+    assert_eq!(providers.len(), 2);
+    let (auth0, dev) = (&providers[0], &providers[1]);
+    assert_eq!(
+        (auth0.name.as_str(), auth0.issuer.as_str()),
+        ("auth0", "https://example.auth0.com/")
+    );
+    assert_eq!(auth0.audiences, ["https://api.example.com"]);
+    assert!(matches!(&auth0.keys, KeySource::JwksUrl(url) if url.ends_with("jwks.json")));
+    assert_eq!(auth0.leeway, Duration::from_secs(30), "the default leeway");
+    assert_eq!(dev.audiences, ["eddy", "eddy-admin"]);
+    assert!(matches!(&dev.keys, KeySource::Hs256(secret) if secret.len() == 32));
+    assert_eq!(dev.leeway, Duration::from_secs(10));
+}
+
+#[test]
+fn a_provider_needs_one_key_source_a_safe_url_and_a_real_secret() {
+    let provider = |body: &str| {
+        format!("[auth.providers.p]\nissuer = \"https://id.example/\"\naudience = \"a\"\n{body}")
+    };
+    let cases = [
+        ("", 2, "needs its keys"),
+        ("jwks_url = \"http://id.example/jwks\"", 4, "must be https"),
+        ("jwks_url = \"https://id.example/jwks\"\njwks_file = \"k.json\"", 5, "give one of"),
+        ("hs256_secret = \"short\"", 4, "at least 32 bytes"),
+        ("hs256_secret_env = \"UNSET_SECRET\"", 4, "which is not set"),
+        ("jwks_file = \"k.json\"\nleeway_secs = 3600", 5, "at most 300"),
+        ("jwks_file = \"k.json\"\nalgorithm = \"none\"", 5, "unknown field `algorithm`"),
+    ];
+    for (body, line, expected) in cases {
+        let error = error_of(&provider(body));
+        let prefix = format!("/etc/eddy/eddy.toml:{line}: ");
+        assert!(error.starts_with(&prefix) && error.contains(expected), "{body:?} → {error}");
+    }
+    let local = provider("jwks_url = \"http://127.0.0.1:8080/jwks\"");
+    assert!(parse(&local).is_ok(), "plain http to this machine is allowed");
+}

@@ -16,7 +16,7 @@ use super::response::{Body, json_response};
 use crate::clock::millis;
 use crate::error::{Error, ErrorCode};
 use crate::host::Host;
-use crate::plugins::manifest::Trigger;
+use crate::plugins::manifest::{RouteAuth, Trigger};
 use crate::plugins::registry::Rejection;
 
 /// Who may use the operator endpoints: callers with the admin token, or — when no token is
@@ -156,8 +156,8 @@ fn plugins(host: &Host) -> Value {
             let routes: Vec<Value> = snapshot
                 .routes
                 .iter()
-                .filter(|(_, _, f)| Arc::ptr_eq(&f.plugin, plugin))
-                .map(|(method, path, f)| json!({ "method": method, "path": path, "function": &*f.id }))
+                .filter(|(_, _, r)| Arc::ptr_eq(&r.function.plugin, plugin))
+                .map(|(method, path, r)| json!({ "method": method, "path": path, "function": &*r.function.id }))
                 .collect();
             let rejection = rejections.iter().find(|(dir, _)| *dir == plugin.dir).map(|(_, r)| rejection_json(r));
             json!({
@@ -187,7 +187,12 @@ fn plugins(host: &Host) -> Value {
 
 fn trigger_json(trigger: &Trigger) -> Value {
     match trigger {
-        Trigger::Http(t) => json!({ "type": "http", "method": t.method, "path": t.path }),
+        Trigger::Http(t) => json!({
+            "type": "http",
+            "method": t.method,
+            "path": t.path,
+            "auth": if t.auth == RouteAuth::Required { "required" } else { "optional" },
+        }),
         Trigger::State(t) => {
             json!({ "type": "state", "scope": t.scope, "key": t.key, "condition": t.condition })
         }

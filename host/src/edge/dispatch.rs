@@ -23,6 +23,7 @@ pub async fn handle(
     let path = request.uri().path();
     if websocket::is_stream_path(path) {
         return websocket::upgrade(host, settings, request)
+            .await
             .unwrap_or_else(|e| error_response(&e, None));
     }
     if path == RESERVED_PATH_PREFIX || path.starts_with("/_eddy/") {

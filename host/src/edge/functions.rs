@@ -9,7 +9,7 @@ use hyper::header;
 use hyper::{Request, Response};
 
 use super::body::{body_json, is_json_content_type, read_body};
-use super::limits::HttpLimits;
+use super::identity::{identify, request_token};
 use super::response::{Body, error_response, output_response};
 use super::settings::EdgeSettings;
 use crate::calls::Invocation;
@@ -39,7 +39,7 @@ pub async fn handle(
             return response;
         }
     }
-    let mut response = match call_route(host, &settings.limits, request).await {
+    let mut response = match call_route(host, settings, request).await {
         Ok(response) => response,
         Err((error, allow)) => error_response(&error, allow.as_deref()),
     };
@@ -58,13 +58,13 @@ fn is_preflight(request: &Request<Incoming>) -> bool {
 /// Calls the function bound to the request's method and path.
 async fn call_route(
     host: &Host,
-    limits: &HttpLimits,
+    settings: &EdgeSettings,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, RouteError> {
     let snapshot = host.registry().snapshot();
     let method = request.method().as_str().to_string();
     let path = request.uri().path().to_string();
-    let (function, route, path_params) = match snapshot.routes.find(&method, &path) {
+    let (target, route, path_params) = match snapshot.routes.find(&method, &path) {
         RouteMatch::Found { target, route, params } => (target.clone(), route.to_string(), params),
         RouteMatch::MethodNotAllowed { allow } => {
             let allow = allow.join(", ");
@@ -76,6 +76,8 @@ async fn call_route(
         }
     };
     drop(snapshot);
+    let token = request_token(request.headers(), None);
+    let identity = identify(&settings.auth, token, target.auth).await.map_err(|e| (e, None))?;
 
     let query_params = request
         .uri()
@@ -94,8 +96,9 @@ async fn call_route(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_none_or(is_json_content_type);
-    let body =
-        read_body(request.into_body(), limits.max_body_bytes).await.map_err(|e| (e, None))?;
+    let body = read_body(request.into_body(), settings.limits.max_body_bytes)
+        .await
+        .map_err(|e| (e, None))?;
     let body = body_json(&body, is_json).map_err(|e| (e, None))?;
 
     let event = wit::Event::Http(wit::HttpRequest {
@@ -106,8 +109,15 @@ async fn call_route(
         query_params,
         headers,
         body,
+        identity: identity.map(|identity| wit::Identity {
+            provider: identity.provider,
+            subject: identity.subject,
+            issuer: identity.issuer,
+            expires_at: identity.expires_at,
+            claims: identity.claims.to_string(),
+        }),
     });
-    let output = host.calls().call(&function, &event, &Invocation::root()).await;
+    let output = host.calls().call(&target.function, &event, &Invocation::root()).await;
     let output = output.map_err(|e| (e, None))?;
     output_response(output).map_err(|e| (e, None))
 }

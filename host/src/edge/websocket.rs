@@ -15,12 +15,15 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
+use super::identity::{TOKEN_PARAM, identify, request_token};
 use super::response::Body;
 use super::settings::EdgeSettings;
+use crate::auth::{Authenticator, Identity};
 use crate::calls::Invocation;
 use crate::error::{Error, ErrorCode};
 use crate::host::Host;
-use crate::streams::{self, Authorize, Subscription};
+use crate::plugins::manifest::RouteAuth;
+use crate::streams::{self, Access, Authorize, Subscription, Verify};
 
 /// Whether `path` is one of the stream endpoints.
 pub fn is_stream_path(path: &str) -> bool {
@@ -29,7 +32,9 @@ pub fn is_stream_path(path: &str) -> bool {
 
 /// Upgrades the request and hands the socket to the streams hub. A browser page of a foreign
 /// origin is refused (403) before anything else: the browser would have sent the user's cookies.
-pub fn upgrade(
+/// A token (a bearer header, or `access_token` in the query) must be valid (401 otherwise) and
+/// makes the socket's identity, until the token expires.
+pub async fn upgrade(
     host: &Host,
     settings: &EdgeSettings,
     mut request: Request<Incoming>,
@@ -53,9 +58,20 @@ pub fn upgrade(
             "this endpoint speaks WebSocket: connect with a WebSocket client",
         ));
     };
+    let query: Vec<(String, String)> =
+        form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let query_token = query.iter().find(|(k, _)| k == TOKEN_PARAM).map(|(_, v)| v.as_str());
+    let token = request_token(request.headers(), query_token);
+    let identity = identify(&settings.auth, token, RouteAuth::Optional).await?;
     let streams = host.streams().clone();
     let max_message = host.streams().config().max_message_bytes;
-    let authorize = authorizer(host, &request);
+    let access = Access {
+        authorize: Some(authorizer(host, &request, query)),
+        verify: settings.auth.is_configured().then(|| verifier(&settings.auth)),
+        identity,
+    };
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         match on_upgrade.await {
@@ -74,7 +90,7 @@ pub fn upgrade(
                     Some(config),
                 )
                 .await;
-                streams::serve_socket(streams, socket, initial, Some(authorize)).await;
+                streams::serve_socket(streams, socket, initial, access).await;
             }
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
@@ -92,14 +108,25 @@ pub fn upgrade(
     Ok(response)
 }
 
+/// Checks the tokens of `auth` messages with the host's providers.
+fn verifier(auth: &Authenticator) -> Verify {
+    let auth = auth.clone();
+    Arc::new(move |token: String| {
+        let auth = auth.clone();
+        Box::pin(async move { auth.verify(&token).await.map_err(|why| why.to_string()) })
+    })
+}
+
 /// Asks the function a plugin declared as the stream's join authoriser (`[streams.NAME] join`)
 /// before each join; streams nobody guards are open. The function gets `{streamName, groupId,
-/// id, headers, query_params}` of the WebSocket request and must return `true`: any other
+/// id, identity, headers, query_params}` — the socket's caller (or null) and the WebSocket
+/// request's headers and query, its token left out — and must return `true`: any other
 /// answer, or an error, refuses the join (fail closed).
-fn authorizer(host: &Host, request: &Request<Incoming>) -> Authorize {
+fn authorizer(host: &Host, request: &Request<Incoming>, query: Vec<(String, String)>) -> Authorize {
     let headers: serde_json::Map<String, Value> = request
         .headers()
         .iter()
+        .filter(|(k, _)| *k != header::AUTHORIZATION)
         .map(|(k, v)| {
             (
                 k.as_str().to_owned(),
@@ -107,12 +134,13 @@ fn authorizer(host: &Host, request: &Request<Incoming>) -> Authorize {
             )
         })
         .collect();
-    let query: serde_json::Map<String, Value> =
-        form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
-            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-            .collect();
+    let query: serde_json::Map<String, Value> = query
+        .into_iter()
+        .filter(|(k, _)| k != TOKEN_PARAM)
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
     let (host, context) = (host.clone(), Arc::new((headers, query)));
-    Arc::new(move |target: Subscription| {
+    Arc::new(move |target: Subscription, caller: Option<Arc<Identity>>| {
         let (host, context) = (host.clone(), context.clone());
         Box::pin(async move {
             let Some(function) = host
@@ -127,6 +155,7 @@ fn authorizer(host: &Host, request: &Request<Incoming>) -> Authorize {
                 "streamName": target.stream_name,
                 "groupId": target.group_id,
                 "id": target.id,
+                "identity": caller.map(|caller| caller.to_json()),
                 "headers": context.0,
                 "query_params": context.1,
             });

@@ -67,6 +67,9 @@ pub struct Limits {
     pub memory_mib: Option<u64>,
     /// Deadline of one call of any of the plugin's functions, in milliseconds.
     pub timeout_ms: Option<u64>,
+    /// Calls of the plugin in flight at once (the host's `plugin_concurrency` by default, never
+    /// more than its instance pool).
+    pub concurrency: Option<u32>,
 }
 
 /// The state scopes and streams a plugin may use. A name may end in `*` to match a prefix;
@@ -130,6 +133,21 @@ pub enum Trigger {
 pub struct HttpTrigger {
     pub method: String,
     pub path: String,
+    /// Whether the route needs a signed-in caller.
+    #[serde(default)]
+    pub auth: RouteAuth,
+}
+
+/// `auth` of an HTTP trigger. A request that carries a token always has it checked (an invalid
+/// one is a 401 on every route); this says whether a request without one may run the function.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteAuth {
+    /// Callers with or without a token (the function sees the identity, or none).
+    #[default]
+    Optional,
+    /// Only callers with a valid token; the others get 401 and the function never runs.
+    Required,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
@@ -272,6 +290,9 @@ impl Manifest {
         if limits.memory_mib == Some(0) {
             return Err(error(Some(limits_span), "memory_mib must be at least 1".into()));
         }
+        if limits.concurrency == Some(0) {
+            return Err(error(Some(limits_span), "concurrency must be at least 1".into()));
+        }
         let mut stream_authorizers = BTreeMap::new();
         for (stream, settings) in raw.streams {
             let join = settings.join.get_ref();
@@ -307,7 +328,7 @@ fn check_timeout(ms: u64) -> Result<u64, String> {
 
 fn validate_trigger(trigger: &Trigger) -> Result<(), String> {
     match trigger {
-        Trigger::Http(HttpTrigger { method, path }) => {
+        Trigger::Http(HttpTrigger { method, path, .. }) => {
             if !METHODS.contains(&method.as_str()) {
                 return Err(format!("method {method:?} is not one of {}", METHODS.join(", ")));
             }

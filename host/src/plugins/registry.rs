@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 
-use super::manifest::{Manifest, StateTrigger, StreamTrigger, Trigger};
+use super::manifest::{Manifest, RouteAuth, StateTrigger, StreamTrigger, Trigger};
 use super::routes::{RouteClash, Routes};
 use crate::runtime::LoadedComponent;
 
@@ -26,6 +26,13 @@ pub struct Plugin {
     pub compile_time: Duration,
     /// How long building and swapping in the snapshot that added this version took.
     pub swap_time: OnceLock<Duration>,
+}
+
+/// What a route binds: the function, and whether it needs a signed-in caller.
+#[derive(Clone)]
+pub struct Route {
+    pub function: FunctionRef,
+    pub auth: RouteAuth,
 }
 
 /// A callable plugin function. Holding one keeps its plugin version alive, so a call that
@@ -66,7 +73,7 @@ impl Rejection {
 pub struct Snapshot {
     pub plugins: BTreeMap<String, Arc<Plugin>>,
     functions: HashMap<String, FunctionRef>,
-    pub routes: Routes<FunctionRef>,
+    pub routes: Routes<Route>,
     state_bindings: Vec<(StateTrigger, FunctionRef)>,
     stream_bindings: Vec<(StreamTrigger, FunctionRef)>,
     /// Stream name → the function that authorises joins to it (and the plugin declaring it).
@@ -112,7 +119,7 @@ impl Snapshot {
                             t.method.clone(),
                             t.path.clone(),
                             plugin.name.to_string(),
-                            function.clone(),
+                            Route { function: function.clone(), auth: t.auth },
                         )),
                         Trigger::State(t) => {
                             snapshot.state_bindings.push((t.clone(), function.clone()))

@@ -97,7 +97,12 @@ impl Loader {
         let started = Instant::now();
         let component = self
             .runtime
-            .load(&manifest.component, bytes, sha256, manifest.instances.reuse)
+            .load(
+                &manifest.component,
+                bytes,
+                sha256,
+                (manifest.instances.reuse, manifest.limits.concurrency),
+            )
             .await
             .map_err(|e| Rejection::new(&manifest.component, format!("{e:#}")))?;
         let missing: Vec<&str> = manifest

@@ -60,9 +60,11 @@ fn update_result(outcome: crate::state::UpdateOutcome) -> wit::UpdateResult {
 impl types::Host for CallCtx {}
 
 impl CallCtx {
-    /// Hands `request` to the host through this call's view. The future holds the view, not
-    /// the store's data, so it can be sent between threads while it waits.
+    /// Hands `request` to the host through this call's view, giving back the call's lane while
+    /// it waits (`share.rs`). The future holds the view, not the store's data, so it can be sent
+    /// between threads while it waits.
     fn perform(&self, request: Request) -> impl Future<Output = GuestResult<Reply>> + Send + use<> {
+        self.lane.release();
         let view = self.view().cloned();
         async move { Ok(view?.perform(request).await?) }
     }

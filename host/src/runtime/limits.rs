@@ -1,5 +1,6 @@
 //! What bounds a guest: the deadline of a call (epoch interruption), the memory cap of an
-//! instance (a `ResourceLimiter`), and the sizes of the instance pool.
+//! instance (a `ResourceLimiter`), the sizes of the instance pool, and a plugin's share of it
+//! (`share.rs`).
 
 use std::time::Duration;
 
@@ -25,6 +26,14 @@ pub struct InstanceLimits {
     /// well below `concurrent_instances`, so a plugin that is flooded or stuck leaves the rest
     /// of the pool to the others. Calls over it wait briefly, then are refused as unavailable.
     pub plugin_concurrency: u32,
+    /// How long a call over its plugin's cap waits for a slot before it is refused.
+    pub queue_wait: Duration,
+    /// A call running longer than this is a long call: it computes on only when it has one of
+    /// its plugin's lanes.
+    pub long_call: Duration,
+    /// A plugin's long calls computing at once: half the machine's cores by default, so a
+    /// plugin whose calls spin leaves the other half to everyone else.
+    pub long_call_lanes: usize,
     /// Idle warm instances kept per plugin between calls (for plugins that opt into reuse).
     /// Enough for the calls a busy plugin has in flight at once, so a burst does not end with
     /// most of its instances thrown away and made again.
@@ -44,6 +53,9 @@ impl Default for InstanceLimits {
             max_memory_bytes: 1 << 30,
             concurrent_instances: 256,
             plugin_concurrency: 64,
+            queue_wait: Duration::from_millis(250),
+            long_call: Duration::from_millis(20),
+            long_call_lanes: std::thread::available_parallelism().map_or(1, |n| n.get() / 2).max(1),
             warm_per_plugin: 32,
             warm_total: 128,
             warm_idle: Duration::from_secs(30),

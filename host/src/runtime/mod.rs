@@ -3,7 +3,8 @@
 //! ([`LoadedComponent`]), and a call that runs a function on an instance. By default every call
 //! gets a fresh instance, so calls never share guest state; a plugin that opts into reuse
 //! (`[instances] reuse = true`) gets its idle instances kept warm for the next call
-//! (`pool.rs`). Each call is bounded by a deadline and a memory cap (`limits.rs`).
+//! (`pool.rs`). Each call is bounded by a deadline and a memory cap (`limits.rs`), and each
+//! plugin by its fair share of instances and cores (`share.rs`).
 //!
 //! The runtime knows nothing of the host: a call is given a [`HostView`] (`view.rs`), and the
 //! guest's imports (`imports.rs`) turn into requests to it. The data of each store is
@@ -14,6 +15,7 @@ mod cache;
 mod imports;
 mod limits;
 mod pool;
+mod share;
 mod store;
 mod view;
 
@@ -32,6 +34,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use bindings::{Plugin, PluginPre};
 use limits::MemoryCap;
 use pool::{Warm, WarmPool};
+use share::Share;
 use store::{CallCtx, arm, disarm, new_store};
 
 /// The process-wide engine and linker, and the compiled-component cache.
@@ -58,6 +61,8 @@ pub struct LoadedComponent {
     reuse: bool,
     /// Idle instances of this component, ready for the next call.
     warm: WarmPool,
+    /// The plugin's share of instances and cores.
+    share: Share,
 }
 
 /// How a call failed on the wasm side.
@@ -71,6 +76,9 @@ pub enum CallFailure {
     Timeout(Duration),
     /// The guest asked for more memory than its cap and failed.
     OutOfMemory(usize),
+    /// The plugin had as many calls in flight as it may (the cap) for longer than a call
+    /// waits: this one never ran.
+    Busy(u32),
 }
 
 /// Which function a call runs, named for the logs.
@@ -138,13 +146,14 @@ impl Runtime {
     /// Compiles (or loads from the cache) the component `bytes` (read from `path`, with hash
     /// `sha256`), links it against the world and asks it which functions it implements. Fails
     /// on anything that is not a component of the `plugin` world. With `reuse`, its instances
-    /// are kept warm between calls.
+    /// are kept warm between calls; `concurrency` caps its calls in flight (none: the host's
+    /// default).
     pub async fn load(
         &self,
         path: &Path,
         bytes: Vec<u8>,
         sha256: String,
-        reuse: bool,
+        (reuse, concurrency): (bool, Option<u32>),
     ) -> anyhow::Result<LoadedComponent> {
         let (engine, cache, key) = (self.engine.clone(), self.cache.clone(), sha256.clone());
         // Compiling takes milliseconds to seconds: keep it off the async workers.
@@ -168,7 +177,9 @@ impl Runtime {
             .map_err(|e| anyhow::anyhow!("does not export eddy:plugin/handler: {e}"))?;
         let mut store = new_store(&self.engine, self.limits.memory_bytes);
         // No view: a guest that calls the host while listing its functions gets an error.
-        arm(&mut store, None, "<load>".into(), "<load>".into(), self.limits.call_defaults());
+        let unthrottled = Default::default();
+        let names = ("<load>".into(), "<load>".into());
+        arm(&mut store, None, names, self.limits.call_defaults(), unthrottled);
         let instance = pre
             .instantiate_async(&mut store)
             .await
@@ -180,7 +191,8 @@ impl Runtime {
             .map_err(|e| anyhow::anyhow!("handler.functions() failed: {e}"))?;
         tracing::debug!(path = %path.display(), "component loaded");
         let warm = WarmPool::new(self.warm_total.clone());
-        let loaded = LoadedComponent { pre, sha256, exports, from_cache, reuse, warm };
+        let share = Share::new(concurrency, &self.limits);
+        let loaded = LoadedComponent { pre, sha256, exports, from_cache, reuse, warm, share };
         if reuse {
             // The instance that answered `functions()` serves the first call.
             loaded.warm.put(store, instance, &self.limits);
@@ -198,11 +210,16 @@ impl Runtime {
         limits: CallLimits,
     ) -> Result<wit::Output, CallFailure> {
         let component = target.component;
+        let Some(_slot) = component.share.admit().await else {
+            return Err(CallFailure::Busy(component.share.concurrency));
+        };
         let (mut store, instance) = match component.warm.take(&self.limits) {
             Some(Warm { store, instance, .. }) => (store, Some(instance)),
             None => (new_store(&self.engine, limits.memory_bytes), None),
         };
-        arm(&mut store, Some(view), target.plugin.clone(), target.id.clone(), limits);
+        let names = (target.plugin.clone(), target.id.clone());
+        let lane = component.share.gate(self.limits.long_call);
+        arm(&mut store, Some(view), names, limits, lane);
         let mut reusable = None;
         let call = async {
             let instance = match instance {

@@ -14,6 +14,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::wit;
 use super::limits::{CallLimits, DeadlineExceeded, MemoryCap};
+use super::share::LaneGate;
 use super::view::HostView;
 
 /// Bytes of guest stdout/stderr kept per call; more is dropped (the guest sees a closed pipe).
@@ -34,6 +35,8 @@ pub struct CallCtx {
     pub(super) memory: MemoryCap,
     /// When the current call must end; checked at every epoch tick.
     deadline: Instant,
+    /// The current call's turn on its plugin's lanes, once it runs long.
+    pub(super) lane: LaneGate,
 }
 
 impl CallCtx {
@@ -54,7 +57,8 @@ impl WasiView for CallCtx {
 
 /// A fresh store: its own WASI context (granting nothing) and memory cap. Past a call's deadline
 /// the guest is stopped at the next epoch tick; before it, the guest yields to other tasks at
-/// every tick so a busy guest cannot starve them.
+/// every tick so a busy guest cannot starve them, and a long call without a lane waits for one
+/// (`share.rs`).
 pub fn new_store(engine: &Engine, memory_bytes: usize) -> Store<CallCtx> {
     let output = MemoryOutputPipe::new(GUEST_OUTPUT_LIMIT);
     let wasi = WasiCtx::builder().stdout(output.clone()).stderr(output.clone()).build();
@@ -67,28 +71,34 @@ pub fn new_store(engine: &Engine, memory_bytes: usize) -> Store<CallCtx> {
         output,
         memory: MemoryCap { bytes: memory_bytes, hit: false, peak: 0 },
         deadline: Instant::now(),
+        lane: LaneGate::default(),
     };
     let mut store = Store::new(engine, ctx);
     store.limiter(|ctx| &mut ctx.memory);
     store.epoch_deadline_callback(|ctx| {
-        if Instant::now() >= ctx.data().deadline {
-            Err(wasmtime::Error::new(DeadlineExceeded))
-        } else {
-            Ok(UpdateDeadline::Yield(1))
+        let (now, ctx) = (Instant::now(), ctx.data());
+        if now >= ctx.deadline {
+            return Err(wasmtime::Error::new(DeadlineExceeded));
         }
+        Ok(match ctx.lane.wait(now, ctx.deadline) {
+            Some(wait) => UpdateDeadline::YieldCustom(1, wait),
+            None => UpdateDeadline::Yield(1),
+        })
     });
     store
 }
 
-/// Prepares a store for one call of `function` (an id, for logs) of `plugin`.
+/// Prepares a store for one call of `function` (an id, for logs) of `plugin`, which takes its
+/// turns on the lanes through `lane`.
 pub fn arm(
     store: &mut Store<CallCtx>,
     view: Option<Arc<dyn HostView>>,
-    plugin: Arc<str>,
-    function: Arc<str>,
+    (plugin, function): (Arc<str>, Arc<str>),
     limits: CallLimits,
+    lane: LaneGate,
 ) {
     let ctx = store.data_mut();
+    ctx.lane = lane;
     ctx.view = view;
     ctx.plugin = plugin;
     ctx.function = function;
@@ -100,7 +110,10 @@ pub fn arm(
     store.set_epoch_deadline(1);
 }
 
-/// Clears what a store holds for a call, before it waits as a warm instance.
+/// Clears what a store holds for a call (its view of the host, its lane), before it waits as a
+/// warm instance.
 pub fn disarm(store: &mut Store<CallCtx>) {
-    store.data_mut().view = None;
+    let ctx = store.data_mut();
+    ctx.view = None;
+    ctx.lane = LaneGate::default();
 }

@@ -99,6 +99,8 @@ pub(crate) enum ClientMessage {
     Join(Join),
     /// Drop the subscription with this id.
     Leave { subscription_id: String },
+    /// Authenticate the socket with a token, or refresh its token before it expires.
+    Auth { token: String },
 }
 
 /// The `data` of a `join` message.
@@ -149,6 +151,12 @@ struct Leave {
     subscription_id: String,
 }
 
+/// The `data` of an `auth` message. Its errors never quote it: it holds a token.
+#[derive(Deserialize)]
+struct Auth {
+    token: String,
+}
+
 #[derive(Deserialize)]
 struct Envelope {
     #[serde(rename = "type")]
@@ -168,7 +176,12 @@ pub(crate) fn parse_client_message(text: &str) -> Result<ClientMessage, String> 
         "leave" => serde_json::from_value::<Leave>(envelope.data)
             .map(|leave| ClientMessage::Leave { subscription_id: leave.subscription_id })
             .map_err(|e| format!("bad leave: {e}")),
-        other => Err(format!("unknown message type {other:?}; expected \"join\" or \"leave\"")),
+        "auth" => serde_json::from_value::<Auth>(envelope.data)
+            .map(|auth| ClientMessage::Auth { token: auth.token })
+            .map_err(|_| "bad auth: expected {\"token\": TOKEN}".to_string()),
+        other => {
+            Err(format!("unknown message type {other:?}; expected \"join\", \"leave\" or \"auth\""))
+        }
     }
 }
 

@@ -28,6 +28,8 @@ pub(crate) enum CloseReason {
     Binary,
     /// The join its URL asked for was refused.
     Refused,
+    /// Its token expired and was not refreshed.
+    Expired,
 }
 
 /// The hub's handle on one connected socket: where its frames go and how to close it.

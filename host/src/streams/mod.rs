@@ -22,4 +22,4 @@ mod socket;
 
 pub use frame::Subscription;
 pub use hub::{MAX_NAME_BYTES, StreamChange, StreamError, StreamEvent, Streams, StreamsConfig};
-pub use socket::{Authorize, serve_socket};
+pub use socket::{Access, Authorize, Verify, serve_socket};

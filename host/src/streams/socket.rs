@@ -1,13 +1,15 @@
 //! The WebSocket protocol loop of one stream client. A socket runs two halves side by side: the
-//! reader parses `join`/`leave` messages and enforces the message limits, the writer moves
-//! frames from the client's bounded queue (filled by the hub) onto the socket. When the host
-//! decides to close the socket (too slow, too big, binary) the writer drops what is still queued,
-//! sends a close frame, and the reader waits a moment for the client's answering close.
+//! reader parses `join`/`leave`/`auth` messages and enforces the message limits, the writer
+//! moves frames from the client's bounded queue (filled by the hub) onto the socket. When the
+//! host decides to close the socket (too slow, too big, binary, its token expired) the writer
+//! drops what is still queued, sends a close frame, and the reader waits a moment for the
+//! client's answering close. A socket with an identity never outlives its token: it is closed
+//! at the token's expiry unless an `auth` message refreshed it (same caller, later expiry).
 
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::watch;
@@ -19,6 +21,7 @@ use tracing::Instrument;
 use super::frame::{ClientMessage, Subscription, error_frame, parse_client_message};
 use super::group::{Client, ClientReceivers, CloseReason};
 use super::hub::{Streams, check_name};
+use crate::auth::Identity;
 
 /// The subscription id of the subscription a socket opened on `/stream/{stream}/{group}` starts
 /// with; `leave` accepts it like any other.
@@ -44,7 +47,7 @@ pub async fn serve_socket<S, E>(
     streams: Streams,
     socket: S,
     initial: Option<Subscription>,
-    authorize: Option<Authorize>,
+    access: Access,
 ) where
     S: Sink<Message> + Stream<Item = Result<Message, E>> + Send + Unpin + 'static,
     S::Error: Display,
@@ -55,7 +58,10 @@ pub async fn serve_socket<S, E>(
     async move {
         tracing::debug!("stream client connected");
         let max_message_bytes = streams.config().max_message_bytes;
-        let mut session = Session { streams, client, subscriptions: HashMap::new(), authorize };
+        let Access { authorize, verify, identity } = access;
+        let identity = identity.map(Arc::new);
+        let subscriptions = HashMap::new();
+        let mut session = Session { streams, client, subscriptions, authorize, verify, identity };
         if let Some(initial) = initial {
             if session.admits(&initial).await {
                 session.join(INITIAL_SUBSCRIPTION_ID.to_owned(), initial);
@@ -83,10 +89,32 @@ pub async fn serve_socket<S, E>(
     .await
 }
 
-/// Decides whether a socket may join a subscription: `true` admits it. Anything else — a
-/// refusal, an error, a missing answer — must come back as `false` (fail closed).
-pub type Authorize =
-    Arc<dyn Fn(Subscription) -> futures_util::future::BoxFuture<'static, bool> + Send + Sync>;
+/// Decides whether a socket (with the caller's identity, if any) may join a subscription:
+/// `true` admits it. Anything else — a refusal, an error, a missing answer — must come back as
+/// `false` (fail closed).
+pub type Authorize = Arc<
+    dyn Fn(Subscription, Option<Arc<Identity>>) -> futures_util::future::BoxFuture<'static, bool>
+        + Send
+        + Sync,
+>;
+
+/// Checks the token of an `auth` message: the identity it proves, or why not.
+pub type Verify = Arc<
+    dyn Fn(String) -> futures_util::future::BoxFuture<'static, Result<Identity, String>>
+        + Send
+        + Sync,
+>;
+
+/// Who a socket's client is, and what decides its joins.
+#[derive(Default)]
+pub struct Access {
+    /// Asked before every join, when the host guards some streams.
+    pub authorize: Option<Authorize>,
+    /// Checks `auth` messages; without it they are refused.
+    pub verify: Option<Verify>,
+    /// The caller, when the upgrade carried a valid token.
+    pub identity: Option<Identity>,
+}
 
 /// The reader's view of one socket: its subscriptions, by the client's subscription id.
 struct Session {
@@ -96,14 +124,46 @@ struct Session {
     subscriptions: HashMap<String, (String, String)>,
     /// Asked before every join, when the host guards some streams.
     authorize: Option<Authorize>,
+    /// Checks `auth` messages.
+    verify: Option<Verify>,
+    /// The caller, while its token is valid.
+    identity: Option<Arc<Identity>>,
 }
 
 impl Session {
     /// Whether the join may happen.
     async fn admits(&self, target: &Subscription) -> bool {
         match &self.authorize {
-            Some(authorize) => authorize(target.clone()).await,
+            Some(authorize) => authorize(target.clone(), self.identity.clone()).await,
             None => true,
+        }
+    }
+
+    /// When the socket's token expires, if it has one.
+    fn expiry(&self) -> Option<tokio::time::Instant> {
+        let expires_at = self.identity.as_ref()?.expires_at;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let left = Duration::from_secs(expires_at.saturating_sub(now));
+        Some(tokio::time::Instant::now() + left)
+    }
+
+    /// Takes a token from an `auth` message: the socket's identity from now on, if it is
+    /// valid and names the same caller (a socket's caller may refresh its token, never change).
+    async fn authenticate(&mut self, token: String) {
+        let Some(verify) = &self.verify else {
+            return self.reply("unauthorized", "this host checks no tokens");
+        };
+        match verify(token).await {
+            Ok(identity) => match &self.identity {
+                Some(current)
+                    if (&current.provider, &current.subject)
+                        != (&identity.provider, &identity.subject) =>
+                {
+                    self.reply("forbidden", "a socket's token may be refreshed, its caller kept")
+                }
+                _ => self.identity = Some(Arc::new(identity)),
+            },
+            Err(why) => self.reply("unauthorized", &why),
         }
     }
 
@@ -128,6 +188,7 @@ impl Session {
                 }
             }
             Ok(ClientMessage::Leave { subscription_id }) => self.leave(&subscription_id),
+            Ok(ClientMessage::Auth { token }) => self.authenticate(token).await,
             Err(message) => self.reply_error(&message),
         }
     }
@@ -175,8 +236,12 @@ impl Session {
     /// Queues a `bad_request` error frame. Like any frame it goes through the client's queue, so
     /// a client that floods bad messages without reading is closed as too slow.
     fn reply_error(&self, message: &str) {
-        tracing::debug!(%message, "bad stream client message");
-        self.client.deliver(error_frame("bad_request", message));
+        self.reply("bad_request", message);
+    }
+
+    fn reply(&self, code: &str, message: &str) {
+        tracing::debug!(%code, %message, "stream client message refused");
+        self.client.deliver(error_frame(code, message));
     }
 }
 
@@ -187,7 +252,17 @@ where
     St: Stream<Item = Result<Message, E>> + Unpin,
     E: Display,
 {
-    while let Some(message) = incoming.next().await {
+    loop {
+        let expiry = session.expiry().filter(|_| !session.client.is_closing());
+        let message = tokio::select! {
+            message = incoming.next() => message,
+            () = until(expiry) => {
+                tracing::debug!("stream client's token expired");
+                session.client.close(CloseReason::Expired);
+                continue;
+            }
+        };
+        let Some(message) = message else { return };
         let message = match message {
             Ok(message) => message,
             Err(error) => {
@@ -211,6 +286,14 @@ where
             // the stream then ends.
             Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_) => {}
         }
+    }
+}
+
+/// Resolves at `deadline`, never without one.
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -267,6 +350,7 @@ fn close_frame(reason: CloseReason) -> CloseFrame {
         CloseReason::TooBig => (CloseCode::Size, "message too big"),
         CloseReason::Binary => (CloseCode::Unsupported, "binary messages are not supported"),
         CloseReason::Refused => (CloseCode::Policy, "join refused"),
+        CloseReason::Expired => (CloseCode::Policy, "token expired"),
     };
     CloseFrame { code, reason: reason.into() }
 }

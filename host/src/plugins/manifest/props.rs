@@ -11,8 +11,8 @@ use proptest::option;
 use proptest::prelude::*;
 
 use super::{
-    Capabilities, FunctionSpec, HttpTrigger, Limits, MAX_TIMEOUT_MS, Manifest, StateTrigger,
-    StreamTrigger, Trigger, route_shape,
+    Capabilities, FunctionSpec, HttpTrigger, Limits, MAX_TIMEOUT_MS, Manifest, RouteAuth,
+    StateTrigger, StreamTrigger, Trigger, route_shape,
 };
 
 /// Where every generated manifest claims to live.
@@ -225,9 +225,13 @@ fn trigger() -> impl Strategy<Value = Trigger> {
     prop_oneof![
         (
             prop::sample::select(vec!["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]),
-            route_path()
+            route_path(),
+            any::<bool>()
         )
-            .prop_map(|(method, path)| Trigger::Http(HttpTrigger { method: method.into(), path })),
+            .prop_map(|(method, path, required)| {
+                let auth = if required { RouteAuth::Required } else { RouteAuth::Optional };
+                Trigger::Http(HttpTrigger { method: method.into(), path, auth })
+            }),
         (option::of(free_name()), option::of(free_name()), option::of(function_id())).prop_map(
             |(scope, key, condition)| Trigger::State(StateTrigger { scope, key, condition })
         ),
@@ -248,8 +252,10 @@ fn function() -> impl Strategy<Value = FunctionSpec> {
 }
 
 fn manifest() -> impl Strategy<Value = (Manifest, u32)> {
-    let limits = (option::of(1..=1u64 << 40), option::of(timeout()))
-        .prop_map(|(memory_mib, timeout_ms)| Limits { memory_mib, timeout_ms });
+    let limits =
+        (option::of(1..=1u64 << 40), option::of(timeout()), option::of(1..=u32::MAX)).prop_map(
+            |(memory_mib, timeout_ms, concurrency)| Limits { memory_mib, timeout_ms, concurrency },
+        );
     let capabilities = (vec(free_name(), 0..3), vec(free_name(), 0..3), vec(free_name(), 0..3))
         .prop_map(|(state, state_read, streams)| Capabilities { state, state_read, streams });
     (
@@ -326,14 +332,17 @@ fn render(manifest: &Manifest, style: u32) -> String {
     if let Some(d) = &manifest.description {
         out.push_str(&format!("description = {}\n", quoted(d)));
     }
-    let Limits { memory_mib, timeout_ms } = &manifest.limits;
-    if memory_mib.is_some() || timeout_ms.is_some() || flag(0) {
+    let Limits { memory_mib, timeout_ms, concurrency } = &manifest.limits;
+    if memory_mib.is_some() || timeout_ms.is_some() || concurrency.is_some() || flag(0) {
         out.push_str("\n[limits]\n");
         if let Some(m) = memory_mib {
             out.push_str(&format!("memory_mib = {m}\n"));
         }
         if let Some(t) = timeout_ms {
             out.push_str(&format!("timeout_ms = {t}\n"));
+        }
+        if let Some(c) = concurrency {
+            out.push_str(&format!("concurrency = {c}\n"));
         }
     }
     let caps = &manifest.capabilities;
@@ -398,6 +407,9 @@ fn trigger_fields(trigger: &Trigger) -> Vec<(&'static str, String)> {
             fields.push(("type", quoted("http")));
             fields.push(("method", quoted(&h.method)));
             fields.push(("path", quoted(&h.path)));
+            if h.auth == RouteAuth::Required {
+                fields.push(("auth", quoted("required")));
+            }
         }
         Trigger::State(s) => {
             fields.push(("type", quoted("state")));
@@ -443,6 +455,7 @@ fn the_renderer_writes_what_the_golden_tests_expect() {
                 triggers: vec![Trigger::Http(HttpTrigger {
                     method: "GET".into(),
                     path: "/todos/:id0".into(),
+                    auth: RouteAuth::Required,
                 })],
                 timeout_ms: Some(5),
             },

@@ -35,7 +35,11 @@ fn a_valid_manifest_parses_into_functions_and_triggers() {
     assert_eq!(m.functions.len(), 4);
     assert_eq!(
         m.functions["create"].triggers,
-        vec![Trigger::Http(HttpTrigger { method: "POST".into(), path: "/todos".into() })]
+        vec![Trigger::Http(HttpTrigger {
+            method: "POST".into(),
+            path: "/todos".into(),
+            auth: RouteAuth::Optional
+        })]
     );
     assert_eq!(
         m.functions["on-change"].triggers,
@@ -164,7 +168,10 @@ fn limits_capabilities_timeouts_and_stream_authorisers_parse() {
          [streams.live]\njoin = \"a::can-join\"\n[functions.f]\ntimeout_ms = 100\n",
     )
     .unwrap();
-    assert_eq!(m.limits, Limits { memory_mib: Some(32), timeout_ms: Some(2000) });
+    assert_eq!(
+        m.limits,
+        Limits { memory_mib: Some(32), timeout_ms: Some(2000), concurrency: None }
+    );
     assert_eq!(m.functions["f"].timeout_ms, Some(100));
     assert_eq!(m.stream_authorizers["live"], "a::can-join");
     let caps = &m.capabilities;
@@ -197,4 +204,21 @@ fn out_of_range_timeouts_and_limits_are_errors_with_their_line() {
 fn an_absolute_component_path_is_refused() {
     let e = error_of("name = \"a\"\ncomponent = \"/etc/a.wasm\"\n");
     assert!(e.contains(":2: "), "{e}");
+}
+
+#[test]
+fn a_concurrency_of_zero_is_refused() {
+    let e = error_of("name = \"a\"\ncomponent = \"a.wasm\"\n[limits]\nconcurrency = 0\n");
+    assert!(e.contains("concurrency must be at least 1"), "{e}");
+}
+
+#[test]
+fn a_route_may_require_a_signed_in_caller_and_only_that() {
+    let text = "name = \"a\"\ncomponent = \"a.wasm\"\n[functions.me]\n\
+                triggers = [{ type = \"http\", method = \"GET\", path = \"/me\", auth = \"required\" }]\n";
+    let m = parse(text).unwrap();
+    let Trigger::Http(route) = &m.functions["me"].triggers[0] else { panic!("not http") };
+    assert_eq!(route.auth, RouteAuth::Required);
+    let e = error_of(&text.replace("\"required\"", "\"always\""));
+    assert!(e.contains("unknown variant `always`"), "{e}");
 }
