@@ -14,6 +14,15 @@ use crate::idp::{self, Key, Provider, claims};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
+/// A provider with one key (`a`) and a host that trusts it. Keep the provider alive: the host
+/// fetches its keys from it.
+async fn signed_in_world() -> (Key, Provider, TestHost) {
+    let key = Key::new("a");
+    let provider = Provider::start(&[&key]).await;
+    let host = host_trusting(&provider).await;
+    (key, provider, host)
+}
+
 async fn host_trusting(provider: &Provider) -> TestHost {
     let config = provider.config();
     TestHost::start_configured(rust_plugins(), tempfile::tempdir().expect("a data dir"), |o| {
@@ -40,9 +49,7 @@ async fn call(
 
 #[tokio::test]
 async fn a_valid_token_reaches_the_function_as_its_identity() {
-    let key = Key::new("a");
-    let provider = Provider::start(&[&key]).await;
-    let host = host_trusting(&provider).await;
+    let (key, _provider, host) = signed_in_world().await;
     let token = key.sign(&claims("ada", HOUR));
 
     let (status, me) = call(&host, "GET", "/probe/whoami", Some(&token)).await;
@@ -60,10 +67,8 @@ async fn a_valid_token_reaches_the_function_as_its_identity() {
 
 #[tokio::test]
 async fn missing_expired_foreign_forged_and_unsigned_tokens_get_401_and_the_function_never_runs() {
-    let key = Key::new("a");
+    let (key, _provider, host) = signed_in_world().await;
     let stranger = Key::new("a"); // same key id, not the provider's key
-    let provider = Provider::start(&[&key]).await;
-    let host = host_trusting(&provider).await;
 
     let mut expired_claims = claims("ada", HOUR);
     expired_claims["exp"] = json!(idp::now() - 600);
@@ -105,9 +110,7 @@ async fn first_frame_or_close(host: &TestHost, path: &str) -> Result<Value, Opti
 
 #[tokio::test]
 async fn the_join_authoriser_admits_a_caller_to_their_own_group_only() {
-    let key = Key::new("a");
-    let provider = Provider::start(&[&key]).await;
-    let host = host_trusting(&provider).await;
+    let (key, _provider, host) = signed_in_world().await;
     let ada = key.sign(&claims("ada", HOUR));
 
     let own =
@@ -143,9 +146,7 @@ async fn the_join_authoriser_admits_a_caller_to_their_own_group_only() {
 
 #[tokio::test]
 async fn a_socket_is_closed_when_its_token_expires() {
-    let key = Key::new("a");
-    let provider = Provider::start(&[&key]).await;
-    let host = host_trusting(&provider).await;
+    let (key, _provider, host) = signed_in_world().await;
     let short = key.sign(&claims("ada", Duration::from_secs(2)));
     let mut ws = host.ws(&format!("/stream/probe-own/ada?access_token={short}")).await;
     assert_eq!(ws.next_json().await["event"]["type"], "sync");
