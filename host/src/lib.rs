@@ -30,6 +30,7 @@
 //! - [`error`] — the one error type a caller sees, and its HTTP statuses.
 //! - [`cause`] — why a write happened: its depth in a trigger cascade.
 //! - [`clock`] — wall-clock milliseconds, as users see them.
+//! - `fuzz` — entry points of the fuzz targets in `fuzz/` (only with `--cfg fuzzing`).
 //! - [`toml_file`] — strict reading of hand-written TOML files, errors with file and line.
 
 pub mod auth;
@@ -39,6 +40,8 @@ pub mod clock;
 pub mod config;
 pub mod edge;
 pub mod error;
+#[cfg(fuzzing)]
+pub mod fuzz;
 pub mod host;
 pub mod plugins;
 pub mod runtime;

@@ -8,7 +8,8 @@ use hyper::body::Incoming;
 use hyper::header;
 use hyper::{Request, Response};
 
-use super::body::{body_json, is_json_content_type, read_body};
+use super::body::read_body;
+use super::event::http_event;
 use super::identity::{identify, request_token};
 use super::response::{Body, error_response, output_response};
 use super::settings::EdgeSettings;
@@ -16,7 +17,6 @@ use crate::calls::Invocation;
 use crate::error::{Error, ErrorCode};
 use crate::host::Host;
 use crate::plugins::routes::RouteMatch;
-use crate::runtime::wit;
 
 /// A failed route call, with the `Allow` header a 405 carries.
 type RouteError = (Error, Option<String>);
@@ -79,44 +79,9 @@ async fn call_route(
     let token = request_token(request.headers(), None);
     let identity = identify(&settings.auth, token, target.auth).await.map_err(|e| (e, None))?;
 
-    let query_params = request
-        .uri()
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
-    let headers = request
-        .headers()
-        .iter()
-        .map(|(name, value)| {
-            (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned())
-        })
-        .collect();
-    let is_json = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(is_json_content_type);
-    let body = read_body(request.into_body(), settings.limits.max_body_bytes)
-        .await
-        .map_err(|e| (e, None))?;
-    let body = body_json(&body, is_json).map_err(|e| (e, None))?;
-
-    let event = wit::Event::Http(wit::HttpRequest {
-        method,
-        path,
-        route,
-        path_params,
-        query_params,
-        headers,
-        body,
-        identity: identity.map(|identity| wit::Identity {
-            provider: identity.provider,
-            subject: identity.subject,
-            issuer: identity.issuer,
-            expires_at: identity.expires_at,
-            claims: identity.claims.to_string(),
-        }),
-    });
+    let (head, body) = request.into_parts();
+    let body = read_body(body, settings.limits.max_body_bytes).await.map_err(|e| (e, None))?;
+    let event = http_event(&head, (route, path_params), &body, identity).map_err(|e| (e, None))?;
     let output = host.calls().call(&target.function, &event, &Invocation::root()).await;
     let output = output.map_err(|e| (e, None))?;
     output_response(output).map_err(|e| (e, None))

@@ -175,7 +175,10 @@ fn authorizer(host: &Host, request: &Request<Incoming>, query: Vec<(String, Stri
 }
 
 /// The subscription named by a `/stream/{stream}/{group}` path, none for `/streams`.
-fn initial_subscription(path: &str, query: Option<&str>) -> Result<Option<Subscription>, Error> {
+pub(crate) fn initial_subscription(
+    path: &str,
+    query: Option<&str>,
+) -> Result<Option<Subscription>, Error> {
     if path == "/streams" {
         return Ok(None);
     }

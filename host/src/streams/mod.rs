@@ -21,5 +21,7 @@ mod hub;
 mod socket;
 
 pub use frame::Subscription;
+#[cfg(fuzzing)]
+pub(crate) use frame::parse_client_message;
 pub use hub::{MAX_NAME_BYTES, StreamChange, StreamError, StreamEvent, Streams, StreamsConfig};
 pub use socket::{Access, Authorize, Verify, serve_socket};
