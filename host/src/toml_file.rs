@@ -63,8 +63,11 @@ impl TomlFile<'_> {
     }
 }
 
+/// The 1-based line of `offset`; a problem at the very end of a file that ends with a newline
+/// (an unclosed string, say) is on its last line, not on a line past the end.
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    let line = text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count();
+    (line + 1).min(text.lines().count().max(1))
 }
 
 #[cfg(test)]
@@ -86,6 +89,15 @@ mod tests {
         let error = file.parse::<Two>().err().unwrap();
         assert_eq!(error.line, 3);
         assert!(error.to_string().starts_with("/x/eddy.toml:3: unknown field `c`"), "{error}");
+    }
+
+    #[test]
+    fn a_problem_at_the_end_of_the_file_is_on_its_last_line() {
+        // Found by the `config` fuzz target: an unclosed string named line 3 of a 2-line file.
+        let text = "a = 1\nb = \"\"\"open\n";
+        let file = TomlFile { path: Path::new("/x/eddy.toml"), text };
+        let error = file.parse::<Two>().err().unwrap();
+        assert_eq!(error.line, 2, "{error}");
     }
 
     #[test]
