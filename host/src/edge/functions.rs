@@ -5,10 +5,11 @@
 //! function may rely on: `docs/http.md`.
 
 use hyper::body::Incoming;
-use hyper::header;
+use hyper::header::{self, HeaderMap};
 use hyper::{Request, Response};
 
 use super::body::read_body;
+use super::cors::AllowedOrigins;
 use super::event::http_event;
 use super::identity::{identify, request_token};
 use super::response::{Body, error_response, output_response};
@@ -28,7 +29,12 @@ pub async fn handle(
     settings: &EdgeSettings,
     request: Request<Incoming>,
 ) -> Response<Body> {
-    let request_headers = request.headers().clone();
+    // The CORS headers are decided after the request is consumed: keep its headers for that,
+    // but only when some origin could get them (no copy per request otherwise).
+    let request_headers = match settings.cors.allow_origins {
+        AllowedOrigins::None => HeaderMap::new(),
+        _ => request.headers().clone(),
+    };
     if is_preflight(&request) {
         let snapshot = host.registry().snapshot();
         let methods = snapshot.routes.methods(request.uri().path());
