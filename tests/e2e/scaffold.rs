@@ -1,13 +1,16 @@
 //! `eddy new`: a plugin made in each language builds with `eddy build`'s code and serves as it
-//! is, answering `GET /NAME` and counting its calls in state.
+//! is, answering `GET /NAME`, counting its calls in state and greeting a signed-in caller by the
+//! subject of their token (so JavaScript and Python functions see the caller's identity too).
 
 use std::path::Path;
+use std::time::Duration;
 
 use eddy::plugins::watch::Mode;
 use eddy::tools::scaffold::Lang;
 use serde_json::json;
 
 use crate::harness::{TestHost, plugins_dir};
+use crate::idp::{Key, Provider, claims};
 use crate::languages::{add_plugin, own_cache, require_toolchain, share_toolchains};
 
 /// Points the Rust plugin at `dir` to the target directory and lock file of the repository's
@@ -23,7 +26,7 @@ fn share_rust_build(dir: &Path) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_plugin_in_each_language_builds_serves_and_counts_its_calls() {
+async fn a_new_plugin_in_each_language_builds_serves_counts_and_greets_its_caller() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let plugins = [
         ("hello-rust", Lang::Rust),
@@ -50,16 +53,29 @@ async fn a_new_plugin_in_each_language_builds_serves_and_counts_its_calls() {
     let served = tempfile::tempdir().expect("a temp dir");
     std::fs::rename(dir.path().join("hello-rust"), served.path().join("hello-rust")).expect("mv");
     let data = tempfile::tempdir().expect("a data dir");
-    let host = TestHost::start_configured(served.path(), data, own_cache(Mode::Components));
+    let key = Key::new("scaffold");
+    let provider = Provider::start(&[&key]).await;
+    let trusted = provider.config();
+    let host = TestHost::start_configured(served.path(), data, |options| {
+        own_cache(Mode::Components)(options);
+        options.auth = vec![trusted];
+    });
     for name in ["hello-js", "hello-python"] {
         add_plugin(&host, &dir.path().join(name), &served.path().join(name)).await;
     }
+    let token = key.sign(&claims("ada", Duration::from_secs(3600)));
     for (name, _) in plugins {
-        for calls in [1, 2] {
-            let (status, body) = host.get(&format!("/{name}")).await;
-            assert_eq!(status, 200, "{name}: {body}");
-            assert_eq!((&body["plugin"], &body["calls"]), (&json!(name), &json!(calls)), "{body}");
-        }
+        let (status, body) = host.get(&format!("/{name}")).await;
+        assert_eq!(status, 200, "{name}: {body}");
+        let seen = (&body["plugin"], &body["calls"], &body["caller"]);
+        assert_eq!(seen, (&json!(name), &json!(1), &json!(null)), "{body}");
+
+        let signed_in = host.http.get(host.url(&format!("/{name}"))).bearer_auth(&token);
+        let response = signed_in.send().await.expect("an answer");
+        assert_eq!(response.status(), 200, "{name}");
+        let body: serde_json::Value = response.json().await.expect("JSON");
+        assert_eq!((&body["calls"], &body["caller"]), (&json!(2), &json!("ada")), "{body}");
+        assert_eq!(body["message"], format!("Hello ada, from {name}"), "{body}");
     }
 }
 

@@ -1,7 +1,8 @@
 //! `eddy new NAME --lang rust|js|python [--dir plugins]`: a new plugin folder that `eddy build`
 //! builds and `eddy serve` serves as it is. Its one function answers `GET /NAME` with JSON
-//! naming the plugin and counting its calls in the state scope `NAME` (an `increment` op, so
-//! concurrent calls all count), which its manifest grants it.
+//! naming the plugin, greeting the signed-in caller by their token's subject (when the host has
+//! identity providers and the request a token), and counting its calls in the state scope
+//! `NAME` (an `increment` op, so concurrent calls all count), which its manifest grants it.
 //!
 //! A Rust plugin is its own cargo workspace (`[workspace]` in its Cargo.toml), so it builds
 //! wherever it lives, and depends on the Eddy SDK (`eddy-sdk`, the repository's `guest-sdk/`)
@@ -141,7 +142,7 @@ state = ["@NAME@"]   # the scope that counts the calls
 reuse = true
 
 [functions.hello]
-description = "GET /@NAME@: a greeting and the number of calls so far"
+description = "GET /@NAME@: a greeting (by name when signed in) and the number of calls so far"
 triggers = [{ type = "http", method = "GET", path = "/@NAME@" }]
 "#;
 
@@ -171,7 +172,7 @@ lto = true
 const RUST_SOURCE: &str = r#"//! @NAME@: an Eddy plugin. `GET /@NAME@` says hello and counts its calls in the state scope
 //! `@NAME@`.
 
-use eddy_sdk::{Op, Result, plugin, state};
+use eddy_sdk::{HttpRequest, Op, Result, plugin, state};
 use serde_json::{Value, json};
 
 plugin! {
@@ -181,19 +182,25 @@ plugin! {
 const NAME: &str = "@NAME@";
 
 /// `GET /@NAME@`: counts the call with an increment op (atomic, however many calls run at
-/// once) and answers with the count.
-fn hello() -> Result<Value> {
+/// once) and answers with the count, greeting the caller by name when a token says who it is.
+fn hello(request: HttpRequest) -> Result<Value> {
     let counted = state::update(NAME, "calls", &[Op::increment("count", 1)])?;
     let calls = counted.new_value.as_ref().and_then(|v| v["count"].as_u64()).unwrap_or(0);
-    Ok(json!({ "plugin": NAME, "message": format!("Hello from {NAME}"), "calls": calls }))
+    let caller = request.identity.map(|who| who.subject);
+    let message = match &caller {
+        Some(who) => format!("Hello {who}, from {NAME}"),
+        None => format!("Hello from {NAME}"),
+    };
+    Ok(json!({ "plugin": NAME, "message": message, "caller": caller, "calls": calls }))
 }
 "#;
 
 const RUST_README: &str = r#"# @NAME@
 
 An Eddy plugin in Rust, made by `eddy new`. `GET /@NAME@` answers
-`{"plugin": "@NAME@", "message": "Hello from @NAME@", "calls": N}` and counts the calls in the
-state scope `@NAME@`.
+`{"plugin": "@NAME@", "message": "Hello from @NAME@", "caller": null, "calls": N}` and counts
+the calls in the state scope `@NAME@`. With a token from one of the host's identity providers
+(`Authorization: Bearer ...`), `caller` is the token's subject and the message greets them.
 
 - `src/lib.rs`: the functions; `plugin.toml`: their triggers and what the plugin may touch.
 - Build: `eddy build <plugins dir>` (or `cargo build --release --target wasm32-wasip2` here and
@@ -219,12 +226,17 @@ import * as state from 'eddy:plugin/state@0.1.0';
 
 const NAME = '@NAME@';
 
-/** `GET /@NAME@`: counts the call with an increment op and answers with the count. */
-function hello() {
+/**
+ * `GET /@NAME@`: counts the call with an increment op and answers with the count, greeting the
+ * caller by name when a token says who it is (`request.identity`, undefined without one).
+ */
+function hello(request) {
   const ops = [{ type: 'increment', path: 'count', by: 1 }];
   const counted = state.update(NAME, 'calls', JSON.stringify(ops));
   const calls = JSON.parse(counted.newValue).count;
-  return { plugin: NAME, message: `Hello from ${NAME}`, calls };
+  const caller = request.identity?.subject ?? null;
+  const message = caller === null ? `Hello from ${NAME}` : `Hello ${caller}, from ${NAME}`;
+  return { plugin: NAME, message, caller, calls };
 }
 
 const FUNCTIONS = { hello };
@@ -252,8 +264,9 @@ export const handler = {
 const JS_README: &str = r#"# @NAME@
 
 An Eddy plugin in JavaScript, made by `eddy new`. `GET /@NAME@` answers
-`{"plugin": "@NAME@", "message": "Hello from @NAME@", "calls": N}` and counts the calls in the
-state scope `@NAME@`.
+`{"plugin": "@NAME@", "message": "Hello from @NAME@", "caller": null, "calls": N}` and counts
+the calls in the state scope `@NAME@`. With a token from one of the host's identity providers
+(`Authorization: Bearer ...`), `caller` is the token's subject and the message greets them.
 
 - `index.js` (package.json `main`): the functions; `plugin.toml`: their triggers and what the
   plugin may touch.
@@ -274,12 +287,15 @@ from wit_world.imports import state, types
 NAME = "@NAME@"
 
 
-def hello(_request):
-    """`GET /@NAME@`: counts the call with an increment op and answers with the count."""
+def hello(request):
+    """`GET /@NAME@`: counts the call with an increment op and answers with the count, greeting
+    the caller by name when a token says who it is (`request.identity`, None without one)."""
     ops = [{"type": "increment", "path": "count", "by": 1}]
     counted = state.update(NAME, "calls", json.dumps(ops))
     calls = json.loads(counted.new_value)["count"]
-    return {"plugin": NAME, "message": f"Hello from {NAME}", "calls": calls}
+    caller = request.identity.subject if request.identity is not None else None
+    message = f"Hello {caller}, from {NAME}" if caller else f"Hello from {NAME}"
+    return {"plugin": NAME, "message": message, "caller": caller, "calls": calls}
 
 
 FUNCTIONS = {"hello": hello}
@@ -299,8 +315,9 @@ class Handler(exports.Handler):
 const PYTHON_README: &str = r#"# @NAME@
 
 An Eddy plugin in Python, made by `eddy new`. `GET /@NAME@` answers
-`{"plugin": "@NAME@", "message": "Hello from @NAME@", "calls": N}` and counts the calls in the
-state scope `@NAME@`.
+`{"plugin": "@NAME@", "message": "Hello from @NAME@", "caller": null, "calls": N}` and counts
+the calls in the state scope `@NAME@`. With a token from one of the host's identity providers
+(`Authorization: Bearer ...`), `caller` is the token's subject and the message greets them.
 
 - `app.py`: the functions (class `Handler`); `plugin.toml`: their triggers and what the plugin
   may touch. Modules beside app.py can be imported.
