@@ -249,8 +249,10 @@ async fn state_ops(host: &Host) -> anyhow::Result<()> {
     let get: Op = {
         let state = state.clone();
         Arc::new(move |_, n| {
-            let result = state.get("bench", &format!("k{}", n % 1000)).map(drop);
-            Box::pin(async move { Ok(result?) })
+            let state = state.clone();
+            Box::pin(
+                async move { Ok(state.get("bench", &format!("k{}", n % 1000)).await.map(drop)?) },
+            )
         })
     };
     let set: Op = {

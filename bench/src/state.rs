@@ -117,7 +117,7 @@ async fn reads() -> anyhow::Result<()> {
         let began = Instant::now();
         let reads = 200_000;
         for i in 0..reads {
-            std::hint::black_box(state.get("bench", &format!("k{}", i % 1000))?);
+            std::hint::black_box(state.get("bench", &format!("k{}", i % 1000)).await?);
         }
         per_read.push(began.elapsed() / reads);
     }

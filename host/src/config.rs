@@ -39,6 +39,8 @@ pub struct Config {
     pub plugins: Option<PathBuf>,
     pub data: Option<PathBuf>,
     pub memory: Option<bool>,
+    /// The shared store's PostgreSQL URL.
+    pub state: Option<String>,
     pub admin: Option<AdminAccess>,
     pub cors: Option<CorsPolicy>,
     /// The identity providers, in name order.
@@ -54,6 +56,7 @@ struct RawConfig {
     plugins: Option<String>,
     data: Option<String>,
     memory: Option<bool>,
+    state: Option<Spanned<String>>,
     admin: Option<RawAdmin>,
     cors: Option<RawCors>,
     auth: Option<RawAuth>,
@@ -172,6 +175,7 @@ impl Config {
             })?),
             None => None,
         };
+        let state = raw.state.map(|url| state_url(&file, url)).transpose()?;
         let admin = raw.admin.map(|admin| admin_access(&file, admin, &env)).transpose()?;
         let cors = raw.cors.map(|cors| cors_policy(&file, cors)).transpose()?;
         let auth = match raw.auth {
@@ -194,6 +198,7 @@ impl Config {
             plugins: raw.plugins.map(|p| dir.join(p)),
             data: raw.data.map(|d| dir.join(d)),
             memory: raw.memory,
+            state,
             admin,
             cors,
             auth,
@@ -215,6 +220,9 @@ impl Config {
         }
         if let Some(memory) = self.memory {
             options.memory = memory;
+        }
+        if let Some(state) = &self.state {
+            options.state = Some(state.clone());
         }
         if let Some(admin) = &self.admin {
             options.admin = admin.clone();
@@ -440,6 +448,20 @@ fn check_limits(file: &TomlFile<'_>, limits: &RawLimits) -> Result<(), FileError
             |n| u64::from(*n.get_ref()),
         );
     within(&widen32(&limits.plugin_concurrency), "plugin_concurrency", 1, pool)
+}
+
+/// `state = "postgres://USER@HOST/DB"`: a PostgreSQL URL the client library accepts.
+fn state_url(file: &TomlFile, url: Spanned<String>) -> Result<String, FileError> {
+    let text = url.get_ref();
+    let postgres = text.starts_with("postgres://") || text.starts_with("postgresql://");
+    if !postgres || text.parse::<tokio_postgres::Config>().is_err() {
+        return Err(file.error(
+            Some(url.span()),
+            "state must be a PostgreSQL URL like \"postgres://eddy@127.0.0.1:5432/eddy\" \
+             (leave it out for the embedded store under data)",
+        ));
+    }
+    Ok(url.into_inner())
 }
 
 #[cfg(test)]

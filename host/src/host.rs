@@ -13,6 +13,7 @@ use crate::plugins::registry::Registry;
 use crate::plugins::reload::Loader;
 use crate::runtime::{InstanceLimits, Runtime};
 use crate::state::engine::Engine;
+use crate::state::postgres::Postgres;
 use crate::state::{Recovered, State};
 use crate::streams::{Streams, StreamsConfig};
 use crate::triggers::{Delivery, DeliveryPolicy, Dispatcher, Queues, Triggers};
@@ -51,6 +52,14 @@ impl HostConfig {
     }
 }
 
+/// Where a host keeps its state.
+pub enum Storage {
+    /// The embedded store over `engine` (redb on disk, or memory): this host alone.
+    Embedded(Box<dyn Engine>),
+    /// The shared store in the PostgreSQL database at this URL, which other hosts may share.
+    Postgres(String),
+}
+
 /// A handle to the running host. Clone it freely.
 #[derive(Clone)]
 pub struct Host(Arc<Shared>);
@@ -65,14 +74,18 @@ struct Shared {
     /// What the dispatcher needs to start, until [`Host::start_triggers`] starts it (once
     /// plugins are loaded, or recovered events would find no subscribers and be retired
     /// undelivered).
-    pending: std::sync::Mutex<Option<(Dispatcher, Queues, Recovered)>>,
+    pending: std::sync::Mutex<Option<PendingDispatch>>,
 }
 
+/// What the trigger dispatcher starts with: the lanes' work, their queues, what the outbox held
+/// at start (embedded store), and the shared store (whose outbox the lanes read).
+type PendingDispatch = (Dispatcher, Queues, Recovered, Option<Postgres>);
+
 impl Host {
-    /// Starts a host over a storage engine with no plugins loaded yet. Trigger delivery starts
-    /// with [`Host::start_triggers`].
-    pub fn start(config: HostConfig, engine: Box<dyn Engine>) -> anyhow::Result<Host> {
-        let (triggers, queues) = Triggers::new();
+    /// Starts a host over `storage` with no plugins loaded yet. Trigger delivery starts with
+    /// [`Host::start_triggers`].
+    pub async fn start(config: HostConfig, storage: Storage) -> anyhow::Result<Host> {
+        let (triggers, queues) = Triggers::new(matches!(storage, Storage::Postgres(_)));
         let registry = Arc::new(Registry::new());
         let on_event = {
             let triggers = triggers.clone();
@@ -88,7 +101,17 @@ impl Host {
             let triggers = triggers.clone();
             Arc::new(move |event| triggers.push(Delivery::Stream(event)))
         };
-        let (state, recovered) = State::open(engine, on_event, has_subscribers)?;
+        let (state, recovered, postgres) = match storage {
+            Storage::Embedded(engine) => {
+                let (state, recovered) = State::open(engine, on_event, has_subscribers)?;
+                (state, recovered, None)
+            }
+            Storage::Postgres(url) => {
+                let (state, postgres) =
+                    State::open_postgres(&url, on_event, has_subscribers).await?;
+                (state, Recovered::default(), Some(postgres))
+            }
+        };
         let streams = Streams::new(config.streams.clone(), on_stream);
         let runtime = Runtime::new(config.cache_dir.clone(), &config.limits)?;
         let loader = Loader::new(runtime.clone(), registry.clone(), config.plugins_dir.clone());
@@ -113,7 +136,7 @@ impl Host {
             streams,
             calls,
             triggers,
-            pending: std::sync::Mutex::new(Some((dispatcher, queues, recovered))),
+            pending: std::sync::Mutex::new(Some((dispatcher, queues, recovered, postgres))),
         })))
     }
 
@@ -121,8 +144,8 @@ impl Host {
     /// outbox held from before a restart. Call it once the plugins are loaded.
     pub fn start_triggers(&self) {
         let pending = self.0.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some((dispatcher, queues, recovered)) = pending {
-            self.0.triggers.start(dispatcher, queues, recovered);
+        if let Some((dispatcher, queues, recovered, postgres)) = pending {
+            self.0.triggers.start(dispatcher, queues, recovered, postgres);
         }
     }
 

@@ -98,6 +98,10 @@ struct ServeArgs {
     /// Keep state in memory only: nothing survives a restart (tests, demos).
     #[arg(long)]
     memory: bool,
+    /// Keep state in a PostgreSQL database that other hosts may share:
+    /// postgres://USER[:PASSWORD]@HOST[:PORT]/DB [default: the embedded store under --data].
+    #[arg(long, env = "EDDY_STATE", hide_env_values = true)]
+    state: Option<String>,
     /// Attempts of a failing trigger delivery before it is parked in the dead-letter list
     /// [default: 5].
     #[arg(long)]
@@ -126,6 +130,12 @@ impl ServeArgs {
             options.data = data.clone();
         }
         options.memory |= self.memory;
+        if let Some(state) = &self.state {
+            options.state = Some(state.clone());
+        }
+        if options.memory && options.state.is_some() {
+            anyhow::bail!("--memory and --state (a PostgreSQL database) cannot both hold state");
+        }
         if let Some(attempts) = self.max_attempts {
             options.delivery.max_attempts = attempts;
         }

@@ -11,10 +11,10 @@ use anyhow::Context as _;
 
 use crate::auth::{Authenticator, ProviderConfig};
 use crate::edge::{self, AdminAccess, CorsPolicy, EdgeSettings, HttpLimits};
-use crate::host::{Host, HostConfig};
+use crate::host::{Host, HostConfig, Storage};
 use crate::plugins::watch::{self, Mode};
 use crate::runtime::InstanceLimits;
-use crate::state::engine::{Engine, MemoryEngine};
+use crate::state::engine::MemoryEngine;
 use crate::state::redb::RedbEngine;
 use crate::tools;
 use crate::triggers::DeliveryPolicy;
@@ -29,6 +29,9 @@ pub struct ServeOptions {
     pub watch: Mode,
     /// Keep state in memory only (tests, demos): nothing survives a restart.
     pub memory: bool,
+    /// Keep state in this PostgreSQL database (`postgres://USER@HOST/DB`), which other hosts
+    /// may share; none: the embedded store under `data`.
+    pub state: Option<String>,
     /// How failed trigger deliveries are retried before they are parked.
     pub delivery: DeliveryPolicy,
     /// Limits of the HTTP edge.
@@ -55,6 +58,7 @@ impl ServeOptions {
             data: data.into(),
             watch: Mode::Components,
             memory: false,
+            state: None,
             delivery: Default::default(),
             http: Default::default(),
             cors: Default::default(),
@@ -87,13 +91,17 @@ impl Server {
             Some(options.cache.clone().unwrap_or_else(|| options.data.join("cache")));
         config.delivery = options.delivery.clone();
         config.limits = options.instances.clone();
-        let engine: Box<dyn Engine> = if options.memory {
-            tracing::warn!("--memory: state is kept in memory only and is lost on exit");
-            Box::new(MemoryEngine)
-        } else {
-            Box::new(RedbEngine::open(&options.data.join("state.redb"))?)
+        let storage = match &options.state {
+            Some(url) => Storage::Postgres(url.clone()),
+            None if options.memory => {
+                tracing::warn!("--memory: state is kept in memory only and is lost on exit");
+                Storage::Embedded(Box::new(MemoryEngine))
+            }
+            None => {
+                Storage::Embedded(Box::new(RedbEngine::open(&options.data.join("state.redb"))?))
+            }
         };
-        let host = Host::start(config, engine)?;
+        let host = Host::start(config, storage).await?;
         host.loader().load_all().await?;
         host.start_triggers();
         let rebuild: watch::Rebuild = Arc::new(|dir| tools::build::build_one(dir).map(drop));

@@ -140,6 +140,9 @@ impl TestHost {
         options.cache =
             Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-compile-cache"));
         configure(&mut options);
+        if !options.memory && options.state.is_none() {
+            options.state = crate::engines::shared_store(data.path());
+        }
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {

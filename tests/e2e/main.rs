@@ -1,6 +1,7 @@
 //! End-to-end tests: a real host on 127.0.0.1:0 serving the repository's plugins, driven with
 //! real HTTP and WebSocket clients. One test binary; `harness` holds the plumbing.
 
+mod engines;
 mod harness;
 mod idp;
 mod process;
@@ -8,6 +9,7 @@ mod process;
 mod browsers;
 mod build;
 mod capabilities;
+mod cluster;
 mod crash;
 mod delivery;
 mod errors;

@@ -79,8 +79,13 @@ impl HostProcess {
         extra_args: &[&str],
         env: &[(&str, &str)],
     ) -> HostProcess {
+        let shared = crate::engines::shared_store(data)
+            .filter(|_| !extra_args.iter().any(|arg| *arg == "--memory" || *arg == "--state"));
+        let state: Vec<String> =
+            shared.into_iter().flat_map(|url| ["--state".into(), url]).collect();
         let mut child = Command::new(eddy_binary())
             .arg("serve")
+            .args(&state)
             .arg("--plugins")
             .arg(plugins)
             .arg("--data")

@@ -25,39 +25,39 @@ pub(super) async fn execute(
 ) -> Result<Reply, Error> {
     let cause = invocation.cause;
     Ok(match request {
-        Request::StateGet { scope, key } => Reply::Value(match invocation.txn() {
-            Some(txn) => txn.state.get(&scope, &key)?,
-            None => state.get(&scope, &key)?,
+        Request::StateGet { scope, key } => Reply::Value(match invocation.txn().await {
+            Some(txn) => txn.state.get(&scope, &key).await?,
+            None => state.get(&scope, &key).await?,
         }),
         Request::StateSet { scope, key, value } => {
-            if let Some(mut txn) = invocation.txn() {
-                return Ok(Reply::Change(txn.state.set(&scope, &key, value)?));
+            if let Some(mut txn) = invocation.txn().await {
+                return Ok(Reply::Change(txn.state.set(&scope, &key, value).await?));
             }
             Reply::Change(state.set(&scope, &key, value, cause).await?)
         }
         Request::StateUpdate { scope, key, ops } => {
-            if let Some(mut txn) = invocation.txn() {
-                return Ok(Reply::Updated(txn.state.update(&scope, &key, &ops)?));
+            if let Some(mut txn) = invocation.txn().await {
+                return Ok(Reply::Updated(txn.state.update(&scope, &key, &ops).await?));
             }
             Reply::Updated(state.update(&scope, &key, &ops, cause).await?)
         }
         Request::StateDelete { scope, key } => {
-            if let Some(mut txn) = invocation.txn() {
-                return Ok(Reply::Value(txn.state.delete(&scope, &key)?));
+            if let Some(mut txn) = invocation.txn().await {
+                return Ok(Reply::Value(txn.state.delete(&scope, &key).await?));
             }
             Reply::Value(state.delete(&scope, &key, cause).await?)
         }
         Request::StateList { scope, prefix, after, limit } => {
             let (prefix, after) = (prefix.as_deref(), after.as_deref());
-            Reply::Values(match invocation.txn() {
-                Some(txn) => txn.state.list(&scope, prefix, after, limit)?,
-                None => state.list(&scope, prefix, after, limit)?,
+            Reply::Values(match invocation.txn().await {
+                Some(txn) => txn.state.list(&scope, prefix, after, limit).await?,
+                None => state.list(&scope, prefix, after, limit).await?,
             })
         }
         Request::StateListGroups => {
-            let mut groups = match invocation.txn() {
-                Some(txn) => txn.state.list_groups()?,
-                None => state.list_groups()?,
+            let mut groups = match invocation.txn().await {
+                Some(txn) => txn.state.list_groups().await?,
+                None => state.list_groups().await?,
             };
             if let Some(plugin) = &invocation.plugin {
                 groups.retain(|scope| plugin.manifest.capabilities.may_read(scope));
@@ -65,7 +65,7 @@ pub(super) async fn execute(
             Reply::Groups(groups)
         }
         Request::StreamSend { stream, group, id, event_type, data } => {
-            let Some(mut txn) = invocation.txn() else {
+            let Some(mut txn) = invocation.txn().await else {
                 streams.send(&stream, &group, id.as_deref(), &event_type, data, cause)?;
                 return Ok(Reply::Done);
             };
@@ -83,20 +83,21 @@ pub(super) async fn execute(
         Request::ItemGet { stream, group, item } => {
             streams.check_item(&stream, &group, &item)?;
             let key = (stream, group, item);
-            if let Some(mine) = invocation.txn().and_then(|txn| txn.items.get(&key).cloned()) {
+            let mine = invocation.txn().await.and_then(|txn| txn.items.get(&key).cloned());
+            if let Some(mine) = mine {
                 return Ok(Reply::Value(mine));
             }
             Reply::Value(streams.get(&key.0, &key.1, &key.2)?)
         }
         Request::ItemList { stream, group } => {
             let live = streams.entries(&stream, &group)?;
-            Reply::Values(match invocation.txn() {
+            Reply::Values(match invocation.txn().await {
                 Some(txn) => with_own_writes(live, &txn, &stream, &group),
                 None => live.into_iter().map(|(_, value)| value).collect(),
             })
         }
         Request::ItemSet { stream, group, item, value } => {
-            let Some(mut txn) = invocation.txn() else {
+            let Some(mut txn) = invocation.txn().await else {
                 return Ok(Reply::Change(streams.set(&stream, &group, &item, value, cause)?));
             };
             let old = own_or_live(streams, &txn, &stream, &group, &item)?;
@@ -111,7 +112,7 @@ pub(super) async fn execute(
             Reply::Change(Change { old_value: old, new_value: Some(value) })
         }
         Request::ItemUpdate { stream, group, item, ops } => {
-            let Some(mut txn) = invocation.txn() else {
+            let Some(mut txn) = invocation.txn().await else {
                 return Ok(Reply::Updated(streams.update(&stream, &group, &item, &ops, cause)?));
             };
             let old = own_or_live(streams, &txn, &stream, &group, &item)?;
@@ -124,7 +125,7 @@ pub(super) async fn execute(
             Reply::Updated(UpdateOutcome { old_value: old, new_value: new, errors })
         }
         Request::ItemDelete { stream, group, item } => {
-            let Some(mut txn) = invocation.txn() else {
+            let Some(mut txn) = invocation.txn().await else {
                 return Ok(Reply::Value(streams.delete(&stream, &group, &item, cause)?));
             };
             let old = own_or_live(streams, &txn, &stream, &group, &item)?;
@@ -163,7 +164,10 @@ fn defer_item(
     streams: &Streams,
     key: ItemKey,
     now: Option<Value>,
-    write: impl FnOnce(&Streams, &ItemKey) -> Result<(), crate::streams::StreamError> + Send + 'static,
+    write: impl FnOnce(&Streams, &ItemKey) -> Result<(), crate::streams::StreamError>
+    + Send
+    + Sync
+    + 'static,
 ) {
     txn.items.insert(key.clone(), now);
     let streams = streams.clone();

@@ -5,7 +5,9 @@
 //! through its imports or through `invoke("state::set", ...)`.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, MutexGuard};
 
 use serde_json::Value;
 
@@ -54,9 +56,13 @@ impl Invocation {
         Invocation { plugin: Some(plugin), ..self.clone() }
     }
 
-    /// The delivery's transaction, locked, if this call is part of one.
-    pub(super) fn txn(&self) -> Option<MutexGuard<'_, Transaction>> {
-        self.txn.as_ref().map(|txn| txn.lock().unwrap_or_else(|e| e.into_inner()))
+    /// The delivery's transaction, locked, if this call is part of one. (A tokio lock: a
+    /// handler's reads of committed state may wait on the database while holding it.)
+    pub(super) async fn txn(&self) -> Option<MutexGuard<'_, Transaction>> {
+        match &self.txn {
+            Some(txn) => Some(txn.lock().await),
+            None => None,
+        }
     }
 }
 

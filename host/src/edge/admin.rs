@@ -78,7 +78,7 @@ pub async fn handle(
     access.check(peer, authorization.map(|value| value.as_bytes()))?;
     let body = match (&method, path.as_str()) {
         (&Method::GET, "/_eddy/plugins") => plugins(host),
-        (&Method::GET, "/_eddy/dlq") => dead_letters(host),
+        (&Method::GET, "/_eddy/dlq") => dead_letters(host).await?,
         (&Method::POST, "/_eddy/dlq/replay") => {
             let body = read_json_body(request, 64 * 1024).await?;
             let id = match body.get("id") {
@@ -107,10 +107,11 @@ pub async fn handle(
 }
 
 /// The parked deliveries, oldest first.
-fn dead_letters(host: &Host) -> Value {
+async fn dead_letters(host: &Host) -> Result<Value, Error> {
     let letters: Vec<Value> = host
         .state()
         .dead_letters()
+        .await?
         .into_iter()
         .map(|letter| {
             json!({
@@ -123,7 +124,7 @@ fn dead_letters(host: &Host) -> Value {
             })
         })
         .collect();
-    json!({ "dead_letters": letters })
+    Ok(json!({ "dead_letters": letters }))
 }
 
 fn rejection_json(rejection: &Rejection) -> Value {

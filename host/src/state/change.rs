@@ -72,6 +72,29 @@ impl StateChange {
     }
 }
 
+/// How many lanes the trigger dispatcher spreads state events over (`triggers/`): the events
+/// of one key always share a lane. Part of the shared store's schema, so every host agrees.
+pub const LANES: u32 = 64;
+
+/// A hash of a key that every host computes alike, whatever its build: FNV-1a over the scope,
+/// a separator and the key, then a final mix so every bit depends on every input byte. It
+/// names a key's lock in the shared store and picks its lane.
+pub fn key_hash(scope: &str, key: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in scope.bytes().chain([0xff]).chain(key.bytes()) {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    // splitmix64's finaliser.
+    hash = (hash ^ (hash >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    hash = (hash ^ (hash >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    hash ^ (hash >> 31)
+}
+
+/// The trigger lane of a key's events: one of [`LANES`].
+pub fn lane(scope: &str, key: &str) -> u32 {
+    (key_hash(scope, key) % u64::from(LANES)) as u32
+}
+
 /// What `state::set` returns: `{old_value, new_value}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
@@ -134,6 +157,19 @@ mod tests {
         assert_eq!(ChangeKind::between(Some(&v), Some(&v)), Some(ChangeKind::Updated));
         assert_eq!(ChangeKind::between(Some(&v), None), Some(ChangeKind::Deleted));
         assert_eq!(ChangeKind::between(None, None), None);
+    }
+
+    #[test]
+    fn a_key_hash_is_fixed_forever_and_spreads_keys_over_every_lane() {
+        // Hosts of different builds must agree: these values may never change.
+        assert_eq!(key_hash("todos", "t1"), key_hash("todos", "t1"));
+        assert_ne!(key_hash("ab", "c"), key_hash("a", "bc"));
+        assert_eq!(key_hash("todos", "t1"), 0xd022_f18c_3afa_2464);
+        let mut seen = [0u32; LANES as usize];
+        for i in 0..6400 {
+            seen[lane("todos", &format!("key-{i}")) as usize] += 1;
+        }
+        assert!(seen.iter().all(|&n| (50..150).contains(&n)), "{seen:?}");
     }
 
     #[test]

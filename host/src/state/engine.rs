@@ -1,12 +1,14 @@
-//! Storage engines: where committed state becomes durable. The state service keeps every value
-//! in memory and funnels all writes through one writer thread, which applies them in order and
-//! hands each group of them to the engine as one [`Batch`]: the key writes, the change events
+//! Storage engines of the embedded store (`mirrored.rs`): where committed state becomes durable.
+//! The embedded store keeps every value in memory and funnels all writes through one writer
+//! thread, which applies them in order and hands each group of them to the engine as one
+//! [`Batch`]: the key writes, the change events
 //! they fire (the outbox), and the trigger deliveries that completed, so a write and its events,
 //! or a handler's writes and the mark that its event was delivered, are durable together or not
 //! at all. Many concurrent writes share one batch, and so one sync (group commit).
 //!
 //! Engines: [`MemoryEngine`] keeps nothing (tests, demos, `--memory`); `redb` (in `redb.rs`) is
-//! the embedded durable default; a shared Redis engine comes later behind the same trait.
+//! the embedded durable default. (The shared store, `postgres/`, commits the same batches in
+//! its own way: it is a [`super::store::Store`], not an engine.)
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

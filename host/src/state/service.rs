@@ -1,6 +1,6 @@
 //! [`State`], the state service: the one door to state for builtins, guest imports, HTTP
-//! handlers and tests. Reads are served from the in-memory mirror of committed state (no I/O).
-//! Writes are checked here (scope and key sizes, the ops array) and then queued to the writer
+//! handlers and tests. Reads go to the [`Reader`]: the embedded store's in-memory mirror of
+//! committed state (no I/O), or the shared database. Writes are checked here (scope and key sizes, the ops array) and then queued to the writer
 //! thread (`writer.rs`), which applies them in order, commits them durably with whatever else is
 //! queued (group commit), and only then answers: an acknowledged write survives a crash. Writes
 //! that change nothing (a set to an equal value, an update whose ops leave the value as it was, a
@@ -9,7 +9,7 @@
 //! the mark that its event was delivered, so a crash can neither lose nor repeat them.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc;
 
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -18,10 +18,14 @@ use super::change::Change;
 use super::checks::{check_key, check_ops, check_scope, check_size};
 use super::engine::{DeadLetter, Engine, OutboxEvent};
 use super::error::StateError;
+use super::mirrored::Mirrored;
 use super::ops::UpdateOutcome;
+use super::postgres::{self, Postgres};
+use super::reader::Reader;
+use super::store::Store;
 use super::txn::Txn;
 use super::writer::{
-    Completion, HasSubscribers, OnEvent, Request, Shared, TxWrite, Write, WriteResult, Writer,
+    Completion, HasSubscribers, OnEvent, Request, TxWrite, Write, WriteResult, Writer,
 };
 use crate::cause::Cause;
 
@@ -29,7 +33,7 @@ use crate::cause::Cause;
 #[derive(Clone)]
 pub struct State {
     requests: mpsc::Sender<Request>,
-    shared: Arc<Shared>,
+    reader: Reader,
     engine: &'static str,
 }
 
@@ -43,46 +47,64 @@ pub struct Recovered {
 }
 
 impl State {
-    /// Opens state over `engine`: loads what it holds and starts the writer thread. Committed
-    /// change events go to `on_event` (only for keys `has_subscribers` says someone watches).
+    /// Opens the embedded store over `engine`: loads what it holds into memory and starts the
+    /// writer thread. Committed change events go to `on_event` (only for keys
+    /// `has_subscribers` says someone watches).
     pub fn open(
         engine: Box<dyn Engine>,
         on_event: OnEvent,
         has_subscribers: HasSubscribers,
     ) -> Result<(State, Recovered), StateError> {
-        let name = engine.name();
-        let shared = Arc::new(Shared::default());
-        let (writer, loaded) = Writer::load(engine, shared.clone(), on_event, has_subscribers)?;
+        let (store, shared) = Mirrored::open(engine)?;
+        State::start(Box::new(store), Reader::Mirror(shared), on_event, has_subscribers)
+    }
+
+    /// Opens the shared store in the PostgreSQL database at `url` (creating or migrating its
+    /// tables), which other hosts may use at the same time.
+    pub async fn open_postgres(
+        url: &str,
+        on_event: OnEvent,
+        has_subscribers: HasSubscribers,
+    ) -> Result<(State, Postgres), StateError> {
+        let (store, reads, shared) = postgres::open(url).await?;
+        let (state, _) =
+            State::start(Box::new(store), Reader::Postgres(reads), on_event, has_subscribers)?;
+        Ok((state, shared))
+    }
+
+    /// Starts the writer thread over `store`.
+    fn start(
+        mut store: Box<dyn Store>,
+        reader: Reader,
+        on_event: OnEvent,
+        has_subscribers: HasSubscribers,
+    ) -> Result<(State, Recovered), StateError> {
+        let name = store.name();
+        let mut recovered = Recovered::default();
+        for (event, done) in store.recover()? {
+            if !done.is_empty() {
+                recovered.delivered.insert(event.seq, done.into_iter().collect());
+            }
+            recovered.events.push(event);
+        }
+        let writer = Writer::new(store, on_event, has_subscribers);
         let (requests, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("eddy-state-writer".into())
             .spawn(move || writer.run(queue))
             .map_err(|e| StateError::Storage(format!("cannot start the writer thread: {e}")))?;
-        let mut delivered: HashMap<u64, HashSet<String>> = HashMap::new();
-        for (seq, function) in loaded.delivered {
-            delivered.entry(seq).or_default().insert(function);
-        }
-        tracing::info!(
-            engine = name,
-            keys = loaded.entries.len(),
-            undelivered = loaded.outbox.len(),
-            "state opened"
-        );
-        Ok((
-            State { requests, shared, engine: name },
-            Recovered { events: loaded.outbox, delivered },
-        ))
+        Ok((State { requests, reader, engine: name }, recovered))
     }
 
-    /// The engine's name: `memory` or `redb`.
+    /// The engine's name: `memory`, `redb` or `postgres`.
     pub fn engine(&self) -> &'static str {
         self.engine
     }
 
     /// The committed value of `key` in `scope`, or `None`.
-    pub fn get(&self, scope: &str, key: &str) -> Result<Option<Value>, StateError> {
+    pub async fn get(&self, scope: &str, key: &str) -> Result<Option<Value>, StateError> {
         check_key(scope, key)?;
-        Ok(self.shared.read().get(scope, key).cloned())
+        self.reader.get(scope, key).await
     }
 
     /// Stores `value` under `key`. Setting a value equal to the stored one writes nothing and
@@ -142,18 +164,19 @@ impl State {
 
     /// The committed values of `scope` in key order: keys starting with `prefix`, strictly after
     /// `after`, at most `limit` of them.
-    pub fn list(
+    pub async fn list(
         &self,
         scope: &str,
         prefix: Option<&str>,
         after: Option<&str>,
         limit: Option<usize>,
     ) -> Result<Vec<Value>, StateError> {
-        Ok(self.entries(scope, prefix, after, limit)?.into_iter().map(|(_, value)| value).collect())
+        let entries = self.entries(scope, prefix, after, limit).await?;
+        Ok(entries.into_iter().map(|(_, value)| value).collect())
     }
 
     /// Like [`State::list`], with the keys.
-    pub fn entries(
+    pub async fn entries(
         &self,
         scope: &str,
         prefix: Option<&str>,
@@ -161,17 +184,17 @@ impl State {
         limit: Option<usize>,
     ) -> Result<Vec<(String, Value)>, StateError> {
         check_scope(scope)?;
-        Ok(self.shared.read().list(scope, prefix, after, limit))
+        self.reader.list(scope, prefix, after, limit).await
     }
 
     /// The scopes holding at least one key, sorted.
-    pub fn list_groups(&self) -> Result<Vec<String>, StateError> {
-        Ok(self.shared.read().groups())
+    pub async fn list_groups(&self) -> Result<Vec<String>, StateError> {
+        self.reader.groups().await
     }
 
     /// A transaction: writes that commit together, later, with [`State::commit`].
     pub fn begin(&self, cause: Cause) -> Txn {
-        Txn::new(self.shared.clone(), cause)
+        Txn::new(self.reader.clone(), cause)
     }
 
     /// Commits `txn`'s writes atomically, together with `completion` (the delivery it finishes)
@@ -227,14 +250,8 @@ impl State {
     }
 
     /// The parked deliveries, by id.
-    pub fn dead_letters(&self) -> Vec<DeadLetter> {
-        self.shared
-            .dead_letters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect()
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StateError> {
+        self.reader.dead_letters().await
     }
 
     /// Commits everything queued, closes the storage engine (releasing the data directory) and

@@ -6,7 +6,6 @@
 //! fails (a `stream::send`) wait in the transaction too and run after the commit.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -14,16 +13,17 @@ use super::change::Change;
 use super::checks::{check_key, check_ops, check_scope, check_size};
 use super::error::StateError;
 use super::ops::{self, UpdateOutcome};
-use super::writer::{Shared, TxWrite, Write};
+use super::reader::Reader;
+use super::writer::{TxWrite, Write};
 use crate::cause::Cause;
 
 /// Something to do once the transaction is committed.
-pub type AfterCommit = Box<dyn FnOnce() + Send>;
+pub type AfterCommit = Box<dyn FnOnce() + Send + Sync>;
 
 /// An open transaction. Dropping it without [`super::State::commit`] discards it.
 pub struct Txn {
-    /// Committed state, read through the same mirror the service reads.
-    shared: Arc<Shared>,
+    /// Committed state, read where the service reads it.
+    reader: Reader,
     cause: Cause,
     writes: Vec<TxWrite>,
     /// The value each written key has now, as this transaction sees it (`None`: deleted).
@@ -32,8 +32,8 @@ pub struct Txn {
 }
 
 impl Txn {
-    pub(super) fn new(shared: Arc<Shared>, cause: Cause) -> Txn {
-        Txn { shared, cause, writes: Vec::new(), overlay: HashMap::new(), after_commit: Vec::new() }
+    pub(super) fn new(reader: Reader, cause: Cause) -> Txn {
+        Txn { reader, cause, writes: Vec::new(), overlay: HashMap::new(), after_commit: Vec::new() }
     }
 
     pub(super) fn into_parts(self) -> (Vec<TxWrite>, Cause, Vec<AfterCommit>) {
@@ -51,17 +51,22 @@ impl Txn {
     }
 
     /// The value of `key` as this transaction sees it.
-    pub fn get(&self, scope: &str, key: &str) -> Result<Option<Value>, StateError> {
+    pub async fn get(&self, scope: &str, key: &str) -> Result<Option<Value>, StateError> {
         check_key(scope, key)?;
         match self.overlay.get(&(scope.to_owned(), key.to_owned())) {
             Some(value) => Ok(value.clone()),
-            None => Ok(self.shared.read().get(scope, key).cloned()),
+            None => self.reader.get(scope, key).await,
         }
     }
 
-    pub fn set(&mut self, scope: &str, key: &str, value: Value) -> Result<Change, StateError> {
+    pub async fn set(
+        &mut self,
+        scope: &str,
+        key: &str,
+        value: Value,
+    ) -> Result<Change, StateError> {
         check_size(&value)?;
-        let old = self.get(scope, key)?;
+        let old = self.get(scope, key).await?;
         // Recorded even when it changes nothing now: another write may change the key before
         // this commits, and the commit must still leave `value` there. A write that is a no-op
         // at commit time writes and fires nothing.
@@ -69,14 +74,14 @@ impl Txn {
         Ok(Change { old_value: old, new_value: Some(value) })
     }
 
-    pub fn update(
+    pub async fn update(
         &mut self,
         scope: &str,
         key: &str,
         ops: &Value,
     ) -> Result<UpdateOutcome, StateError> {
         check_ops(ops)?;
-        let old = self.get(scope, key)?;
+        let old = self.get(scope, key).await?;
         let (new, errors) = ops::apply_to_key(old.as_ref(), ops)?;
         if let Some(new) = &new {
             check_size(new)?;
@@ -85,14 +90,14 @@ impl Txn {
         Ok(UpdateOutcome { old_value: old, new_value: new, errors })
     }
 
-    pub fn delete(&mut self, scope: &str, key: &str) -> Result<Option<Value>, StateError> {
-        let old = self.get(scope, key)?;
+    pub async fn delete(&mut self, scope: &str, key: &str) -> Result<Option<Value>, StateError> {
+        let old = self.get(scope, key).await?;
         self.record(scope, key, Write::Delete, None);
         Ok(old)
     }
 
     /// Like [`super::State::list`], with this transaction's writes applied.
-    pub fn list(
+    pub async fn list(
         &self,
         scope: &str,
         prefix: Option<&str>,
@@ -107,19 +112,14 @@ impl Txn {
             .map(|((_, k), v)| (k, v))
             .collect();
         if mine.is_empty() {
-            return Ok(self
-                .shared
-                .read()
-                .list(scope, prefix, after, limit)
-                .into_iter()
-                .map(|(_, v)| v)
-                .collect());
+            let committed = self.reader.list(scope, prefix, after, limit).await?;
+            return Ok(committed.into_iter().map(|(_, v)| v).collect());
         }
         let in_range = |key: &str| {
             key.starts_with(prefix.unwrap_or("")) && after.is_none_or(|after| key > after)
         };
         let mut merged: BTreeMap<String, Value> =
-            self.shared.read().list(scope, prefix, after, None).into_iter().collect();
+            self.reader.list(scope, prefix, after, None).await?.into_iter().collect();
         for (key, value) in mine.into_iter().filter(|(key, _)| in_range(key)) {
             match value {
                 Some(value) => merged.insert(key.clone(), value.clone()),
@@ -130,15 +130,19 @@ impl Txn {
     }
 
     /// Like [`super::State::list_groups`], with this transaction's writes applied.
-    pub fn list_groups(&self) -> Result<Vec<String>, StateError> {
-        let mut groups = self.shared.read().groups();
-        for (scope, _) in self.overlay.keys() {
-            if !groups.contains(scope) {
-                groups.push(scope.clone());
+    pub async fn list_groups(&self) -> Result<Vec<String>, StateError> {
+        let mut groups = self.reader.groups().await?;
+        let written: std::collections::BTreeSet<&String> =
+            self.overlay.keys().map(|(scope, _)| scope).collect();
+        // A scope the transaction wrote may have emptied or filled.
+        for scope in written {
+            let holds = !self.list(scope, None, None, Some(1)).await?.is_empty();
+            match (groups.binary_search(scope), holds) {
+                (Err(at), true) => groups.insert(at, scope.clone()),
+                (Ok(at), false) => drop(groups.remove(at)),
+                _ => {}
             }
         }
-        groups.retain(|scope| self.list(scope, None, None, Some(1)).is_ok_and(|v| !v.is_empty()));
-        groups.sort();
         Ok(groups)
     }
 

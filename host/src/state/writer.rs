@@ -1,14 +1,16 @@
-//! The writer thread: the one place state changes. Every write, every trigger handler's
-//! transaction, every delivery mark and dead letter arrives here as a [`Request`], in order. The
-//! thread applies each against the committed state plus the writes staged before it, collects
-//! everything queued meanwhile into one [`Batch`] and commits it with one sync (group commit:
-//! the more writers wait, the more each sync carries). Only after the commit does it publish:
-//! the mirror is updated, the change events go to the dispatcher, and the callers are answered.
-//! So an acknowledged write is durable, and a reader never sees one that could still be lost.
+//! The writer thread: the one place a host changes state. Every write, every trigger
+//! handler's transaction, every delivery mark and dead letter arrives here as a [`Request`], in
+//! order. The thread takes everything queued into one round, begins it in the [`Store`] (which
+//! locks what the round touches, on a shared store), applies each request against the
+//! committed state plus the writes staged before it, and commits the round as one [`Batch`]
+//! with one sync (group commit: the more writers wait, the more each sync carries). Only after
+//! the commit does it publish: readers see the values, the change events go to the dispatcher,
+//! and the callers are answered. So an acknowledged write is durable, and a reader never sees
+//! one that could still be lost.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -16,10 +18,10 @@ use tokio::sync::oneshot;
 
 use super::change::{ChangeKind, StateChange};
 use super::checks::check_size;
-use super::engine::{Batch, DeadLetter, Engine, Loaded, OutboxEvent};
+use super::engine::{Batch, DeadLetter, OutboxEvent};
 use super::error::StateError;
-use super::mirror::Mirror;
 use super::ops::{self, OpError};
+use super::store::Store;
 use crate::cause::Cause;
 
 /// Most requests folded into one batch: bounds a commit's size and the wait of its first caller.
@@ -101,21 +103,6 @@ pub enum Request {
     Close { reply: Reply<()> },
 }
 
-/// What the state service reads while the writer writes.
-#[derive(Default)]
-pub struct Shared {
-    pub mirror: RwLock<Mirror>,
-    pub dead_letters: Mutex<BTreeMap<u64, DeadLetter>>,
-}
-
-impl Shared {
-    /// The committed state, for reading. The lock is held only for a lookup or a copy; a
-    /// poisoned lock still holds whole data (the writer publishes a round in one assignment).
-    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Mirror> {
-        self.mirror.read().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
 /// Called with each committed change event, in commit order.
 pub type OnEvent = Arc<dyn Fn(OutboxEvent) + Send + Sync>;
 /// Whether any function is bound to changes of `(scope, key)`: events nobody listens to are not
@@ -124,16 +111,9 @@ pub type HasSubscribers = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
 /// The thread's own state.
 pub struct Writer {
-    engine: Box<dyn Engine>,
-    shared: Arc<Shared>,
+    store: Box<dyn Store>,
     on_event: OnEvent,
     has_subscribers: HasSubscribers,
-    /// Seqs of events still in the outbox.
-    outbox: HashSet<u64>,
-    /// Delivery marks of those events.
-    delivered: HashSet<(u64, String)>,
-    next_seq: u64,
-    next_dead_letter: u64,
     /// When the oldest lazy round not yet synced was committed.
     unsynced_since: Option<Instant>,
 }
@@ -146,52 +126,23 @@ struct Round {
     batch: Batch,
     /// Values written in this round, which later requests of the round must see.
     staged: HashMap<(String, String), Option<Value>>,
+    /// Deliveries this round completes, so a repeat within it is caught too.
+    completed: HashSet<(u64, String)>,
+    /// Dead letters this round parks or replays.
     dead_added: Vec<DeadLetter>,
     dead_removed: Vec<u64>,
     replies: Vec<Answer>,
-    requests: usize,
     /// Set by a `Close` request: stop after this round.
     close: Option<Reply<()>>,
 }
 
 impl Writer {
-    /// Fills the mirror from what `engine` holds; returns the writer and what was loaded.
-    pub fn load(
-        mut engine: Box<dyn Engine>,
-        shared: Arc<Shared>,
+    pub fn new(
+        store: Box<dyn Store>,
         on_event: OnEvent,
         has_subscribers: HasSubscribers,
-    ) -> Result<(Writer, Loaded), StateError> {
-        let loaded = engine.load()?;
-        let mut writer = Writer {
-            engine,
-            shared,
-            on_event,
-            has_subscribers,
-            outbox: HashSet::new(),
-            delivered: HashSet::new(),
-            next_seq: 0,
-            next_dead_letter: 0,
-            unsynced_since: None,
-        };
-        writer.adopt(&loaded);
-        Ok((writer, loaded))
-    }
-
-    /// Makes the in-memory view equal to what the engine holds.
-    fn adopt(&mut self, loaded: &Loaded) {
-        let mut mirror = Mirror::default();
-        for (scope, key, value) in &loaded.entries {
-            mirror.put(scope, key, Some(value.clone()));
-        }
-        *self.shared.mirror.write().unwrap_or_else(|e| e.into_inner()) = mirror;
-        *self.shared.dead_letters.lock().unwrap_or_else(|e| e.into_inner()) =
-            loaded.dead_letters.iter().map(|d| (d.id, d.clone())).collect();
-        self.outbox = loaded.outbox.iter().map(|e| e.seq).collect();
-        self.delivered = loaded.delivered.iter().cloned().collect();
-        self.next_seq = loaded.next_seq.max(loaded.outbox.last().map_or(0, |e| e.seq + 1));
-        self.next_dead_letter =
-            loaded.next_dead_letter.max(loaded.dead_letters.last().map_or(0, |d| d.id + 1));
+    ) -> Writer {
+        Writer { store, on_event, has_subscribers, unsynced_since: None }
     }
 
     /// Serves requests until asked to close or every sender is gone.
@@ -216,21 +167,36 @@ impl Writer {
                     }
                 }
             };
+            let mut queued = vec![first];
+            while queued.len() < MAX_BATCH && !matches!(queued.last(), Some(Request::Close { .. }))
+            {
+                match requests.try_recv() {
+                    Ok(request) => queued.push(request),
+                    Err(_) => break,
+                }
+            }
             let overdue = self.unsynced_since.is_some_and(|since| since.elapsed() >= LAZY_MAX);
             let mut round = Round { lazy: !overdue, ..Round::default() };
-            self.process(first, &mut round);
-            while round.requests < MAX_BATCH && round.close.is_none() {
-                match requests.try_recv() {
-                    Ok(request) => self.process(request, &mut round),
-                    Err(_) => break,
+            if let Err(e) = self.begin(&queued) {
+                tracing::error!(store = self.store.name(), error = %e, "could not begin a state round");
+                for request in queued {
+                    if let Request::Close { reply } = request {
+                        round.close = Some(reply);
+                    } else {
+                        request.fail(&e);
+                    }
+                }
+            } else {
+                for request in queued {
+                    self.process(request, &mut round);
                 }
             }
             let close = round.close.take();
             let committed = self.finish(round);
             if let Some(reply) = close {
-                let name = self.engine.name();
+                let name = self.store.name();
                 drop(self);
-                tracing::debug!(engine = name, "state closed");
+                tracing::debug!(store = name, "state closed");
                 // The close reports the last commit: what was queued before it is in, or not.
                 let _ = reply.send(committed);
                 return;
@@ -240,11 +206,33 @@ impl Writer {
             // Every sender is gone: nobody to answer; a failure is logged by `finish`.
             let _ = self.finish(Round::default());
         }
-        tracing::debug!(engine = self.engine.name(), "state writer stopped");
+        tracing::debug!(store = self.store.name(), "state writer stopped");
+    }
+
+    /// Begins a round of `requests` in the store: the keys they write and the events they
+    /// complete.
+    fn begin(&mut self, requests: &[Request]) -> Result<(), StateError> {
+        let mut keys = BTreeSet::new();
+        let mut events = BTreeSet::new();
+        for request in requests {
+            match request {
+                Request::Write { change, .. } => {
+                    keys.insert((change.scope.clone(), change.key.clone()));
+                }
+                Request::Commit { writes, completion, .. } => {
+                    keys.extend(writes.iter().map(|w| (w.scope.clone(), w.key.clone())));
+                    events.extend(completion.as_ref().map(|c| c.seq));
+                }
+                Request::Park { event, .. } => {
+                    events.insert(event.seq);
+                }
+                Request::Replay { .. } | Request::Flush { .. } | Request::Close { .. } => {}
+            }
+        }
+        self.store.begin(&keys, &events)
     }
 
     fn process(&mut self, request: Request, round: &mut Round) {
-        round.requests += 1;
         // Only trigger deliveries (which the outbox redoes after a crash) may wait for a sync.
         round.lazy &=
             matches!(request, Request::Commit { completion: Some(_), .. } | Request::Park { .. });
@@ -263,69 +251,59 @@ impl Writer {
                 }
             }
             Request::Commit { writes, cause, completion, reply } => {
-                if let Some(c) = &completion
-                    && (!self.outbox.contains(&c.seq)
-                        || self.delivered.contains(&(c.seq, c.function.clone())))
-                {
-                    // Delivered already (a retry racing a restart): the effects are in; don't repeat them.
-                    let _ = reply.send(Ok(()));
-                    return;
+                if let Some(c) = &completion {
+                    match self.owed(round, c.seq, &c.function) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            // Delivered already (a retry racing a restart, or another host):
+                            // the effects are in; don't repeat them.
+                            let _ = reply.send(Ok(()));
+                            return;
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                            return;
+                        }
+                    }
                 }
                 if let Err(e) = self.stage(round, writes, cause, false) {
                     let _ = reply.send(Err(e));
                     return;
                 }
                 if let Some(c) = completion {
-                    self.complete(round, c);
+                    complete(round, c);
                 }
                 round.replies.push(Box::new(move |r| {
                     let _ = reply.send(r.map_err(|e| e.clone()));
                 }));
             }
             Request::Park { event, function, error, attempts, last, reply } => {
-                let letter = DeadLetter {
-                    id: self.next_dead_letter,
-                    event: event.clone(),
-                    function: function.clone(),
-                    error,
-                    attempts,
-                    parked_at_ms: crate::clock::now_ms(),
-                };
-                self.next_dead_letter += 1;
-                round.batch.dead_letters.push(letter.clone());
-                round.dead_added.push(letter);
-                self.complete(round, Completion { seq: event.seq, function, last });
+                let parked = self.owed(round, event.seq, &function).and_then(|owed| {
+                    if !owed {
+                        return Ok(());
+                    }
+                    let letter = DeadLetter {
+                        id: self.store.next_dead_letter()?,
+                        event: event.clone(),
+                        function: function.clone(),
+                        error,
+                        attempts,
+                        parked_at_ms: crate::clock::now_ms(),
+                    };
+                    round.batch.dead_letters.push(letter.clone());
+                    round.dead_added.push(letter);
+                    complete(round, Completion { seq: event.seq, function, last });
+                    Ok(())
+                });
                 round.replies.push(Box::new(move |r| {
-                    let _ = reply.send(r.map_err(|e| e.clone()));
+                    let _ = reply.send(parked.and(r.map_err(|e| e.clone())));
                 }));
             }
             Request::Replay { id, reply } => {
-                let letters: Vec<DeadLetter> = {
-                    let dead = self.shared.dead_letters.lock().unwrap_or_else(|e| e.into_inner());
-                    // Committed letters, and those parked earlier in this round.
-                    dead.values()
-                        .chain(round.dead_added.iter())
-                        .filter(|d| id.is_none_or(|id| d.id == id))
-                        .filter(|d| !round.dead_removed.contains(&d.id))
-                        .cloned()
-                        .collect()
-                };
-                let mut replayed = Vec::new();
-                for letter in letters {
-                    let event = OutboxEvent {
-                        seq: self.next_seq,
-                        change: letter.event.change,
-                        target: Some(letter.function),
-                    };
-                    self.next_seq += 1;
-                    self.outbox.insert(event.seq);
-                    round.batch.events.push(event);
-                    round.batch.dead_letters_removed.push(letter.id);
-                    round.dead_removed.push(letter.id);
-                    replayed.push(letter.id);
-                }
+                let replayed = self.replay(round, id);
                 round.replies.push(Box::new(move |r| {
-                    let _ = reply.send(r.map(|()| replayed).map_err(|e| e.clone()));
+                    let _ =
+                        reply.send(replayed.and_then(|ids| r.map(|()| ids).map_err(|e| e.clone())));
                 }));
             }
             Request::Flush { reply } => {
@@ -335,6 +313,36 @@ impl Writer {
             }
             Request::Close { reply } => round.close = Some(reply),
         }
+    }
+
+    /// Whether `function`'s delivery of event `seq` is still owed: neither done before nor
+    /// earlier in this round.
+    fn owed(&mut self, round: &Round, seq: u64, function: &str) -> Result<bool, StateError> {
+        if round.completed.contains(&(seq, function.to_owned())) {
+            return Ok(false);
+        }
+        Ok(!self.store.delivered(seq, function)?)
+    }
+
+    /// Moves dead letters (one by id, or all) back into the outbox; returns their ids.
+    fn replay(&mut self, round: &mut Round, id: Option<u64>) -> Result<Vec<u64>, StateError> {
+        let mut letters = self.store.take_dead_letters(id)?;
+        // Those parked earlier in this round too; none replayed earlier in it.
+        letters.extend(round.dead_added.iter().filter(|d| id.is_none_or(|id| d.id == id)).cloned());
+        letters.retain(|d| !round.dead_removed.contains(&d.id));
+        let mut replayed = Vec::new();
+        for letter in letters {
+            let event = OutboxEvent {
+                seq: self.store.next_seq()?,
+                change: letter.event.change,
+                target: Some(letter.function),
+            };
+            round.batch.events.push(event);
+            round.batch.dead_letters_removed.push(letter.id);
+            round.dead_removed.push(letter.id);
+            replayed.push(letter.id);
+        }
+        Ok(replayed)
     }
 
     /// Applies `writes` in order on top of what the round staged; all or nothing. Returns each
@@ -352,12 +360,11 @@ impl Writer {
         let mut local: HashMap<(String, String), Option<Value>> = HashMap::new();
         let mut applied = Vec::with_capacity(writes.len());
         {
-            let mirror = self.shared.read();
             for TxWrite { scope, key, write } in writes {
                 let slot = (scope, key);
                 let old = match local.get(&slot).or_else(|| round.staged.get(&slot)) {
                     Some(staged) => staged.clone(),
-                    None => mirror.get(&slot.0, &slot.1).cloned(),
+                    None => self.store.value(&slot.0, &slot.1)?,
                 };
                 let (new, errors) = match write {
                     // A value set was size-checked when it was queued.
@@ -393,27 +400,12 @@ impl Writer {
                     new_value: new.clone(),
                     cause,
                 };
-                let event = OutboxEvent { seq: self.next_seq, change, target: None };
-                self.next_seq += 1;
-                self.outbox.insert(event.seq);
+                let event = OutboxEvent { seq: self.store.next_seq()?, change, target: None };
                 round.batch.events.push(event);
             }
             round.staged.insert((scope, key), new);
         }
         Ok(answers)
-    }
-
-    /// Records that `completion.function` is done with its event.
-    fn complete(&mut self, round: &mut Round, completion: Completion) {
-        let Completion { seq, function, last } = completion;
-        if last {
-            round.batch.completed.push(seq);
-            self.outbox.remove(&seq);
-            self.delivered.retain(|(s, _)| *s != seq);
-        } else {
-            round.batch.delivered.push((seq, function.clone()));
-            self.delivered.insert((seq, function));
-        }
     }
 
     /// Commits the round and publishes it, or fails every request in it. A round that is not
@@ -423,12 +415,11 @@ impl Writer {
         round.batch.writes =
             round.staged.drain().map(|((scope, key), value)| (scope, key, value)).collect();
         let result = if round.batch.is_empty() && (round.lazy || self.unsynced_since.is_none()) {
+            self.store.end();
             Ok(())
         } else {
-            round.batch.next_seq = self.next_seq;
-            round.batch.next_dead_letter = self.next_dead_letter;
             round.batch.lazy = round.lazy;
-            self.engine.commit(&round.batch)
+            self.store.commit(&mut round.batch)
         };
         match &result {
             Ok(()) if round.lazy => {
@@ -439,39 +430,40 @@ impl Writer {
             Ok(()) => self.unsynced_since = None,
             Err(_) => {}
         }
-        match &result {
-            Ok(()) => {
-                {
-                    let mut mirror = self.shared.mirror.write().unwrap_or_else(|e| e.into_inner());
-                    for (scope, key, value) in round.batch.writes.drain(..) {
-                        mirror.put(&scope, &key, value);
-                    }
-                }
-                {
-                    let mut dead =
-                        self.shared.dead_letters.lock().unwrap_or_else(|e| e.into_inner());
-                    for letter in round.dead_added.drain(..) {
-                        dead.insert(letter.id, letter);
-                    }
-                    for id in &round.dead_removed {
-                        dead.remove(id);
-                    }
-                }
-                for event in round.batch.events.drain(..) {
-                    (self.on_event)(event);
-                }
-            }
-            Err(e) => {
-                tracing::error!(engine = self.engine.name(), error = %e, "state commit failed; rereading the store");
-                match self.engine.load() {
-                    Ok(loaded) => self.adopt(&loaded),
-                    Err(e) => tracing::error!(error = %e, "rereading the store failed"),
-                }
+        if result.is_ok() {
+            for event in round.batch.events.drain(..) {
+                (self.on_event)(event);
             }
         }
         for reply in round.replies {
             reply(result.as_ref().map(|_| ()));
         }
         result
+    }
+}
+
+/// Records that `completion.function` is done with its event.
+fn complete(round: &mut Round, completion: Completion) {
+    let Completion { seq, function, last } = completion;
+    round.completed.insert((seq, function.clone()));
+    if last {
+        round.batch.completed.push(seq);
+    } else {
+        round.batch.delivered.push((seq, function));
+    }
+}
+
+impl Request {
+    /// Answers the request with `error`, unprocessed.
+    fn fail(self, error: &StateError) {
+        let error = error.clone();
+        match self {
+            Request::Write { reply, .. } => drop(reply.send(Err(error))),
+            Request::Commit { reply, .. } | Request::Park { reply, .. } => {
+                drop(reply.send(Err(error)))
+            }
+            Request::Replay { reply, .. } => drop(reply.send(Err(error))),
+            Request::Flush { reply } | Request::Close { reply } => drop(reply.send(Err(error))),
+        }
     }
 }

@@ -165,7 +165,7 @@ async fn attempt(
     cause: Cause,
     target: &Target<'_>,
 ) -> Result<(), String> {
-    let txn = Arc::new(Mutex::new(Transaction::new(d.state.begin(cause))));
+    let txn = Arc::new(tokio::sync::Mutex::new(Transaction::new(d.state.begin(cause))));
     let holds = match (condition, target) {
         (Some(condition), Target::State { json, .. }) => {
             condition_holds(d, condition, json, cause).await
@@ -177,7 +177,7 @@ async fn attempt(
         d.calls.call(function, event, &invocation).await.map_err(|e| e.to_string())?;
     }
     let txn = match Arc::try_unwrap(txn) {
-        Ok(txn) => txn.into_inner().unwrap_or_else(|e| e.into_inner()).into_state(),
+        Ok(txn) => txn.into_inner().into_state(),
         Err(_) => {
             // Every holder of the transaction is gone once the call returns; if one is not,
             // its writes could still change: commit nothing, and try again.

@@ -16,78 +16,98 @@
 //! the outbox still holds is delivered first. A cascade deeper than the configured limit is
 //! dropped with a warning.
 
+mod cluster;
 mod deliver;
 mod events;
 mod policy;
+mod progress;
 
 pub use deliver::{Delivery, Dispatcher};
 pub use policy::DeliveryPolicy;
 
-use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use progress::Progress;
+
+use std::hash::BuildHasher;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 
-use crate::state::Recovered;
+use crate::state::postgres::Postgres;
+use crate::state::{LANES, Recovered, lane};
 
-/// Independent delivery lanes; each is one task and one queue. A lane holds its event until
-/// every handler's commit is durable (about one group commit, 0.2–5 ms on this machine's disk),
-/// so the lanes bound the event rate at about `LANES / commit time`: 64 keep up with creates
-/// at c=32 and more, while bounding how many handler instances run at once (two per event for
-/// the todo app, against a pool of 256).
-const LANES: usize = 64;
-
+/// The sending side of [`LANES`] independent delivery lanes (the constant lives in
+/// `state/change.rs`: the shared store's schema depends on it); each is one task and one queue.
+/// A lane holds its event until every handler's commit is durable (about one group commit,
+/// 0.2–5 ms on this machine's disk), so the lanes bound the event rate at about `LANES / commit
+/// time`: 64 keep up with creates at c=32 and more, while bounding how many handler instances
+/// run at once (two per event for the todo app, against a pool of 256).
+///
 /// The sending side: cheap to clone, never blocks. The queues are unbounded in memory, but a
-/// state event is already durable in the outbox when it is queued.
+/// state event is already durable in the outbox when it is queued. On the shared store, state
+/// events are not queued at all: their lane's task, on whichever host leases the lane, reads
+/// them from the outbox (`cluster.rs`), and a push only wakes it.
 #[derive(Clone)]
 pub struct Triggers {
     lanes: Vec<mpsc::UnboundedSender<Delivery>>,
     hasher: std::collections::hash_map::RandomState,
     progress: Arc<Progress>,
-}
-
-/// What shutdown needs to know about the lanes.
-#[derive(Default)]
-struct Progress {
-    /// Set on shutdown: lanes finish the delivery in hand and take no more.
-    stopping: AtomicBool,
-    /// Deliveries under way.
-    in_flight: AtomicUsize,
-    /// Signalled whenever a delivery ends.
-    ended: Notify,
+    /// On the shared store: the lane tasks to wake, and the lease keeper, which ends once it
+    /// gave up this host's lanes.
+    cluster: Option<cluster::Wakers>,
+    keeper: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 /// The receiving side, handed to [`Triggers::start`].
 pub struct Queues(Vec<mpsc::UnboundedReceiver<Delivery>>);
 
 impl Triggers {
-    pub fn new() -> (Triggers, Queues) {
+    /// The dispatcher's queues; `shared`: state events come from the shared store's outbox.
+    pub fn new(shared: bool) -> (Triggers, Queues) {
         let (senders, receivers) = (0..LANES).map(|_| mpsc::unbounded_channel()).unzip();
-        let triggers =
-            Triggers { lanes: senders, hasher: Default::default(), progress: Default::default() };
+        let triggers = Triggers {
+            lanes: senders,
+            hasher: Default::default(),
+            progress: Default::default(),
+            cluster: shared.then(cluster::Wakers::new),
+            keeper: Default::default(),
+        };
         (triggers, Queues(receivers))
     }
 
     /// Queues `delivery` on the lane of its key or group.
     pub fn push(&self, delivery: Delivery) {
-        let mut hasher = self.hasher.build_hasher();
-        match &delivery {
+        let lane = match &delivery {
             Delivery::State { event, .. } => {
-                (&event.change.scope, &event.change.key).hash(&mut hasher)
+                let lane = lane(&event.change.scope, &event.change.key);
+                if let Some(wakers) = &self.cluster {
+                    // The lane's task reads the event from the outbox.
+                    wakers.wake(lane);
+                    return;
+                }
+                lane as usize
             }
-            Delivery::Stream(e) => (&e.stream_name, &e.group_id).hash(&mut hasher),
-        }
-        let lane = (hasher.finish() % LANES as u64) as usize;
+            Delivery::Stream(e) => {
+                let hash = self.hasher.hash_one((&e.stream_name, &e.group_id));
+                (hash % u64::from(LANES)) as usize
+            }
+        };
         // A send fails only when the dispatcher is gone, i.e. the host is shutting down; the
         // outbox keeps state events for the next start.
         let _ = self.lanes[lane].send(delivery);
     }
 
     /// Queues what the outbox held at start, then starts one task per lane on the current
-    /// tokio runtime.
-    pub fn start(&self, dispatcher: Dispatcher, queues: Queues, mut recovered: Recovered) {
+    /// tokio runtime; on the shared store (`postgres`), also the lease keeper, which starts a
+    /// task per lane this host leases.
+    pub fn start(
+        &self,
+        dispatcher: Dispatcher,
+        queues: Queues,
+        mut recovered: Recovered,
+        postgres: Option<Postgres>,
+    ) {
         if !recovered.events.is_empty() {
             tracing::info!(
                 events = recovered.events.len(),
@@ -99,6 +119,11 @@ impl Triggers {
             self.push(Delivery::State { event, done });
         }
         let dispatcher = Arc::new(dispatcher);
+        if let (Some(wakers), Some(postgres)) = (&self.cluster, postgres) {
+            let keeper =
+                cluster::start(dispatcher.clone(), postgres, wakers.clone(), self.progress.clone());
+            *self.keeper.lock().unwrap_or_else(|e| e.into_inner()) = Some(keeper);
+        }
         for mut queue in queues.0 {
             let (dispatcher, progress) = (dispatcher.clone(), self.progress.clone());
             tokio::spawn(async move {
@@ -120,6 +145,7 @@ impl Triggers {
     pub async fn drain(&self, grace: Duration) {
         let progress = &self.progress;
         progress.stopping.store(true, Ordering::SeqCst);
+        progress.stop.notify_waiters();
         let all_ended = async {
             loop {
                 let ended = progress.ended.notified();
@@ -133,6 +159,11 @@ impl Triggers {
             tracing::warn!(
                 "trigger deliveries still running after {grace:?}; the outbox keeps them"
             );
+        }
+        let keeper = self.keeper.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(keeper) = keeper {
+            // It gives this host's lanes up, so the other hosts need not wait for the leases.
+            let _ = tokio::time::timeout(Duration::from_secs(5), keeper).await;
         }
     }
 }

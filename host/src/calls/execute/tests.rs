@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
+use tokio::sync::Mutex as TxnMutex;
 
 use super::execute;
 use crate::calls::{Invocation, Transaction};
@@ -38,9 +39,9 @@ impl Fixture {
     }
 
     /// A handler's invocation, and its transaction.
-    fn handler(&self) -> (Invocation, Arc<Mutex<Transaction>>) {
+    fn handler(&self) -> (Invocation, Arc<TxnMutex<Transaction>>) {
         let txn = self.state.begin(Cause { depth: 1 });
-        let txn = Arc::new(Mutex::new(Transaction::new(txn)));
+        let txn = Arc::new(TxnMutex::new(Transaction::new(txn)));
         (Invocation::in_transaction(Cause { depth: 1 }, txn.clone()), txn)
     }
 
@@ -79,9 +80,9 @@ fn list() -> Request {
     Request::ItemList { stream: "s".into(), group: "g".into() }
 }
 
-async fn commit(fixture: &Fixture, invocation: Invocation, txn: Arc<Mutex<Transaction>>) {
+async fn commit(fixture: &Fixture, invocation: Invocation, txn: Arc<TxnMutex<Transaction>>) {
     drop(invocation);
-    let txn = Arc::try_unwrap(txn).ok().expect("unshared").into_inner().expect("lock");
+    let txn = Arc::try_unwrap(txn).ok().expect("unshared").into_inner();
     fixture.state.commit(txn.into_state(), None).await.expect("commit");
 }
 

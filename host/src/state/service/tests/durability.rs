@@ -46,14 +46,14 @@ async fn values_undelivered_events_marks_and_dead_letters_survive_close_and_reop
     count(&state, "k", completion(half_done.seq, "f::a", false)).await.expect("commit");
     count(&state, "k", completion(done.seq, "f::a", true)).await.expect("commit");
     state.park(failed.clone(), "f::b".into(), "boom".into(), 5, true).await.expect("park");
-    let letters = state.dead_letters();
+    let letters = state.dead_letters().await.expect("dead letters");
     state.close().await.expect("close");
 
     let (state, recovered, _) = dir.open();
-    assert_eq!(get(&state, "docs", "t1"), Some(json!({"key": "t1"})));
-    assert_eq!(get(&state, "docs", "t4"), None);
-    assert_eq!(counted(&state, "k"), Some(json!(2)));
-    assert_eq!(state.list_groups().expect("groups"), ["docs", QUIET]);
+    assert_eq!(get(&state, "docs", "t1").await, Some(json!({"key": "t1"})));
+    assert_eq!(get(&state, "docs", "t4").await, None);
+    assert_eq!(counted(&state, "k").await, Some(json!(2)));
+    assert_eq!(state.list_groups().await.expect("groups"), ["docs", QUIET]);
     assert_eq!(
         recovered.events,
         [half_done.clone(), untouched, deleted],
@@ -61,10 +61,10 @@ async fn values_undelivered_events_marks_and_dead_letters_survive_close_and_reop
     );
     let marks = HashMap::from([(half_done.seq, HashSet::from(["f::a".to_owned()]))]);
     assert_eq!(recovered.delivered, marks);
-    assert_eq!(state.dead_letters(), letters);
+    assert_eq!(state.dead_letters().await.expect("dead letters"), letters);
     // The mark still makes a repeated delivery a no-op after the restart.
     count(&state, "k", completion(half_done.seq, "f::a", true)).await.expect("no error");
-    assert_eq!(counted(&state, "k"), Some(json!(2)));
+    assert_eq!(counted(&state, "k").await, Some(json!(2)));
     state.close().await.expect("close");
 }
 
@@ -87,7 +87,8 @@ async fn seqs_and_dead_letter_ids_keep_counting_after_reopen() {
     let next = event_for(&state, &events, "b").await;
     assert!(next.seq > replayed.seq);
     state.park(next, "f::a".into(), "boom".into(), 1, true).await.expect("park");
-    let ids: Vec<u64> = state.dead_letters().iter().map(|letter| letter.id).collect();
+    let ids: Vec<u64> =
+        state.dead_letters().await.expect("dead letters").iter().map(|letter| letter.id).collect();
     assert_eq!(ids, [1]);
     state.close().await.expect("close");
 }
@@ -97,7 +98,7 @@ async fn close_releases_the_file_so_it_can_be_reopened_at_once() {
     let dir = TempDir::new();
     for round in 0..3 {
         let (state, _, _) = dir.open();
-        assert_eq!(get(&state, "s", "k"), (round > 0).then(|| json!(round - 1)));
+        assert_eq!(get(&state, "s", "k").await, (round > 0).then(|| json!(round - 1)));
         state.set("s", "k", json!(round), ROOT).await.expect("set");
         state.close().await.expect("close");
     }
@@ -112,5 +113,9 @@ async fn requests_after_close_fail_with_a_storage_error() {
     assert!(is_storage(&state.set("s", "k", json!(2), ROOT).await));
     assert!(is_storage(&state.flush().await));
     assert!(is_storage(&state.close().await));
-    assert_eq!(get(&state, "s", "k"), Some(json!(1)), "reads still see the last committed state");
+    assert_eq!(
+        get(&state, "s", "k").await,
+        Some(json!(1)),
+        "reads still see the last committed state"
+    );
 }

@@ -108,10 +108,10 @@ impl Engine for TestEngine {
 }
 
 /// Everything the state's mirror holds, sorted like [`TestEngine::entries`].
-fn mirrored(state: &State) -> Vec<(String, String, Value)> {
+async fn mirrored(state: &State) -> Vec<(String, String, Value)> {
     let mut all = Vec::new();
-    for scope in state.list_groups().expect("groups") {
-        for (key, value) in state.entries(&scope, None, None, None).expect("entries") {
+    for scope in state.list_groups().await.expect("groups") {
+        for (key, value) in state.entries(&scope, None, None, None).await.expect("entries") {
             all.push((scope.clone(), key, value));
         }
     }
@@ -128,7 +128,7 @@ async fn a_handlers_commit_is_lazy_and_synced_soon_after_while_writes_sync_at_on
     let mark = Completion { seq: event.seq, function: "f".into(), last: true };
     count(&state, "c", Some(mark)).await.expect("commit");
     assert_eq!(engine.commits()[1], (true, false), "the handler's commit waits for a sync");
-    assert_eq!(counted(&state, "c"), Some(json!(1)), "and is visible at once");
+    assert_eq!(counted(&state, "c").await, Some(json!(1)), "and is visible at once");
 
     // Nothing else comes: the writer syncs on its own, with an empty durable commit.
     wait_until("a sync after the lazy commit", || engine.commits().len() >= 3).await;
@@ -187,8 +187,8 @@ async fn a_failed_commit_fails_every_request_of_its_round_and_applies_none_of_th
     let set = queued(state.set("t", "x", json!(1), ROOT));
     let delete = queued(state.delete("s", "b", ROOT));
     let mut txn = state.begin(depth(1));
-    txn.set("t", "y", json!(1)).expect("set");
-    txn.update(QUIET, "k", &increment("n")).expect("update");
+    txn.set("t", "y", json!(1)).await.expect("set");
+    txn.update(QUIET, "k", &increment("n")).await.expect("update");
     let commit = state.commit(txn, completion(event.seq, "f::a", false));
     let park = state.park(event.clone(), "f::b".into(), "boom".into(), 1, false);
     let replay = queued(state.replay(None));
@@ -203,13 +203,13 @@ async fn a_failed_commit_fails_every_request_of_its_round_and_applies_none_of_th
     assert!(is_storage(&replay.await));
     engine.fail(false);
 
-    assert_eq!(mirrored(&state), engine.entries(), "the mirror is what the engine holds");
-    assert_eq!(get(&state, "s", "a"), Some(json!({"n": 1})));
-    assert_eq!(get(&state, "s", "b"), Some(json!(1)));
-    assert_eq!(get(&state, "t", "x"), None);
-    assert_eq!(counted(&state, "k"), None);
-    assert_eq!(state.dead_letters(), engine.dead_letters());
-    assert!(state.dead_letters().is_empty());
+    assert_eq!(mirrored(&state).await, engine.entries(), "the mirror is what the engine holds");
+    assert_eq!(get(&state, "s", "a").await, Some(json!({"n": 1})));
+    assert_eq!(get(&state, "s", "b").await, Some(json!(1)));
+    assert_eq!(get(&state, "t", "x").await, None);
+    assert_eq!(counted(&state, "k").await, None);
+    assert_eq!(state.dead_letters().await.expect("dead letters"), engine.dead_letters());
+    assert!(state.dead_letters().await.expect("dead letters").is_empty());
     let fired = events.take();
     assert_eq!(fired.len(), 1, "only the held round's event");
     assert_eq!(fired[0].change.new_value, Some(json!({"n": 1})));
@@ -217,13 +217,13 @@ async fn a_failed_commit_fails_every_request_of_its_round_and_applies_none_of_th
     // The failed delivery was not marked, so it can commit now, once.
     count(&state, "k", completion(event.seq, "f::a", false)).await.expect("commit");
     count(&state, "k", completion(event.seq, "f::a", false)).await.expect("no error");
-    assert_eq!(counted(&state, "k"), Some(json!(1)));
+    assert_eq!(counted(&state, "k").await, Some(json!(1)));
     state.update("s", "a", &increment("n"), ROOT).await.expect("writes work again");
-    assert_eq!(get(&state, "s", "a"), Some(json!({"n": 2})));
+    assert_eq!(get(&state, "s", "a").await, Some(json!({"n": 2})));
     let next = events.take();
     assert_eq!(next.len(), 1);
     assert!(next[0].seq > fired[0].seq, "seqs still increase");
-    assert_eq!(mirrored(&state), engine.entries());
+    assert_eq!(mirrored(&state).await, engine.entries());
 }
 
 #[tokio::test]
@@ -232,13 +232,13 @@ async fn after_commit_actions_do_not_run_when_the_engine_fails() {
     let (state, _, _) = open(Box::new(engine.clone()));
     let ran = Arc::new(AtomicBool::new(false));
     let mut txn = state.begin(ROOT);
-    txn.set("s", "k", json!(1)).expect("set");
+    txn.set("s", "k", json!(1)).await.expect("set");
     let flag = ran.clone();
     txn.after_commit(Box::new(move || flag.store(true, Ordering::SeqCst)));
     engine.fail(true);
     assert!(is_storage(&state.commit(txn, None).await));
     assert!(!ran.load(Ordering::SeqCst));
-    assert_eq!(get(&state, "s", "k"), None);
+    assert_eq!(get(&state, "s", "k").await, None);
 }
 
 #[tokio::test]

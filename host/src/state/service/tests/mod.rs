@@ -76,8 +76,8 @@ fn increment(path: &str) -> Value {
     json!([{"type": "increment", "path": path, "by": 1}])
 }
 
-fn get(state: &State, scope: &str, key: &str) -> Option<Value> {
-    state.get(scope, key).expect("a valid scope and key")
+async fn get(state: &State, scope: &str, key: &str) -> Option<Value> {
+    state.get(scope, key).await.expect("a valid scope and key")
 }
 
 /// Sets a watched key and returns the event it fired, to complete, park or replay.
@@ -92,12 +92,12 @@ async fn event_for(state: &State, events: &Events, key: &str) -> OutboxEvent {
 /// handler would, with `completion`.
 async fn count(state: &State, key: &str, completion: Option<Completion>) -> Result<(), StateError> {
     let mut txn = state.begin(depth(1));
-    txn.update(QUIET, key, &increment("n")).expect("valid ops");
+    txn.update(QUIET, key, &increment("n")).await.expect("valid ops");
     state.commit(txn, completion).await
 }
 
-fn counted(state: &State, key: &str) -> Option<Value> {
-    get(state, QUIET, key).map(|value| value["n"].clone())
+async fn counted(state: &State, key: &str) -> Option<Value> {
+    get(state, QUIET, key).await.map(|value| value["n"].clone())
 }
 
 fn completion(seq: u64, function: &str, last: bool) -> Option<Completion> {

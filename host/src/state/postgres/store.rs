@@ -1,0 +1,426 @@
+//! [`PgStore`]: the shared store's side of the writer thread. Each round is one transaction on
+//! the writer's own connection, driven by a small runtime of the thread's own (the writer is a
+//! plain thread, and blocks while the database works, as it blocks on a disk sync for redb).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use serde_json::Value;
+use tokio_postgres::{Client, Config, NoTls};
+
+use super::fail::fail;
+use crate::state::change::{key_hash, lane};
+use crate::state::engine::{Batch, DeadLetter, OutboxEvent};
+use crate::state::error::StateError;
+use crate::state::store::Store;
+
+use super::lanes::OUTBOX_CHANNEL;
+
+/// The writer's connection to the shared store.
+pub struct PgStore {
+    config: Config,
+    runtime: tokio::runtime::Runtime,
+    /// None until connected, and again after the connection failed (reconnected on next use).
+    client: Option<Client>,
+    /// Whether a round's transaction is open.
+    open: bool,
+    /// What the open round read under its locks.
+    values: HashMap<(String, String), Value>,
+    present: HashSet<u64>,
+    marks: HashSet<(u64, String)>,
+    /// Outbox seqs reserved for the open round, used in order.
+    seqs: Vec<i64>,
+}
+
+impl PgStore {
+    /// A store that connects on its first round.
+    pub(super) fn connect(config: Config) -> Result<PgStore, StateError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StateError::Storage(format!("starting the writer's runtime: {e}")))?;
+        Ok(PgStore {
+            config,
+            runtime,
+            client: None,
+            open: false,
+            values: HashMap::new(),
+            present: HashSet::new(),
+            marks: HashSet::new(),
+            seqs: Vec::new(),
+        })
+    }
+
+    /// Runs `work` with the connection (connecting first if need be); a failure that closed
+    /// the connection drops it, so the next round reconnects.
+    fn with<T>(
+        &mut self,
+        work: impl AsyncFnOnce(&Client) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        let PgStore { config, runtime, client, .. } = self;
+        runtime.block_on(async {
+            if client.as_ref().is_none_or(|c| c.is_closed()) {
+                let (connected, connection) =
+                    config.connect(NoTls).await.map_err(fail("connecting"))?;
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::warn!(error = %e, "the state writer's database connection failed");
+                    }
+                });
+                *client = Some(connected);
+            }
+            let connected = client.as_ref().expect("connected above");
+            work(connected).await
+        })
+    }
+
+    /// Rolls back the open round, if any (errors are moot: a broken connection rolls back too).
+    fn rollback(&mut self) {
+        if std::mem::take(&mut self.open) {
+            let _ =
+                self.with(async |c| c.batch_execute("ROLLBACK").await.map_err(fail("rollback")));
+        }
+    }
+}
+
+impl Store for PgStore {
+    fn recover(&mut self) -> Result<Vec<(OutboxEvent, Vec<String>)>, StateError> {
+        // The dispatcher reads the shared outbox lane by lane (`lanes.rs`).
+        Ok(Vec::new())
+    }
+
+    fn begin(
+        &mut self,
+        keys: &BTreeSet<(String, String)>,
+        events: &BTreeSet<u64>,
+    ) -> Result<(), StateError> {
+        self.rollback();
+        self.values.clear();
+        self.present.clear();
+        self.marks.clear();
+        self.seqs.clear();
+        let events: Vec<i64> = events.iter().map(|&seq| seq as i64).collect();
+        let mut locks: Vec<i64> = keys.iter().map(|(s, k)| key_hash(s, k) as i64).collect();
+        locks.sort_unstable();
+        locks.dedup();
+        let (scopes, names): (Vec<&str>, Vec<&str>) =
+            keys.iter().map(|(s, k)| (s.as_str(), k.as_str())).unzip();
+        self.open = true;
+        let read = self.with(async |c| {
+            c.batch_execute("BEGIN").await.map_err(fail("begin"))?;
+            // Events first, then keys, each in sorted order: every host locks in this order.
+            let present = if events.is_empty() {
+                Vec::new()
+            } else {
+                c.query(
+                    "SELECT seq FROM eddy_outbox WHERE seq = ANY($1) ORDER BY seq FOR UPDATE",
+                    &[&events],
+                )
+                .await
+                .map_err(fail("locking outbox events"))?
+            };
+            let marks = if events.is_empty() {
+                Vec::new()
+            } else {
+                c.query("SELECT seq, function FROM eddy_delivered WHERE seq = ANY($1)", &[&events])
+                    .await
+                    .map_err(fail("reading delivery marks"))?
+            };
+            if !locks.is_empty() {
+                // The sorted subquery feeds the aggregate in order, so the locks are taken in it.
+                c.execute(
+                    "SELECT count(pg_advisory_xact_lock(h)) \
+                     FROM (SELECT h FROM unnest($1::bigint[]) AS h ORDER BY h) AS sorted",
+                    &[&locks],
+                )
+                .await
+                .map_err(fail("locking keys"))?;
+            }
+            let values = if scopes.is_empty() {
+                Vec::new()
+            } else {
+                c.query(
+                    "SELECT s.scope, s.key, s.value FROM eddy_state s \
+                     JOIN unnest($1::text[], $2::text[]) AS w(scope, key) \
+                       ON s.scope = w.scope AND s.key = w.key",
+                    &[&scopes, &names],
+                )
+                .await
+                .map_err(fail("reading values"))?
+            };
+            Ok((values, present, marks))
+        });
+        let (values, present, marks) = match read {
+            Ok(read) => read,
+            Err(e) => {
+                self.rollback();
+                return Err(e);
+            }
+        };
+        for row in values {
+            self.values.insert((row.get(0), row.get(1)), row.get(2));
+        }
+        self.present = present.iter().map(|row| row.get::<_, i64>(0) as u64).collect();
+        self.marks = marks
+            .iter()
+            .map(|row| (row.get::<_, i64>(0) as u64, row.get::<_, String>(1)))
+            .collect();
+        Ok(())
+    }
+
+    fn value(&mut self, scope: &str, key: &str) -> Result<Option<Value>, StateError> {
+        Ok(self.values.get(&(scope.to_owned(), key.to_owned())).cloned())
+    }
+
+    fn delivered(&mut self, seq: u64, function: &str) -> Result<bool, StateError> {
+        Ok(!self.present.contains(&seq) || self.marks.contains(&(seq, function.to_owned())))
+    }
+
+    fn next_seq(&mut self) -> Result<u64, StateError> {
+        if self.seqs.is_empty() {
+            // Taken under the round's key locks, so a key's events get rising seqs.
+            let want = 64i64;
+            let rows = self.with(async |c| {
+                c.query(
+                    "SELECT nextval('eddy_outbox_seq') FROM generate_series(1, $1::bigint)",
+                    &[&want],
+                )
+                .await
+                .map_err(fail("reserving event seqs"))
+            })?;
+            self.seqs = rows.iter().rev().map(|row| row.get(0)).collect();
+        }
+        self.seqs.pop().map(|seq| seq as u64).ok_or_else(|| StateError::Storage("no seq".into()))
+    }
+
+    fn next_dead_letter(&mut self) -> Result<u64, StateError> {
+        let row = self.with(async |c| {
+            c.query_one("SELECT nextval('eddy_dead_letter_id')", &[])
+                .await
+                .map_err(fail("reserving a dead letter id"))
+        })?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    fn take_dead_letters(&mut self, id: Option<u64>) -> Result<Vec<DeadLetter>, StateError> {
+        let id = id.map(|id| id as i64);
+        // SKIP LOCKED: a letter another host is replaying right now is that host's to replay.
+        let rows = self.with(async |c| {
+            c.query(
+                "SELECT letter FROM eddy_dead_letters WHERE $1::bigint IS NULL OR id = $1 \
+                 ORDER BY id FOR UPDATE SKIP LOCKED",
+                &[&id],
+            )
+            .await
+            .map_err(fail("reading dead letters"))
+        })?;
+        rows.iter()
+            .map(|row| {
+                serde_json::from_value(row.get::<_, Value>(0)).map_err(|e| {
+                    StateError::Storage(format!("a stored dead letter is unreadable: {e}"))
+                })
+            })
+            .collect()
+    }
+
+    fn end(&mut self) {
+        self.rollback();
+    }
+
+    fn commit(&mut self, batch: &mut Batch) -> Result<(), StateError> {
+        if !self.open {
+            // Nothing was begun (the writer syncing lazy rounds): the server's WAL writer
+            // flushes asynchronous commits within a fraction of a second by itself.
+            return Ok(());
+        }
+        let statements = Statements::of(batch)?;
+        let lazy = batch.lazy;
+        let result = self.with(async |c| {
+            if lazy {
+                // Trigger deliveries only: durable with the server's next WAL flush; a crash
+                // before it loses the handlers' writes and marks together, and the events,
+                // still in the outbox, are delivered again.
+                c.batch_execute("SET LOCAL synchronous_commit TO off")
+                    .await
+                    .map_err(fail("relaxing the commit"))?;
+            }
+            statements.run(c).await?;
+            c.batch_execute("COMMIT").await.map_err(fail("commit"))
+        });
+        self.open = false;
+        if result.is_err() {
+            // A failed statement aborted the transaction; end it (a failed COMMIT ended it).
+            self.open = true;
+            self.rollback();
+        }
+        result
+    }
+
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+}
+
+/// A batch as the parameters of the statements that commit it.
+struct Statements {
+    upsert: (Vec<String>, Vec<String>, Vec<Value>),
+    delete: (Vec<String>, Vec<String>),
+    events: (Vec<i64>, Vec<i32>, Vec<Value>),
+    delivered: (Vec<i64>, Vec<String>),
+    completed: Vec<i64>,
+    dead: (Vec<i64>, Vec<String>, Vec<Value>),
+    dead_removed: Vec<i64>,
+    /// The lanes that got events, for the notification: `"3,17"`.
+    lanes: String,
+}
+
+impl Statements {
+    fn of(batch: &Batch) -> Result<Statements, StateError> {
+        let json = |what: &str, value: Result<Value, serde_json::Error>| {
+            value.map_err(|e| StateError::Storage(format!("encoding {what}: {e}")))
+        };
+        let mut s = Statements {
+            upsert: Default::default(),
+            delete: Default::default(),
+            events: Default::default(),
+            delivered: Default::default(),
+            completed: batch.completed.iter().map(|&seq| seq as i64).collect(),
+            dead: Default::default(),
+            dead_removed: batch.dead_letters_removed.iter().map(|&id| id as i64).collect(),
+            lanes: String::new(),
+        };
+        for (scope, key, value) in &batch.writes {
+            match value {
+                Some(value) => {
+                    s.upsert.0.push(scope.clone());
+                    s.upsert.1.push(key.clone());
+                    s.upsert.2.push(value.clone());
+                }
+                None => {
+                    s.delete.0.push(scope.clone());
+                    s.delete.1.push(key.clone());
+                }
+            }
+        }
+        let mut lanes = BTreeSet::new();
+        for event in &batch.events {
+            let lane = lane(&event.change.scope, &event.change.key);
+            lanes.insert(lane);
+            s.events.0.push(event.seq as i64);
+            s.events.1.push(lane as i32);
+            s.events.2.push(json("an event", serde_json::to_value(event))?);
+        }
+        s.lanes = lanes.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        // The statements run in any order, so none may depend on another: a mark of an event
+        // this round retires, or a letter it parks and replays, is left out of both.
+        let completed: HashSet<u64> = batch.completed.iter().copied().collect();
+        let replayed: HashSet<u64> = batch.dead_letters_removed.iter().copied().collect();
+        let parked: HashSet<u64> = batch.dead_letters.iter().map(|d| d.id).collect();
+        s.dead_removed.retain(|id| !parked.contains(&(*id as u64)));
+        for (seq, function) in batch.delivered.iter().filter(|(seq, _)| !completed.contains(seq)) {
+            s.delivered.0.push(*seq as i64);
+            s.delivered.1.push(function.clone());
+        }
+        for letter in batch.dead_letters.iter().filter(|d| !replayed.contains(&d.id)) {
+            s.dead.0.push(letter.id as i64);
+            s.dead.1.push(letter.function.clone());
+            s.dead.2.push(json("a dead letter", serde_json::to_value(letter))?);
+        }
+        Ok(s)
+    }
+
+    /// Runs the statements in the open transaction, pipelined on the connection.
+    async fn run(&self, c: &Client) -> Result<(), StateError> {
+        let s = self;
+        let upsert = async {
+            if s.upsert.0.is_empty() {
+                return Ok(0);
+            }
+            c.execute(
+                "INSERT INTO eddy_state (scope, key, value) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::json[]) \
+                 ON CONFLICT (scope, key) DO UPDATE SET value = EXCLUDED.value",
+                &[&s.upsert.0, &s.upsert.1, &s.upsert.2],
+            )
+            .await
+        };
+        let delete = async {
+            if s.delete.0.is_empty() {
+                return Ok(0);
+            }
+            c.execute(
+                "DELETE FROM eddy_state s USING unnest($1::text[], $2::text[]) AS d(scope, key) \
+                 WHERE s.scope = d.scope AND s.key = d.key",
+                &[&s.delete.0, &s.delete.1],
+            )
+            .await
+        };
+        let events = async {
+            if s.events.0.is_empty() {
+                return Ok(0);
+            }
+            c.execute(
+                "INSERT INTO eddy_outbox (seq, lane, event) \
+                 SELECT * FROM unnest($1::bigint[], $2::integer[], $3::json[])",
+                &[&s.events.0, &s.events.1, &s.events.2],
+            )
+            .await
+        };
+        let delivered = async {
+            if s.delivered.0.is_empty() {
+                return Ok(0);
+            }
+            c.execute(
+                "INSERT INTO eddy_delivered (seq, function) \
+                 SELECT * FROM unnest($1::bigint[], $2::text[]) ON CONFLICT DO NOTHING",
+                &[&s.delivered.0, &s.delivered.1],
+            )
+            .await
+        };
+        let dead = async {
+            if s.dead.0.is_empty() {
+                return Ok(0);
+            }
+            c.execute(
+                "INSERT INTO eddy_dead_letters (id, function, letter) \
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::json[])",
+                &[&s.dead.0, &s.dead.1, &s.dead.2],
+            )
+            .await
+        };
+        let completed = async {
+            if s.completed.is_empty() {
+                return Ok(0);
+            }
+            c.execute("DELETE FROM eddy_outbox WHERE seq = ANY($1)", &[&s.completed]).await
+        };
+        let dead_removed = async {
+            if s.dead_removed.is_empty() {
+                return Ok(0);
+            }
+            c.execute("DELETE FROM eddy_dead_letters WHERE id = ANY($1)", &[&s.dead_removed]).await
+        };
+        let notify = async {
+            if s.lanes.is_empty() {
+                return Ok(0);
+            }
+            // Sent when the transaction commits, and only then.
+            c.execute("SELECT pg_notify($1, $2)", &[&OUTBOX_CHANNEL, &s.lanes]).await
+        };
+        // Independent statements (see `of`), pipelined on the one connection.
+        let (a, b, c2, d, e, f, g, h) =
+            tokio::join!(upsert, delete, events, delivered, dead, completed, dead_removed, notify);
+        for (what, result) in [
+            ("writing values", a),
+            ("deleting keys", b),
+            ("writing outbox events", c2),
+            ("writing delivery marks", d),
+            ("parking dead letters", e),
+            ("retiring events", f),
+            ("removing replayed dead letters", g),
+            ("notifying other hosts", h),
+        ] {
+            result.map_err(fail(what))?;
+        }
+        Ok(())
+    }
+}
