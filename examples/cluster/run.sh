@@ -6,7 +6,7 @@
 #   examples/cluster/run.sh postgres://U@H/DB    uses that database
 #
 # The hosts listen on 127.0.0.1:3111, :3112 and :3113; put any HTTP load balancer in front of
-# them (WebSockets may land on any host; see docs/cluster.md for what streams do today).
+# them; WebSockets may land on any host (docs/cluster.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

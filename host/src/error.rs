@@ -107,6 +107,10 @@ impl From<StreamError> for Error {
         match e {
             StreamError::Invalid(message) => Error::bad_request(message),
             StreamError::Forbidden(message) => Error::new(ErrorCode::Forbidden, message),
+            StreamError::Storage(_) => {
+                tracing::error!(error = %e, "stream storage failed");
+                Error::internal("stream storage failed")
+            }
         }
     }
 }

@@ -112,7 +112,12 @@ impl Host {
                 (state, Recovered::default(), Some(postgres))
             }
         };
-        let streams = Streams::new(config.streams.clone(), on_stream);
+        let streams = match &postgres {
+            Some(postgres) => {
+                Streams::shared(config.streams.clone(), on_stream, postgres.clone()).await?
+            }
+            None => Streams::new(config.streams.clone(), on_stream),
+        };
         let runtime = Runtime::new(config.cache_dir.clone(), &config.limits)?;
         let loader = Loader::new(runtime.clone(), registry.clone(), config.plugins_dir.clone());
         let calls = Calls::new(

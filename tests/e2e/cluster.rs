@@ -77,3 +77,52 @@ async fn writes_on_one_host_are_read_at_once_and_fire_each_trigger_once() {
     let (_, dead) = hosts[0].get("/_eddy/dlq").await;
     assert_eq!(dead["dead_letters"], Value::Array(Vec::new()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_on_one_host_sees_writes_made_on_another_in_one_dense_sequence() {
+    let url = fresh_database("streams");
+    let hosts = hosts_on(&url, 2);
+    let mut watcher = hosts[0].ws("/stream/todos-live/all").await;
+    let sync = watcher.next_json().await;
+    assert_eq!(sync["event"]["type"], "sync", "{sync}");
+    let epoch = sync["epoch"].as_str().expect("an epoch").to_owned();
+    let start = sync["seq"].as_u64().expect("a seq");
+
+    // Creates on both hosts: one sequence, every frame once, in seq order.
+    for i in 0..6 {
+        let (status, todo) = hosts[i % 2].post("/todos", json!({ "title": format!("s{i}") })).await;
+        assert_eq!(status, 200, "{todo}");
+    }
+    let mut seqs = Vec::new();
+    while seqs.len() < 6 {
+        let frame = watcher.next_json().await;
+        assert_eq!(frame["epoch"], epoch.as_str(), "one epoch on every host: {frame}");
+        seqs.push(frame["seq"].as_u64().expect("a seq"));
+    }
+    assert_eq!(seqs, (start + 1..=start + 6).collect::<Vec<_>>());
+
+    // A client of the other host resumes from the middle with `since`: exactly the rest.
+    let since = start + 3;
+    let mut resumed =
+        hosts[1].ws(&format!("/stream/todos-live/all?since={since}&epoch={epoch}")).await;
+    let mut replayed = Vec::new();
+    while replayed.len() < 3 {
+        let frame = resumed.next_json().await;
+        assert_ne!(frame["event"]["type"], "sync", "the window covers since: {frame}");
+        replayed.push(frame["seq"].as_u64().expect("a seq"));
+    }
+    assert_eq!(replayed, (since + 1..=start + 6).collect::<Vec<_>>());
+
+    // After every host restarts, `since` still resumes: seqs and the window are the database's.
+    drop(resumed);
+    drop(watcher);
+    drop(hosts);
+    let hosts = hosts_on(&url, 1);
+    let (status, _) = hosts[0].post("/todos", json!({ "title": "after" })).await;
+    assert_eq!(status, 200);
+    let mut after_restart =
+        hosts[0].ws(&format!("/stream/todos-live/all?since={}&epoch={epoch}", start + 6)).await;
+    let frame = after_restart.next_json().await;
+    let seen = (frame["seq"].as_u64(), &frame["event"]["type"], &frame["event"]["event"]["type"]);
+    assert_eq!(seen, (Some(start + 7), &json!("event"), &json!("todo_changed")), "{frame}");
+}

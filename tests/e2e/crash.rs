@@ -25,21 +25,21 @@ const KILL_AFTER: Duration = Duration::from_millis(300);
 const KILL_SPREAD: Duration = Duration::from_millis(1200);
 
 /// A plugins directory holding a copy of the built `todos` plugin.
-fn todos_plugins() -> tempfile::TempDir {
+pub(crate) fn todos_plugins() -> tempfile::TempDir {
     let plugins = tempfile::tempdir().expect("a plugins dir");
     copy_plugin("todos", &plugins.path().join("todos"));
     plugins
 }
 
-fn http_client() -> reqwest::Client {
+pub(crate) fn http_client() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("an HTTP client")
 }
 
 /// A small PRNG (SplitMix64), so that one printed seed names a run.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn from_env_or_clock() -> Rng {
+    pub(crate) fn from_env_or_clock() -> Rng {
         let seed =
             std::env::var("EDDY_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(
                 || SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64),
@@ -55,19 +55,19 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 
     /// A new generator for a client, derived from this one.
-    fn fork(&mut self) -> Rng {
+    pub(crate) fn fork(&mut self) -> Rng {
         Rng(self.next())
     }
 }
 
 /// What the clients were promised about one todo.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Fate {
+pub(crate) enum Fate {
     /// Created (or seen after a restart) and not deleted: it must be listed, `completed` as
     /// known (`None`: a toggle was in flight at the kill, either value is right).
     Live(Option<bool>),
@@ -89,7 +89,7 @@ struct ClientReport {
 }
 
 /// `POST path` → (status, JSON body); `Err` when no whole answer came (the host died).
-async fn post(
+pub(crate) async fn post(
     http: &reqwest::Client,
     url: &str,
     body: Value,
@@ -177,7 +177,7 @@ async fn client(
 
 /// Checks a restarted host against what was promised, then learns its state: from now on what
 /// it lists is the truth (it was read back from disk). Returns the violations found.
-fn check_and_learn(model: &mut HashMap<String, Fate>, listed: &[Value]) -> Vec<String> {
+pub(crate) fn check_and_learn(model: &mut HashMap<String, Fate>, listed: &[Value]) -> Vec<String> {
     let mut violations = Vec::new();
     let mut seen: HashMap<String, bool> = HashMap::new();
     for todo in listed {
@@ -215,7 +215,18 @@ fn check_and_learn(model: &mut HashMap<String, Fate>, listed: &[Value]) -> Vec<S
 
 /// Waits (up to [`DEADLINE`]) until `GET /todos/metrics` equals the counts of `listed`; `context`
 /// goes into the failure message.
-async fn metrics_reach_the_truth(
+pub(crate) async fn metrics_reach_the_truth(
+    http: &reqwest::Client,
+    host: &HostProcess,
+    listed: &[Value],
+    context: &str,
+) {
+    metrics_reach_the_truth_within(DEADLINE, http, host, listed, context).await;
+}
+
+/// [`metrics_reach_the_truth`], waiting up to `within`.
+pub(crate) async fn metrics_reach_the_truth_within(
+    within: Duration,
     http: &reqwest::Client,
     host: &HostProcess,
     listed: &[Value],
@@ -223,7 +234,7 @@ async fn metrics_reach_the_truth(
 ) {
     let completed = listed.iter().filter(|t| t["completed"] == true).count();
     let expected = json!({ "total": listed.len(), "completed": completed });
-    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let deadline = tokio::time::Instant::now() + within;
     loop {
         let last = match http.get(host.url("/todos/metrics")).send().await {
             Ok(response) => response.json().await.unwrap_or(Value::Null),
@@ -241,7 +252,7 @@ async fn metrics_reach_the_truth(
     }
 }
 
-async fn list(http: &reqwest::Client, host: &HostProcess) -> Vec<Value> {
+pub(crate) async fn list(http: &reqwest::Client, host: &HostProcess) -> Vec<Value> {
     let response = http.get(host.url("/todos")).send().await.expect("GET /todos to be answered");
     let status = response.status();
     let body = response.text().await.expect("a body");

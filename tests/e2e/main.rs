@@ -9,6 +9,7 @@ mod process;
 mod browsers;
 mod build;
 mod capabilities;
+mod chaos;
 mod cluster;
 mod crash;
 mod delivery;

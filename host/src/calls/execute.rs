@@ -66,17 +66,20 @@ pub(super) async fn execute(
         }
         Request::StreamSend { stream, group, id, event_type, data } => {
             let Some(mut txn) = invocation.txn().await else {
-                streams.send(&stream, &group, id.as_deref(), &event_type, data, cause)?;
+                streams.send(&stream, &group, id.as_deref(), &event_type, data, cause).await?;
                 return Ok(Reply::Done);
             };
             // Check the names now, so the guest hears about a bad one; send after the commit.
             streams.check_names(&stream, &group)?;
             let streams = streams.clone();
             txn.state.after_commit(Box::new(move || {
-                let sent = streams.send(&stream, &group, id.as_deref(), &event_type, data, cause);
-                if let Err(e) = sent {
-                    tracing::warn!(stream, group, error = %e, "deferred stream send failed");
-                }
+                Box::pin(async move {
+                    let sent =
+                        streams.send(&stream, &group, id.as_deref(), &event_type, data, cause);
+                    if let Err(e) = sent.await {
+                        tracing::warn!(stream, group, error = %e, "deferred stream send failed");
+                    }
+                })
             }));
             Reply::Done
         }
@@ -87,10 +90,10 @@ pub(super) async fn execute(
             if let Some(mine) = mine {
                 return Ok(Reply::Value(mine));
             }
-            Reply::Value(streams.get(&key.0, &key.1, &key.2)?)
+            Reply::Value(streams.get(&key.0, &key.1, &key.2).await?)
         }
         Request::ItemList { stream, group } => {
-            let live = streams.entries(&stream, &group)?;
+            let live = streams.entries(&stream, &group).await?;
             Reply::Values(match invocation.txn().await {
                 Some(txn) => with_own_writes(live, &txn, &stream, &group),
                 None => live.into_iter().map(|(_, value)| value).collect(),
@@ -98,40 +101,33 @@ pub(super) async fn execute(
         }
         Request::ItemSet { stream, group, item, value } => {
             let Some(mut txn) = invocation.txn().await else {
-                return Ok(Reply::Change(streams.set(&stream, &group, &item, value, cause)?));
+                return Ok(Reply::Change(streams.set(&stream, &group, &item, value, cause).await?));
             };
-            let old = own_or_live(streams, &txn, &stream, &group, &item)?;
-            let deferred = value.clone();
-            defer_item(
-                &mut txn,
-                streams,
-                (stream, group, item),
-                Some(value.clone()),
-                move |s, k| s.set(&k.0, &k.1, &k.2, deferred, cause).map(drop),
-            );
+            let old = own_or_live(streams, &txn, &stream, &group, &item).await?;
+            let later = Later::Set(value.clone());
+            defer_item(&mut txn, streams, (stream, group, item), Some(value.clone()), later, cause);
             Reply::Change(Change { old_value: old, new_value: Some(value) })
         }
         Request::ItemUpdate { stream, group, item, ops } => {
             let Some(mut txn) = invocation.txn().await else {
-                return Ok(Reply::Updated(streams.update(&stream, &group, &item, &ops, cause)?));
+                return Ok(Reply::Updated(
+                    streams.update(&stream, &group, &item, &ops, cause).await?,
+                ));
             };
-            let old = own_or_live(streams, &txn, &stream, &group, &item)?;
+            let old = own_or_live(streams, &txn, &stream, &group, &item).await?;
             // The outcome as the ops apply now; at commit they apply again to the item as it is
             // then, so concurrent increments add up.
             let (new, errors) = ops::apply_to_key(old.as_ref(), &ops)?;
-            defer_item(&mut txn, streams, (stream, group, item), new.clone(), move |s, k| {
-                s.update(&k.0, &k.1, &k.2, &ops, cause).map(drop)
-            });
+            let later = Later::Update(ops);
+            defer_item(&mut txn, streams, (stream, group, item), new.clone(), later, cause);
             Reply::Updated(UpdateOutcome { old_value: old, new_value: new, errors })
         }
         Request::ItemDelete { stream, group, item } => {
             let Some(mut txn) = invocation.txn().await else {
-                return Ok(Reply::Value(streams.delete(&stream, &group, &item, cause)?));
+                return Ok(Reply::Value(streams.delete(&stream, &group, &item, cause).await?));
             };
-            let old = own_or_live(streams, &txn, &stream, &group, &item)?;
-            defer_item(&mut txn, streams, (stream, group, item), None, move |s, k| {
-                s.delete(&k.0, &k.1, &k.2, cause).map(drop)
-            });
+            let old = own_or_live(streams, &txn, &stream, &group, &item).await?;
+            defer_item(&mut txn, streams, (stream, group, item), None, Later::Delete, cause);
             Reply::Value(old)
         }
         Request::Invoke { .. } | Request::InvokeVoid { .. } => {
@@ -142,7 +138,7 @@ pub(super) async fn execute(
 }
 
 /// An item as the handler sees it: its own write if it made one, else the live value.
-fn own_or_live(
+async fn own_or_live(
     streams: &Streams,
     txn: &Transaction,
     stream: &str,
@@ -153,29 +149,43 @@ fn own_or_live(
     let key = (stream.to_owned(), group.to_owned(), item.to_owned());
     match txn.items.get(&key) {
         Some(mine) => Ok(mine.clone()),
-        None => Ok(streams.get(stream, group, item)?),
+        None => Ok(streams.get(stream, group, item).await?),
     }
 }
 
-/// Records that the handler gave `key` the value `now`, and queues `write` to run on the live
+/// An item write a handler made, carried out on the live item once its delivery commits.
+enum Later {
+    Set(Value),
+    Update(Value),
+    Delete,
+}
+
+/// Records that the handler gave `key` the value `now`, and queues `later` to run on the live
 /// item once the delivery commits.
 fn defer_item(
     txn: &mut Transaction,
     streams: &Streams,
     key: ItemKey,
     now: Option<Value>,
-    write: impl FnOnce(&Streams, &ItemKey) -> Result<(), crate::streams::StreamError>
-    + Send
-    + Sync
-    + 'static,
+    later: Later,
+    cause: crate::cause::Cause,
 ) {
     txn.items.insert(key.clone(), now);
     let streams = streams.clone();
     txn.state.after_commit(Box::new(move || {
-        if let Err(e) = write(&streams, &key) {
+        Box::pin(async move {
             let (stream, group, item) = &key;
-            tracing::warn!(stream, group, item, error = %e, "deferred stream item write failed");
-        }
+            let done = match later {
+                Later::Set(value) => streams.set(stream, group, item, value, cause).await.map(drop),
+                Later::Update(ops) => {
+                    streams.update(stream, group, item, &ops, cause).await.map(drop)
+                }
+                Later::Delete => streams.delete(stream, group, item, cause).await.map(drop),
+            };
+            if let Err(e) = done {
+                tracing::warn!(stream, group, item, error = %e, "deferred stream item write failed");
+            }
+        })
     }));
 }
 

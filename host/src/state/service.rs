@@ -214,16 +214,24 @@ impl State {
         completion: Option<Completion>,
     ) -> impl Future<Output = Result<(), StateError>> + Send + use<> {
         let (writes, cause, mut after_commit) = txn.into_parts();
-        if writes.is_empty() {
-            after_commit.drain(..).for_each(|action| action());
-        }
+        // With no writes, the actions need not wait for the commit (see above): they start
+        // now, and their futures are awaited before the mark's commit.
+        let early: Vec<_> = match writes.is_empty() {
+            true => std::mem::take(&mut after_commit).into_iter().map(|action| action()).collect(),
+            false => Vec::new(),
+        };
         let queued = (!writes.is_empty() || completion.is_some())
             .then(|| self.enqueue(|reply| Request::Commit { writes, cause, completion, reply }));
         async move {
+            for started in early {
+                started.await;
+            }
             if let Some(queued) = queued {
                 answer(queued?).await?;
             }
-            after_commit.into_iter().for_each(|action| action());
+            for action in after_commit {
+                action().await;
+            }
             Ok(())
         }
     }

@@ -17,8 +17,10 @@ use super::reader::Reader;
 use super::writer::{TxWrite, Write};
 use crate::cause::Cause;
 
-/// Something to do once the transaction is committed.
-pub type AfterCommit = Box<dyn FnOnce() + Send + Sync>;
+/// Something to do once the transaction is committed: the future it returns is awaited, the
+/// actions of one transaction one after another, in the order they were added.
+pub type AfterCommit =
+    Box<dyn FnOnce() -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>;
 
 /// An open transaction. Dropping it without [`super::State::commit`] discards it.
 pub struct Txn {

@@ -30,6 +30,9 @@ pub(crate) enum CloseReason {
     Refused,
     /// Its token expired and was not refreshed.
     Expired,
+    /// Its group lost frames it cannot replay (a shared store's window moved past them while
+    /// this host was cut off): it must reconnect, with `since`, and gets a sync.
+    Lost,
 }
 
 /// The hub's handle on one connected socket: where its frames go and how to close it.
@@ -97,6 +100,17 @@ impl Client {
     }
 }
 
+/// What [`Group::ingest`] did with a frame.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Ingested {
+    /// The next frame: taken and delivered.
+    Taken,
+    /// A frame the group has already.
+    Old,
+    /// A frame after a gap: frames from `next` on must be ingested first.
+    Gap { next: u64 },
+}
+
 /// A frame kept for replay to clients that reconnect with `since`.
 struct WindowFrame {
     seq: u64,
@@ -159,6 +173,80 @@ impl Group {
         self.seq
     }
 
+    /// A group mirroring one of the shared store (`shared.rs`) as it was at `seq`: its items
+    /// then, and the frames up to then still kept (oldest first, contiguous, ending at `seq`).
+    pub fn mirror(
+        seq: u64,
+        epoch: Arc<str>,
+        items: BTreeMap<String, Value>,
+        frames: Vec<(u64, Option<String>, String)>,
+        now: Instant,
+    ) -> Self {
+        let mut group = Group::new(seq, epoch, now);
+        group.items = items;
+        group.window = frames
+            .into_iter()
+            .map(|(seq, id, text)| WindowFrame { seq, id, text: text.into() })
+            .collect();
+        group
+    }
+
+    /// Takes a frame another writer numbered (a mirrored group): the frame `seq`, if it is the
+    /// next one, is kept for replay, applied to the items and queued to the members that want
+    /// it, like [`Group::broadcast`]. A frame already taken is ignored; one past the next is a
+    /// gap the caller must fill first.
+    pub fn ingest(
+        &mut self,
+        seq: u64,
+        id: Option<&str>,
+        text: &str,
+        replay_window: usize,
+        now: Instant,
+    ) -> Ingested {
+        if seq <= self.seq {
+            return Ingested::Old;
+        }
+        if seq > self.seq + 1 {
+            return Ingested::Gap { next: self.seq + 1 };
+        }
+        self.seq = seq;
+        self.last_active = now;
+        if let (Some(item), Ok(frame)) = (id, serde_json::from_str::<Value>(text)) {
+            let event = &frame["event"];
+            match event["type"].as_str() {
+                Some("create" | "update") => {
+                    self.items.insert(item.to_owned(), event["data"].clone());
+                }
+                Some("delete") => {
+                    self.items.remove(item);
+                }
+                _ => {}
+            }
+        }
+        let text = Utf8Bytes::from(text.to_owned());
+        self.members.retain(|_, member| !member.wants(id) || member.client.deliver(text.clone()));
+        self.keep(seq, id, text, replay_window);
+        Ingested::Taken
+    }
+
+    /// Closes every member (their frames cannot continue without a gap) and forgets them.
+    pub fn close_all(&mut self, reason: CloseReason) {
+        for member in self.members.values() {
+            member.client.close(reason);
+        }
+        self.members.clear();
+    }
+
+    /// Keeps a frame in the replay window.
+    fn keep(&mut self, seq: u64, id: Option<&str>, text: Utf8Bytes, replay_window: usize) {
+        if replay_window > 0 {
+            if self.window.len() >= replay_window {
+                self.window.pop_front();
+            }
+            self.window.push_back(WindowFrame { seq, id: id.map(str::to_owned), text });
+        }
+    }
+
     /// Gives the frame the next seq, keeps it for replay and queues it to every member that
     /// wants it. Members whose queue is full are closed and dropped from the group.
     pub fn broadcast(
@@ -173,12 +261,7 @@ impl Group {
         self.last_active = now;
         let text = stream_frame(name.stream, name.group, id, self.seq, &self.epoch, event);
         self.members.retain(|_, member| !member.wants(id) || member.client.deliver(text.clone()));
-        if replay_window > 0 {
-            if self.window.len() >= replay_window {
-                self.window.pop_front();
-            }
-            self.window.push_back(WindowFrame { seq: self.seq, id: id.map(str::to_owned), text });
-        }
+        self.keep(self.seq, id, text, replay_window);
     }
 
     /// Subscribes `client` and queues what it needs to catch up: the frames after `since` when
@@ -225,11 +308,12 @@ impl Group {
         }
     }
 
-    /// A group with no members and no items, quiet for `ttl`: nobody can still need its window
-    /// (a client gone that long gets a sync anyway), so it may be forgotten.
-    pub fn is_idle(&self, now: Instant, ttl: Duration) -> bool {
+    /// A group with no members and no items (or whose items a shared store keeps, `mirror`),
+    /// quiet for `ttl`: nobody can still need its window (a client gone that long gets a sync
+    /// anyway), so it may be forgotten.
+    pub fn is_idle(&self, now: Instant, ttl: Duration, mirror: bool) -> bool {
         self.members.is_empty()
-            && self.items.is_empty()
+            && (mirror || self.items.is_empty())
             && now.saturating_duration_since(self.last_active) >= ttl
     }
 
@@ -399,13 +483,13 @@ mod tests {
         let start = Instant::now();
         let ttl = Duration::from_secs(60);
         let mut group = Group::new(0, "e".into(), start);
-        assert!(!group.is_idle(start, ttl));
-        assert!(group.is_idle(start + ttl, ttl));
+        assert!(!group.is_idle(start, ttl, false));
+        assert!(group.is_idle(start + ttl, ttl, false));
         group.items.insert("a".into(), json!(1));
-        assert!(!group.is_idle(start + ttl, ttl));
+        assert!(!group.is_idle(start + ttl, ttl, false));
         group.items.clear();
         let (client, _rx) = Client::new(1, 8);
         assert!(group.join(NAME, &client, "a", None, None));
-        assert!(!group.is_idle(start + ttl, ttl));
+        assert!(!group.is_idle(start + ttl, ttl, false));
     }
 }

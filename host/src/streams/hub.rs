@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::cause::Cause;
-use crate::state::{Change, StateError, UpdateOutcome};
+
+use crate::state::{Change, UpdateOutcome};
 
 use super::frame::{FrameEvent, SentEvent, Subscription};
 use super::group::{Client, ClientId, ClientReceivers, Group, GroupName};
-
-/// The longest stream name, group id, item id or event id accepted, in bytes.
-pub const MAX_NAME_BYTES: usize = 256;
+use super::shared::{Cluster, ItemWrite};
+use super::types::{StreamChange, StreamError, StreamEvent, StreamsConfig, check_name, group_name};
 
 /// How long a group with no subscribers and no items keeps its seq and replay window after its
 /// last activity, so a client that reconnects within it still catches up from the window.
@@ -24,99 +24,28 @@ pub(super) const IDLE_GROUP_TTL: Duration = Duration::from_secs(10 * 60);
 /// How often the hub looks for idle groups to drop (checked on writes and joins; no timer).
 const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Limits of the stream hub.
-#[derive(Debug, Clone)]
-pub struct StreamsConfig {
-    /// Frames kept per group for clients that reconnect with `since`. Default 1024.
-    pub replay_window: usize,
-    /// Frames queued per client before it is closed as too slow. Default 1024.
-    pub client_queue: usize,
-    /// The largest message accepted from a client, in bytes; a larger one closes the socket
-    /// (1009). Default 64 KiB.
-    pub max_message_bytes: usize,
-}
-
-impl Default for StreamsConfig {
-    fn default() -> Self {
-        StreamsConfig { replay_window: 1024, client_queue: 1024, max_message_bytes: 64 * 1024 }
-    }
-}
-
-/// What functions bound with a `stream` trigger receive: one per broadcast frame.
-#[derive(Debug, Clone)]
-pub struct StreamEvent {
-    /// The stream the frame went to.
-    pub stream_name: String,
-    /// The group within the stream.
-    pub group_id: String,
-    /// The item id for item changes; the optional event id for `send`.
-    pub id: Option<String>,
-    /// What happened.
-    pub change: StreamChange,
-    /// The `send` event's type; `None` for item changes.
-    pub event_type: Option<String>,
-    /// The `send` event's data, the item's new value for create/update, its old value for
-    /// delete.
-    pub data: Value,
-    /// The cause of the write that produced the frame.
-    pub cause: Cause,
-}
-
-/// The kind of a [`StreamEvent`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamChange {
-    /// An item that did not exist was set.
-    Create,
-    /// An existing item changed.
-    Update,
-    /// An item was deleted.
-    Delete,
-    /// `stream::send`.
-    Event,
-}
-
-/// Why a stream operation was refused.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum StreamError {
-    /// A bad stream, group or item name, or bad update ops.
-    #[error("{0}")]
-    Invalid(String),
-    /// The calling plugin's manifest does not grant it this stream.
-    #[error("{0}")]
-    Forbidden(String),
-}
-
-impl From<StateError> for StreamError {
-    fn from(error: StateError) -> Self {
-        match error {
-            StateError::Invalid(message) => StreamError::Invalid(message),
-            // Stream items live in memory; the ops code has no storage to fail. Keep the message
-            // for the caller rather than panic should that ever change.
-            StateError::Storage(message) => StreamError::Invalid(message),
-            StateError::Forbidden(message) => StreamError::Forbidden(message),
-        }
-    }
-}
-
 /// The stream hub: groups, their seq counters, replay windows, items and subscribers. Cheap to
 /// clone (an `Arc`); every clone is the same hub.
 #[derive(Clone)]
 pub struct Streams {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
 }
 
-struct Shared {
-    config: StreamsConfig,
+pub(super) struct Shared {
+    pub(super) config: StreamsConfig,
     /// This hub's epoch: a name no other run of the host shares. Seqs count frames within it;
     /// a `since` from another epoch (a run before a restart) says nothing about this one's
     /// frames, so it earns a sync (`docs/streams.md`).
-    epoch: Arc<str>,
+    pub(super) epoch: Arc<str>,
     /// Told of every broadcast (the trigger dispatcher). Called without the hub locked, in the
     /// hub-wide order the frames were numbered.
-    on_event: Arc<dyn Fn(StreamEvent) + Send + Sync>,
-    hub: Mutex<Hub>,
+    pub(super) on_event: Arc<dyn Fn(StreamEvent) + Send + Sync>,
+    pub(super) hub: Mutex<Hub>,
     /// Source of [`ClientId`]s.
-    next_client: AtomicU64,
+    pub(super) next_client: AtomicU64,
+    /// On the shared store: where frames are numbered and kept (`shared.rs`); the hub then
+    /// mirrors the groups its clients joined.
+    pub(super) cluster: Option<Cluster>,
 }
 
 /// Everything behind the hub's lock. The lock is a std `Mutex`, never held across an await.
@@ -131,7 +60,7 @@ pub(super) struct Hub {
     seq_floor: u64,
     last_sweep: Instant,
     /// Events numbered but not yet handed to `on_event`, in order.
-    events: VecDeque<StreamEvent>,
+    pub(super) events: VecDeque<StreamEvent>,
     /// Whether some caller is currently handing `events` to `on_event`.
     delivering: bool,
 }
@@ -146,13 +75,13 @@ impl Hub {
             .or_insert_with(|| Group::new(floor, epoch, now))
     }
 
-    fn existing_group(&mut self, name: GroupName<'_>) -> Option<&mut Group> {
+    pub(super) fn existing_group(&mut self, name: GroupName<'_>) -> Option<&mut Group> {
         self.streams.get_mut(name.stream)?.get_mut(name.group)
     }
 
     /// Drops groups nobody can need any more (see [`Group::is_idle`]), at most once per
     /// [`SWEEP_INTERVAL`].
-    fn sweep(&mut self, now: Instant) {
+    fn sweep(&mut self, now: Instant, mirror: bool) {
         if now.saturating_duration_since(self.last_sweep) < SWEEP_INTERVAL {
             return;
         }
@@ -160,7 +89,7 @@ impl Hub {
         let mut floor = self.seq_floor;
         self.streams.retain(|_, groups| {
             groups.retain(|_, group| {
-                let idle = group.is_idle(now, IDLE_GROUP_TTL);
+                let idle = group.is_idle(now, IDLE_GROUP_TTL, mirror);
                 if idle {
                     floor = floor.max(group.seq());
                 }
@@ -178,7 +107,18 @@ impl Streams {
     /// in order, possibly from the thread of a later broadcast than the one that caused it. It
     /// should be quick: hand the event to a queue.
     pub fn new(config: StreamsConfig, on_event: Arc<dyn Fn(StreamEvent) + Send + Sync>) -> Self {
-        let epoch: Arc<str> = new_epoch().into();
+        Streams::with(config, on_event, None)
+    }
+
+    pub(super) fn with(
+        config: StreamsConfig,
+        on_event: Arc<dyn Fn(StreamEvent) + Send + Sync>,
+        cluster: Option<Cluster>,
+    ) -> Self {
+        let epoch: Arc<str> = match &cluster {
+            Some(cluster) => cluster.epoch.clone(),
+            None => new_epoch().into(),
+        };
         let hub = Hub {
             epoch: epoch.clone(),
             streams: HashMap::new(),
@@ -194,6 +134,7 @@ impl Streams {
                 on_event,
                 hub: Mutex::new(hub),
                 next_client: AtomicU64::new(1),
+                cluster,
             }),
         }
     }
@@ -221,7 +162,7 @@ impl Streams {
 
     /// `stream::send`: broadcasts `{"type":"event","event":{"type":event_type,"data":data}}`
     /// to the group, with `id` as the frame's id.
-    pub fn send(
+    pub async fn send(
         &self,
         stream: &str,
         group: &str,
@@ -234,13 +175,17 @@ impl Streams {
         if let Some(id) = id {
             check_name("id", id)?;
         }
-        let event = FrameEvent::Event { event: SentEvent { kind: event_type, data: &data } };
-        let mut hub = self.lock();
-        let now = Instant::now();
-        hub.sweep(now);
-        let replay_window = self.shared.config.replay_window;
-        hub.group(name, now).broadcast(name, id, &event, replay_window, now);
-        hub.events.push_back(StreamEvent {
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.send(name, id, event_type, &data).await?;
+        } else {
+            let event = FrameEvent::Event { event: SentEvent { kind: event_type, data: &data } };
+            let mut hub = self.lock();
+            let now = Instant::now();
+            hub.sweep(now, false);
+            let replay_window = self.shared.config.replay_window;
+            hub.group(name, now).broadcast(name, id, &event, replay_window, now);
+        }
+        self.lock().events.push_back(StreamEvent {
             stream_name: stream.to_owned(),
             group_id: group.to_owned(),
             id: id.map(str::to_owned),
@@ -249,22 +194,29 @@ impl Streams {
             data,
             cause,
         });
-        drop(hub);
         self.deliver_events();
         Ok(())
     }
 
     /// The item's value, or `None` when it does not exist.
-    pub fn get(&self, stream: &str, group: &str, item: &str) -> Result<Option<Value>, StreamError> {
+    pub async fn get(
+        &self,
+        stream: &str,
+        group: &str,
+        item: &str,
+    ) -> Result<Option<Value>, StreamError> {
         let name = group_name(stream, group)?;
         check_name("item id", item)?;
+        if let Some(cluster) = &self.shared.cluster {
+            return cluster.get(name, item).await;
+        }
         let mut hub = self.lock();
         Ok(hub.existing_group(name).and_then(|group| group.items.get(item).cloned()))
     }
 
     /// Sets an item and broadcasts `create` (it did not exist) or `update` (its value changed);
     /// nothing when the value is unchanged.
-    pub fn set(
+    pub async fn set(
         &self,
         stream: &str,
         group: &str,
@@ -274,9 +226,13 @@ impl Streams {
     ) -> Result<Change, StreamError> {
         let name = group_name(stream, group)?;
         check_name("item id", item)?;
+        if self.shared.cluster.is_some() {
+            let outcome = self.shared_item(name, item, ItemWrite::Set(value), cause).await?;
+            return Ok(Change { old_value: outcome.old_value, new_value: outcome.new_value });
+        }
         let mut hub = self.lock();
         let now = Instant::now();
-        hub.sweep(now);
+        hub.sweep(now, false);
         let old = hub.group(name, now).items.insert(item.to_owned(), value.clone());
         self.broadcast_change(&mut hub, name, item, old.as_ref(), Some(&value), cause, now);
         drop(hub);
@@ -287,7 +243,7 @@ impl Streams {
     /// Applies update ops to an item (a missing item starts as `{}`), atomically, and broadcasts
     /// like [`Streams::set`]. Ops that fail are skipped and reported in the outcome's `errors`;
     /// a missing item that no op created stays missing (`new_value` is `None`), as in state.
-    pub fn update(
+    pub async fn update(
         &self,
         stream: &str,
         group: &str,
@@ -297,9 +253,12 @@ impl Streams {
     ) -> Result<UpdateOutcome, StreamError> {
         let name = group_name(stream, group)?;
         check_name("item id", item)?;
+        if self.shared.cluster.is_some() {
+            return self.shared_item(name, item, ItemWrite::Update(ops), cause).await;
+        }
         let mut hub = self.lock();
         let now = Instant::now();
-        hub.sweep(now);
+        hub.sweep(now, false);
         let items = &mut hub.group(name, now).items;
         let old = items.get(item).cloned();
         // Like `state::update`: an item that was missing and that no op created stays missing.
@@ -316,7 +275,7 @@ impl Streams {
 
     /// Deletes an item and broadcasts `delete` with its old value; nothing when it did not
     /// exist. Returns the old value.
-    pub fn delete(
+    pub async fn delete(
         &self,
         stream: &str,
         group: &str,
@@ -325,9 +284,13 @@ impl Streams {
     ) -> Result<Option<Value>, StreamError> {
         let name = group_name(stream, group)?;
         check_name("item id", item)?;
+        if self.shared.cluster.is_some() {
+            let outcome = self.shared_item(name, item, ItemWrite::Delete, cause).await?;
+            return Ok(outcome.old_value);
+        }
         let mut hub = self.lock();
         let now = Instant::now();
-        hub.sweep(now);
+        hub.sweep(now, false);
         let old = hub.existing_group(name).and_then(|group| group.items.remove(item));
         self.broadcast_change(&mut hub, name, item, old.as_ref(), None, cause, now);
         drop(hub);
@@ -336,13 +299,20 @@ impl Streams {
     }
 
     /// The group's items, in item-id order.
-    pub fn list(&self, stream: &str, group: &str) -> Result<Vec<Value>, StreamError> {
-        Ok(self.entries(stream, group)?.into_iter().map(|(_, value)| value).collect())
+    pub async fn list(&self, stream: &str, group: &str) -> Result<Vec<Value>, StreamError> {
+        Ok(self.entries(stream, group).await?.into_iter().map(|(_, value)| value).collect())
     }
 
     /// Like [`Streams::list`], with the item ids.
-    pub fn entries(&self, stream: &str, group: &str) -> Result<Vec<(String, Value)>, StreamError> {
+    pub async fn entries(
+        &self,
+        stream: &str,
+        group: &str,
+    ) -> Result<Vec<(String, Value)>, StreamError> {
         let name = group_name(stream, group)?;
+        if let Some(cluster) = &self.shared.cluster {
+            return cluster.entries(name).await;
+        }
         let mut hub = self.lock();
         Ok(hub
             .existing_group(name)
@@ -389,7 +359,7 @@ impl Streams {
     /// Hands queued events to `on_event`, in order, outside the lock. When another caller is
     /// already doing so it will deliver ours too, which keeps the order and lets `on_event` call
     /// back into the hub.
-    fn deliver_events(&self) {
+    pub(super) fn deliver_events(&self) {
         {
             let mut hub = self.lock();
             if hub.delivering || hub.events.is_empty() {
@@ -430,7 +400,7 @@ impl Streams {
 
     /// Subscribes a socket to a group and queues its catch-up (sync or replay). False when the
     /// client could not take it (it is being closed).
-    pub(super) fn join(
+    pub(super) async fn join(
         &self,
         client: &Arc<Client>,
         subscription_id: &str,
@@ -440,16 +410,45 @@ impl Streams {
         if let Some(id) = &target.id {
             check_name("id", id)?;
         }
-        let mut hub = self.lock();
-        let now = Instant::now();
-        hub.sweep(now);
-        Ok(hub.group(name, now).join(
-            name,
-            client,
-            subscription_id,
-            target.id.as_deref(),
-            target.since.filter(|_| target.epoch.as_deref() == Some(&*self.shared.epoch)),
-        ))
+        let mirrored = match &self.shared.cluster {
+            Some(cluster) if self.lock().existing_group(name).is_none() => {
+                Some(cluster.snapshot(name).await?)
+            }
+            _ => None,
+        };
+        let joined = {
+            let mut hub = self.lock();
+            let now = Instant::now();
+            hub.sweep(now, self.shared.cluster.is_some());
+            let group = match mirrored {
+                Some(snapshot) => {
+                    let epoch = self.shared.epoch.clone();
+                    hub.streams
+                        .entry(name.stream.to_owned())
+                        .or_default()
+                        .entry(name.group.to_owned())
+                        .or_insert_with(|| {
+                            let (seq, items, frames) =
+                                (snapshot.seq, snapshot.items, snapshot.frames);
+                            Group::mirror(seq, epoch, items, frames, now)
+                        })
+                }
+                None => hub.group(name, now),
+            };
+            group.join(
+                name,
+                client,
+                subscription_id,
+                target.id.as_deref(),
+                target.since.filter(|_| target.epoch.as_deref() == Some(&*self.shared.epoch)),
+            )
+        };
+        if self.shared.cluster.is_some() {
+            // Frames committed after the snapshot may have been announced before the group
+            // was mirrored here: take them from the window.
+            self.fill(name).await;
+        }
+        Ok(joined)
     }
 
     /// Drops one subscription of a socket.
@@ -475,23 +474,6 @@ fn new_epoch() -> String {
     hasher.write_u128(crate::clock::now_ms().into());
     hasher.write_u32(std::process::id());
     format!("{:016x}", hasher.finish())
-}
-
-fn group_name<'a>(stream: &'a str, group: &'a str) -> Result<GroupName<'a>, StreamError> {
-    check_name("stream name", stream)?;
-    check_name("group id", group)?;
-    Ok(GroupName { stream, group })
-}
-
-/// Names are non-empty and at most [`MAX_NAME_BYTES`].
-pub(super) fn check_name(what: &str, name: &str) -> Result<(), StreamError> {
-    if name.is_empty() {
-        return Err(StreamError::Invalid(format!("{what} is empty")));
-    }
-    if name.len() > MAX_NAME_BYTES {
-        return Err(StreamError::Invalid(format!("{what} is longer than {MAX_NAME_BYTES} bytes")));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -10,18 +10,24 @@
 //! What clients can rely on: `docs/streams.md`.
 //!
 //! # Layout
-//! - `hub`: [`Streams`], the hub every caller shares, and its public types.
+//! - `hub`: [`Streams`], the hub every caller shares; `types`: its public types.
 //! - `group`: one group's seq, window, items and members.
 //! - `frame`: the JSON frames and client messages.
+//! - `shared`: streams on the shared store (PostgreSQL): frames numbered and kept in the
+//!   database, fanned out to every host; `mirror`: the hub's side of it.
 //! - `socket`: [`serve_socket`], the loop that runs one WebSocket client.
 
 mod frame;
 mod group;
 mod hub;
+mod mirror;
+mod shared;
 mod socket;
+mod types;
 
 pub use frame::Subscription;
 #[cfg(fuzzing)]
 pub(crate) use frame::parse_client_message;
-pub use hub::{MAX_NAME_BYTES, StreamChange, StreamError, StreamEvent, Streams, StreamsConfig};
+pub use hub::Streams;
 pub use socket::{Access, Authorize, Verify, serve_socket};
+pub use types::{MAX_NAME_BYTES, StreamChange, StreamError, StreamEvent, StreamsConfig};

@@ -20,7 +20,8 @@ use tracing::Instrument;
 
 use super::frame::{ClientMessage, Subscription, error_frame, parse_client_message};
 use super::group::{Client, ClientReceivers, CloseReason};
-use super::hub::{Streams, check_name};
+use super::hub::Streams;
+use super::types::check_name;
 use crate::auth::Identity;
 
 /// The subscription id of the subscription a socket opened on `/stream/{stream}/{group}` starts
@@ -64,7 +65,7 @@ pub async fn serve_socket<S, E>(
         let mut session = Session { streams, client, subscriptions, authorize, verify, identity };
         if let Some(initial) = initial {
             if session.admits(&initial).await {
-                session.join(INITIAL_SUBSCRIPTION_ID.to_owned(), initial);
+                session.join(INITIAL_SUBSCRIPTION_ID.to_owned(), initial).await;
             } else {
                 session.client.close(CloseReason::Refused);
             }
@@ -178,7 +179,7 @@ impl Session {
                     epoch: join.epoch,
                 };
                 if self.admits(&target).await {
-                    self.join(join.subscription_id, target);
+                    self.join(join.subscription_id, target).await;
                 } else {
                     tracing::debug!(stream = %target.stream_name, group = %target.group_id, "stream join refused");
                     self.client.deliver(error_frame(
@@ -194,7 +195,7 @@ impl Session {
     }
 
     /// Subscribes; a subscription id already in use is replaced.
-    fn join(&mut self, subscription_id: String, target: Subscription) {
+    async fn join(&mut self, subscription_id: String, target: Subscription) {
         if let Err(error) = check_name("subscriptionId", &subscription_id) {
             return self.reply_error(&error.to_string());
         }
@@ -204,7 +205,7 @@ impl Session {
                 "a socket may hold at most {MAX_SUBSCRIPTIONS_PER_SOCKET} subscriptions"
             ));
         }
-        match self.streams.join(&self.client, &subscription_id, &target) {
+        match self.streams.join(&self.client, &subscription_id, &target).await {
             Ok(true) => {
                 tracing::debug!(
                     subscription = %subscription_id,
@@ -351,6 +352,8 @@ fn close_frame(reason: CloseReason) -> CloseFrame {
         CloseReason::Binary => (CloseCode::Unsupported, "binary messages are not supported"),
         CloseReason::Refused => (CloseCode::Policy, "join refused"),
         CloseReason::Expired => (CloseCode::Policy, "token expired"),
+        // 1013 too: reconnect with `since` (and get a sync).
+        CloseReason::Lost => (CloseCode::Again, "frames lost; reconnect"),
     };
     CloseFrame { code, reason: reason.into() }
 }

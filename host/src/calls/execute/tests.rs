@@ -58,8 +58,8 @@ impl Fixture {
         self.broadcasts.lock().expect("lock").iter().map(|e| e.change).collect()
     }
 
-    fn live(&self, item: &str) -> Option<Value> {
-        self.streams.get("s", "g", item).expect("get")
+    async fn live(&self, item: &str) -> Option<Value> {
+        self.streams.get("s", "g", item).await.expect("get")
     }
 }
 
@@ -89,7 +89,7 @@ async fn commit(fixture: &Fixture, invocation: Invocation, txn: Arc<TxnMutex<Tra
 #[tokio::test]
 async fn a_handlers_item_writes_reach_nobody_before_its_commit_and_everyone_once_after() {
     let fixture = Fixture::new();
-    fixture.streams.set("s", "g", "b", json!({ "n": 5 }), Cause::ROOT).expect("set");
+    fixture.streams.set("s", "g", "b", json!({ "n": 5 }), Cause::ROOT).await.expect("set");
     let before = fixture.changes().len();
     let (invocation, txn) = fixture.handler();
 
@@ -97,21 +97,21 @@ async fn a_handlers_item_writes_reach_nobody_before_its_commit_and_everyone_once
     fixture.run(&invocation, increment("a")).await;
     fixture.run(&invocation, increment("b")).await;
     assert_eq!(fixture.changes().len(), before, "nothing is broadcast during the handler");
-    assert_eq!(fixture.live("a"), None, "nor visible to others");
+    assert_eq!(fixture.live("a").await, None, "nor visible to others");
 
     commit(&fixture, invocation, txn).await;
     assert_eq!(
         fixture.changes()[before..],
         [StreamChange::Create, StreamChange::Update, StreamChange::Update]
     );
-    assert_eq!(fixture.live("a"), Some(json!({ "n": 2 })));
-    assert_eq!(fixture.live("b"), Some(json!({ "n": 6 })));
+    assert_eq!(fixture.live("a").await, Some(json!({ "n": 2 })));
+    assert_eq!(fixture.live("b").await, Some(json!({ "n": 6 })));
 }
 
 #[tokio::test]
 async fn a_handler_reads_its_own_item_writes() {
     let fixture = Fixture::new();
-    fixture.streams.set("s", "g", "b", json!({ "n": 5 }), Cause::ROOT).expect("set");
+    fixture.streams.set("s", "g", "b", json!({ "n": 5 }), Cause::ROOT).await.expect("set");
     let (invocation, _txn) = fixture.handler();
 
     fixture.run(&invocation, set("a", json!({ "n": 1 }))).await;
@@ -125,7 +125,7 @@ async fn a_handler_reads_its_own_item_writes() {
     assert_eq!(fixture.run(&invocation, delete).await, Reply::Value(Some(json!({ "n": 5 }))));
     assert_eq!(fixture.run(&invocation, get("b")).await, Reply::Value(None));
     assert_eq!(fixture.run(&invocation, list()).await, Reply::Values(vec![json!({ "n": 2 })]));
-    assert_eq!(fixture.live("b"), Some(json!({ "n": 5 })), "the live item is untouched");
+    assert_eq!(fixture.live("b").await, Some(json!({ "n": 5 })), "the live item is untouched");
 }
 
 #[tokio::test]
@@ -143,7 +143,7 @@ async fn a_dropped_attempt_broadcasts_nothing() {
     fixture.run(&invocation, send).await;
     drop((invocation, txn));
     assert!(fixture.changes().is_empty());
-    assert_eq!(fixture.live("a"), None);
+    assert_eq!(fixture.live("a").await, None);
 }
 
 #[tokio::test]
@@ -165,5 +165,5 @@ async fn outside_a_handler_item_writes_broadcast_at_once() {
     let fixture = Fixture::new();
     fixture.run(&Invocation::root(), set("a", json!(1))).await;
     assert_eq!(fixture.changes(), [StreamChange::Create]);
-    assert_eq!(fixture.live("a"), Some(json!(1)));
+    assert_eq!(fixture.live("a").await, Some(json!(1)));
 }

@@ -32,9 +32,9 @@ pub struct Lease {
 
 impl Lease {
     /// How long a lease lasts without renewal: how long a dead host's lanes wait.
-    pub const TTL: Duration = Duration::from_secs(6);
+    pub const TTL: Duration = Duration::from_secs(5);
     /// How often leases are renewed.
-    pub const RENEW: Duration = Duration::from_secs(2);
+    pub const RENEW: Duration = Duration::from_millis(1500);
 
     pub fn new(pool: Pool, host: String) -> Lease {
         Lease { pool, host }

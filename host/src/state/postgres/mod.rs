@@ -31,7 +31,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::{Config, NoTls};
 
 use super::error::StateError;
-use fail::fail;
+pub use fail::fail;
 
 /// A connection's driver: poll it (spawn it) for the client to work; it yields notifications.
 pub type Connection =

@@ -15,7 +15,7 @@ use super::fail::fail;
 const MIGRATION_LOCK: i64 = 0x6564_6479;
 
 /// Migrations by version, in order. Never edit one that shipped: add the next.
-const MIGRATIONS: &[(i32, &str)] = &[(1, V1)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2)];
 
 /// Version 1: state, the outbox and its delivery marks, dead letters, and the lanes of the
 /// trigger dispatcher with the hosts that lease them. Keys compare byte by byte (`COLLATE "C"`),
@@ -58,6 +58,40 @@ CREATE TABLE eddy_lanes (
     expires_at timestamptz NOT NULL DEFAULT '-infinity'
 );
 INSERT INTO eddy_lanes (lane) SELECT generate_series(0, 63);
+"#;
+
+/// Version 2: streams shared by every host. A group's `seq` counts its frames for the life of
+/// the database (all hosts number in one epoch, drawn once and kept in `eddy_meta`); its recent
+/// frames stay in `eddy_stream_frames` for clients that resume with `since`, bounded in count
+/// and age; its items live in `eddy_stream_items`.
+const V2: &str = r#"
+CREATE TABLE eddy_meta (
+    name text PRIMARY KEY,
+    value text NOT NULL
+);
+INSERT INTO eddy_meta (name, value) VALUES ('stream_epoch', md5(random()::text || clock_timestamp()::text));
+CREATE TABLE eddy_stream_groups (
+    stream text COLLATE "C" NOT NULL,
+    grp text COLLATE "C" NOT NULL,
+    seq bigint NOT NULL,
+    PRIMARY KEY (stream, grp)
+);
+CREATE TABLE eddy_stream_frames (
+    stream text COLLATE "C" NOT NULL,
+    grp text COLLATE "C" NOT NULL,
+    seq bigint NOT NULL,
+    id text,
+    frame text NOT NULL,
+    sent_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (stream, grp, seq)
+);
+CREATE TABLE eddy_stream_items (
+    stream text COLLATE "C" NOT NULL,
+    grp text COLLATE "C" NOT NULL,
+    item text COLLATE "C" NOT NULL,
+    value json NOT NULL,
+    PRIMARY KEY (stream, grp, item)
+);
 "#;
 
 /// Brings the database's schema up to the newest version this host knows.

@@ -4,9 +4,11 @@
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::streams::MAX_NAME_BYTES;
 use crate::streams::group::ClientReceivers;
 
 type Recorded = Arc<Mutex<Vec<StreamEvent>>>;
@@ -22,7 +24,7 @@ fn hub() -> (Streams, Recorded) {
     hub_with_config(StreamsConfig::default())
 }
 
-fn subscribe(
+async fn subscribe(
     streams: &Streams,
     group: &str,
     id: Option<&str>,
@@ -36,7 +38,7 @@ fn subscribe(
         since,
         epoch: Some(streams.epoch().to_owned()),
     };
-    assert!(streams.join(&client, "sub", &target).unwrap());
+    assert!(streams.join(&client, "sub", &target).await.unwrap());
     receivers
 }
 
@@ -54,35 +56,35 @@ fn events(frames: &[Value]) -> Vec<(u64, Value)> {
 
 const CAUSE: Cause = Cause { depth: 2 };
 
-#[test]
-fn seq_grows_by_one_per_group_and_each_group_counts_on_its_own() {
+#[tokio::test]
+async fn seq_grows_by_one_per_group_and_each_group_counts_on_its_own() {
     let (streams, _) = hub();
-    let mut a = subscribe(&streams, "a", None, Some(0));
-    let mut b = subscribe(&streams, "b", None, Some(0));
+    let mut a = subscribe(&streams, "a", None, Some(0)).await;
+    let mut b = subscribe(&streams, "b", None, Some(0)).await;
     for n in 0..3 {
-        streams.send("s", "a", None, "t", json!(n), CAUSE).unwrap();
+        streams.send("s", "a", None, "t", json!(n), CAUSE).await.unwrap();
     }
-    streams.set("s", "b", "x", json!(1), CAUSE).unwrap();
-    streams.send("s", "a", None, "t", json!(3), CAUSE).unwrap();
+    streams.set("s", "b", "x", json!(1), CAUSE).await.unwrap();
+    streams.send("s", "a", None, "t", json!(3), CAUSE).await.unwrap();
     let seqs = |frames: Vec<Value>| -> Vec<u64> {
         frames.iter().map(|f| f["seq"].as_u64().unwrap()).collect()
     };
     assert_eq!(seqs(frames(&mut a)), [1, 2, 3, 4]);
     assert_eq!(seqs(frames(&mut b)), [1]);
     // A sync carries the current seq and does not take one.
-    let mut late = subscribe(&streams, "a", None, None);
+    let mut late = subscribe(&streams, "a", None, None).await;
     let sync = frames(&mut late);
     assert_eq!(sync[0]["seq"], 4);
     assert_eq!(sync[0]["event"]["type"], "sync");
-    streams.send("s", "a", None, "t", json!(4), CAUSE).unwrap();
+    streams.send("s", "a", None, "t", json!(4), CAUSE).await.unwrap();
     assert_eq!(seqs(frames(&mut late)), [5]);
 }
 
-#[test]
-fn send_broadcasts_an_event_frame_with_its_type_data_and_id() {
+#[tokio::test]
+async fn send_broadcasts_an_event_frame_with_its_type_data_and_id() {
     let (streams, _) = hub();
-    let mut rx = subscribe(&streams, "g", None, Some(0));
-    streams.send("s", "g", Some("e1"), "todo_changed", json!({"a": 1}), CAUSE).unwrap();
+    let mut rx = subscribe(&streams, "g", None, Some(0)).await;
+    streams.send("s", "g", Some("e1"), "todo_changed", json!({"a": 1}), CAUSE).await.unwrap();
     let frame = &frames(&mut rx)[0];
     assert_eq!(frame["type"], "stream");
     assert_eq!(frame["streamName"], "s");
@@ -94,15 +96,15 @@ fn send_broadcasts_an_event_frame_with_its_type_data_and_id() {
     );
 }
 
-#[test]
-fn set_broadcasts_create_then_update_and_nothing_when_the_value_is_unchanged() {
+#[tokio::test]
+async fn set_broadcasts_create_then_update_and_nothing_when_the_value_is_unchanged() {
     let (streams, _) = hub();
-    let mut rx = subscribe(&streams, "g", None, Some(0));
-    let first = streams.set("s", "g", "x", json!({"n": 1}), CAUSE).unwrap();
+    let mut rx = subscribe(&streams, "g", None, Some(0)).await;
+    let first = streams.set("s", "g", "x", json!({"n": 1}), CAUSE).await.unwrap();
     assert_eq!((first.old_value, first.new_value), (None, Some(json!({"n": 1}))));
-    let same = streams.set("s", "g", "x", json!({"n": 1}), CAUSE).unwrap();
+    let same = streams.set("s", "g", "x", json!({"n": 1}), CAUSE).await.unwrap();
     assert_eq!(same.old_value, Some(json!({"n": 1})));
-    streams.set("s", "g", "x", json!({"n": 2}), CAUSE).unwrap();
+    streams.set("s", "g", "x", json!({"n": 2}), CAUSE).await.unwrap();
     let frames = frames(&mut rx);
     assert_eq!(
         events(&frames),
@@ -112,37 +114,37 @@ fn set_broadcasts_create_then_update_and_nothing_when_the_value_is_unchanged() {
         ]
     );
     assert!(frames.iter().all(|f| f["id"] == "x"));
-    assert_eq!(streams.get("s", "g", "x").unwrap(), Some(json!({"n": 2})));
+    assert_eq!(streams.get("s", "g", "x").await.unwrap(), Some(json!({"n": 2})));
 }
 
-#[test]
-fn delete_broadcasts_the_old_value_and_a_missing_item_broadcasts_nothing() {
+#[tokio::test]
+async fn delete_broadcasts_the_old_value_and_a_missing_item_broadcasts_nothing() {
     let (streams, _) = hub();
-    streams.set("s", "g", "x", json!(1), CAUSE).unwrap();
-    let mut rx = subscribe(&streams, "g", None, Some(1));
-    assert_eq!(streams.delete("s", "g", "x", CAUSE).unwrap(), Some(json!(1)));
-    assert_eq!(streams.delete("s", "g", "x", CAUSE).unwrap(), None);
-    assert_eq!(streams.delete("s", "nowhere", "x", CAUSE).unwrap(), None);
+    streams.set("s", "g", "x", json!(1), CAUSE).await.unwrap();
+    let mut rx = subscribe(&streams, "g", None, Some(1)).await;
+    assert_eq!(streams.delete("s", "g", "x", CAUSE).await.unwrap(), Some(json!(1)));
+    assert_eq!(streams.delete("s", "g", "x", CAUSE).await.unwrap(), None);
+    assert_eq!(streams.delete("s", "nowhere", "x", CAUSE).await.unwrap(), None);
     let frames = frames(&mut rx);
     assert_eq!(events(&frames), [(2, json!({"type": "delete", "data": 1}))]);
     assert_eq!(frames[0]["id"], "x");
-    assert_eq!(streams.get("s", "g", "x").unwrap(), None);
+    assert_eq!(streams.get("s", "g", "x").await.unwrap(), None);
 }
 
-#[test]
-fn update_applies_ops_atomically_and_reports_the_ops_that_failed() {
+#[tokio::test]
+async fn update_applies_ops_atomically_and_reports_the_ops_that_failed() {
     let (streams, _) = hub();
-    let mut rx = subscribe(&streams, "g", None, Some(0));
+    let mut rx = subscribe(&streams, "g", None, Some(0)).await;
     let ops = json!([
         {"type": "increment", "path": "n", "by": 2},
         {"type": "increment", "path": "title", "by": 1},
         {"type": "set", "path": "title", "value": "hi"},
     ]);
-    let outcome = streams.update("s", "g", "x", &ops, CAUSE).unwrap();
+    let outcome = streams.update("s", "g", "x", &ops, CAUSE).await.unwrap();
     assert_eq!(outcome.old_value, None);
     assert_eq!(outcome.new_value, Some(json!({"n": 2, "title": "hi"})));
     assert_eq!(outcome.errors.len(), 0);
-    let outcome = streams.update("s", "g", "x", &ops, CAUSE).unwrap();
+    let outcome = streams.update("s", "g", "x", &ops, CAUSE).await.unwrap();
     assert_eq!(outcome.new_value, Some(json!({"n": 4, "title": "hi"})));
     assert_eq!(outcome.errors.len(), 1);
     assert_eq!(outcome.errors[0].op_index, 1);
@@ -155,52 +157,53 @@ fn update_applies_ops_atomically_and_reports_the_ops_that_failed() {
     );
 }
 
-#[test]
-fn update_with_ops_that_are_not_an_array_is_invalid_and_changes_nothing() {
+#[tokio::test]
+async fn update_with_ops_that_are_not_an_array_is_invalid_and_changes_nothing() {
     let (streams, recorded) = hub();
-    let error = streams.update("s", "g", "x", &json!({"type": "set"}), CAUSE).unwrap_err();
+    let error = streams.update("s", "g", "x", &json!({"type": "set"}), CAUSE).await.unwrap_err();
     assert!(matches!(error, StreamError::Invalid(_)));
-    assert_eq!(streams.get("s", "g", "x").unwrap(), None);
+    assert_eq!(streams.get("s", "g", "x").await.unwrap(), None);
     assert!(recorded.lock().unwrap().is_empty());
 }
 
-#[test]
-fn list_returns_the_items_in_item_id_order() {
+#[tokio::test]
+async fn list_returns_the_items_in_item_id_order() {
     let (streams, _) = hub();
     for id in ["b", "c", "a"] {
-        streams.set("s", "g", id, json!(id), CAUSE).unwrap();
+        streams.set("s", "g", id, json!(id), CAUSE).await.unwrap();
     }
-    assert_eq!(streams.list("s", "g").unwrap(), [json!("a"), json!("b"), json!("c")]);
-    assert_eq!(streams.list("s", "empty").unwrap(), Vec::<Value>::new());
-    assert_eq!(streams.get("s", "g", "b").unwrap(), Some(json!("b")));
+    assert_eq!(streams.list("s", "g").await.unwrap(), [json!("a"), json!("b"), json!("c")]);
+    assert_eq!(streams.list("s", "empty").await.unwrap(), Vec::<Value>::new());
+    assert_eq!(streams.get("s", "g", "b").await.unwrap(), Some(json!("b")));
 }
 
-#[test]
-fn empty_or_overlong_names_are_invalid() {
+#[tokio::test]
+async fn empty_or_overlong_names_are_invalid() {
     let (streams, _) = hub();
     let long = "x".repeat(MAX_NAME_BYTES + 1);
     let ok = "x".repeat(MAX_NAME_BYTES);
-    assert!(streams.send("", "g", None, "t", json!(1), CAUSE).is_err());
-    assert!(streams.send("s", "", None, "t", json!(1), CAUSE).is_err());
-    assert!(streams.send("s", "g", Some(&long), "t", json!(1), CAUSE).is_err());
-    assert!(streams.set(&long, "g", "x", json!(1), CAUSE).is_err());
-    assert!(streams.get("s", &long, "x").is_err());
-    assert!(streams.delete("s", "g", "", CAUSE).is_err());
-    assert!(streams.list("", "g").is_err());
-    assert!(streams.set(&ok, &ok, &ok, json!(1), CAUSE).is_ok());
+    assert!(streams.send("", "g", None, "t", json!(1), CAUSE).await.is_err());
+    assert!(streams.send("s", "", None, "t", json!(1), CAUSE).await.is_err());
+    assert!(streams.send("s", "g", Some(&long), "t", json!(1), CAUSE).await.is_err());
+    assert!(streams.set(&long, "g", "x", json!(1), CAUSE).await.is_err());
+    assert!(streams.get("s", &long, "x").await.is_err());
+    assert!(streams.delete("s", "g", "", CAUSE).await.is_err());
+    assert!(streams.list("", "g").await.is_err());
+    assert!(streams.set(&ok, &ok, &ok, json!(1), CAUSE).await.is_ok());
 }
 
-#[test]
-fn on_event_is_called_for_each_broadcast_with_the_callers_cause() {
+#[tokio::test]
+async fn on_event_is_called_for_each_broadcast_with_the_callers_cause() {
     let (streams, recorded) = hub();
-    streams.send("s", "g", Some("e"), "ping", json!(1), CAUSE).unwrap();
-    streams.set("s", "g", "x", json!(1), Cause::ROOT).unwrap();
-    streams.set("s", "g", "x", json!(1), CAUSE).unwrap(); // unchanged: no event
+    streams.send("s", "g", Some("e"), "ping", json!(1), CAUSE).await.unwrap();
+    streams.set("s", "g", "x", json!(1), Cause::ROOT).await.unwrap();
+    streams.set("s", "g", "x", json!(1), CAUSE).await.unwrap(); // unchanged: no event
     streams
         .update("s", "g", "x", &json!([{"type": "set", "path": "", "value": 2}]), CAUSE)
+        .await
         .unwrap();
-    streams.delete("s", "g", "x", CAUSE).unwrap();
-    streams.delete("s", "g", "x", CAUSE).unwrap(); // missing: no event
+    streams.delete("s", "g", "x", CAUSE).await.unwrap();
+    streams.delete("s", "g", "x", CAUSE).await.unwrap(); // missing: no event
     let recorded = recorded.lock().unwrap();
     let summary: Vec<_> = recorded
         .iter()
@@ -218,8 +221,8 @@ fn on_event_is_called_for_each_broadcast_with_the_callers_cause() {
     assert!(recorded.iter().all(|e| e.stream_name == "s" && e.group_id == "g"));
 }
 
-#[test]
-fn on_event_may_call_back_into_the_hub_and_still_sees_events_in_order() {
+#[tokio::test]
+async fn on_event_may_call_back_into_the_hub_and_still_sees_events_in_order() {
     let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
     let hub_cell: Arc<OnceLock<Streams>> = Arc::default();
     let (seen_in, cell_in) = (Arc::clone(&seen), Arc::clone(&hub_cell));
@@ -230,43 +233,46 @@ fn on_event_may_call_back_into_the_hub_and_still_sees_events_in_order() {
             let streams = cell_in.get().unwrap();
             // A handler that sends another event: delivered after this one returns.
             if event.data == json!(1) {
-                streams.send("s", "g", None, "t", json!(2), CAUSE).unwrap();
-                assert_eq!(streams.list("s", "g").unwrap().len(), 0);
+                // An in-memory hub's futures are ready at once: no runtime needed here.
+                let sent = streams.send("s", "g", None, "t", json!(2), CAUSE).now_or_never();
+                sent.expect("an in-memory send is ready at once").unwrap();
+                let listed = streams.list("s", "g").now_or_never();
+                assert_eq!(listed.expect("an in-memory list is ready at once").unwrap().len(), 0);
             }
         }),
     );
     assert!(hub_cell.set(streams.clone()).is_ok());
-    streams.send("s", "g", None, "t", json!(1), CAUSE).unwrap();
-    streams.send("s", "g", None, "t", json!(3), CAUSE).unwrap();
+    streams.send("s", "g", None, "t", json!(1), CAUSE).await.unwrap();
+    streams.send("s", "g", None, "t", json!(3), CAUSE).await.unwrap();
     assert_eq!(*seen.lock().unwrap(), [json!(1), json!(2), json!(3)]);
 }
 
-#[test]
-fn an_idle_group_is_forgotten_but_its_seqs_are_never_reused() {
+#[tokio::test]
+async fn an_idle_group_is_forgotten_but_its_seqs_are_never_reused() {
     let (streams, _) = hub();
     for n in 0..5 {
-        streams.send("s", "old", None, "t", json!(n), CAUSE).unwrap();
+        streams.send("s", "old", None, "t", json!(n), CAUSE).await.unwrap();
     }
     let later = Instant::now() + IDLE_GROUP_TTL + SWEEP_INTERVAL + Duration::from_secs(1);
-    streams.lock().sweep(later);
+    streams.lock().sweep(later, false);
     assert!(streams.lock().streams.is_empty());
     // A client holding since = 2 from the forgotten group must get a sync, not frames 3.. of a
     // new group that happens to reuse the numbers.
-    streams.send("s", "old", None, "t", json!("new"), CAUSE).unwrap();
-    let mut rx = subscribe(&streams, "old", None, Some(2));
+    streams.send("s", "old", None, "t", json!("new"), CAUSE).await.unwrap();
+    let mut rx = subscribe(&streams, "old", None, Some(2)).await;
     let frames = frames(&mut rx);
     assert_eq!(frames.len(), 1);
     assert_eq!(frames[0]["event"]["type"], "sync");
     assert_eq!(frames[0]["seq"], 6);
 }
 
-#[test]
-fn a_since_of_another_epoch_or_of_none_gets_a_sync_and_the_epoch_is_on_every_frame() {
+#[tokio::test]
+async fn a_since_of_another_epoch_or_of_none_gets_a_sync_and_the_epoch_is_on_every_frame() {
     let (streams, _) = hub();
     let (other, _) = hub();
     assert_ne!(streams.epoch(), other.epoch(), "each hub is an epoch of its own");
     for n in 0..4 {
-        streams.send("s", "g", None, "t", json!(n), CAUSE).unwrap();
+        streams.send("s", "g", None, "t", json!(n), CAUSE).await.unwrap();
     }
     for epoch in [None, Some(other.epoch().to_owned())] {
         let (client, mut receivers) = streams.connect();
@@ -277,35 +283,35 @@ fn a_since_of_another_epoch_or_of_none_gets_a_sync_and_the_epoch_is_on_every_fra
             since: Some(2),
             epoch,
         };
-        assert!(streams.join(&client, "sub", &target).unwrap());
+        assert!(streams.join(&client, "sub", &target).await.unwrap());
         let frames = frames(&mut receivers);
         assert_eq!(frames.len(), 1, "{frames:?}");
         assert_eq!(frames[0]["event"]["type"], "sync");
         assert_eq!(frames[0]["epoch"], streams.epoch());
     }
-    let mut same = subscribe(&streams, "g", None, Some(2));
+    let mut same = subscribe(&streams, "g", None, Some(2)).await;
     let replayed = frames(&mut same);
     assert_eq!(replayed.iter().map(|f| f["seq"].as_u64().unwrap()).collect::<Vec<_>>(), [3, 4]);
     assert!(replayed.iter().all(|f| f["epoch"] == streams.epoch()));
 }
 
-#[test]
-fn a_group_with_items_or_subscribers_is_never_forgotten() {
+#[tokio::test]
+async fn a_group_with_items_or_subscribers_is_never_forgotten() {
     let (streams, _) = hub();
-    streams.set("s", "items", "x", json!(1), CAUSE).unwrap();
-    let _rx = subscribe(&streams, "watched", None, None);
+    streams.set("s", "items", "x", json!(1), CAUSE).await.unwrap();
+    let _rx = subscribe(&streams, "watched", None, None).await;
     let later = Instant::now() + IDLE_GROUP_TTL + SWEEP_INTERVAL + Duration::from_secs(1);
-    streams.lock().sweep(later);
+    streams.lock().sweep(later, false);
     let hub = streams.lock();
     assert_eq!(hub.streams["s"].len(), 2);
 }
 
-#[test]
-fn a_replay_window_of_zero_keeps_nothing_and_always_syncs() {
+#[tokio::test]
+async fn a_replay_window_of_zero_keeps_nothing_and_always_syncs() {
     let (streams, _) =
         hub_with_config(StreamsConfig { replay_window: 0, ..StreamsConfig::default() });
-    streams.send("s", "g", None, "t", json!(1), CAUSE).unwrap();
-    streams.send("s", "g", None, "t", json!(2), CAUSE).unwrap();
-    let mut rx = subscribe(&streams, "g", None, Some(1));
+    streams.send("s", "g", None, "t", json!(1), CAUSE).await.unwrap();
+    streams.send("s", "g", None, "t", json!(2), CAUSE).await.unwrap();
+    let mut rx = subscribe(&streams, "g", None, Some(1)).await;
     assert_eq!(events(&frames(&mut rx)), [(2, json!({"type": "sync", "data": []}))]);
 }

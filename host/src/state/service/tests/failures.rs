@@ -234,7 +234,10 @@ async fn after_commit_actions_do_not_run_when_the_engine_fails() {
     let mut txn = state.begin(ROOT);
     txn.set("s", "k", json!(1)).await.expect("set");
     let flag = ran.clone();
-    txn.after_commit(Box::new(move || flag.store(true, Ordering::SeqCst)));
+    txn.after_commit(Box::new(move || {
+        flag.store(true, Ordering::SeqCst);
+        Box::pin(async {})
+    }));
     engine.fail(true);
     assert!(is_storage(&state.commit(txn, None).await));
     assert!(!ran.load(Ordering::SeqCst));
@@ -252,7 +255,10 @@ async fn a_txn_that_wrote_nothing_runs_its_actions_without_waiting_for_its_mark(
     let ran = Arc::new(AtomicBool::new(false));
     let mut txn = state.begin(ROOT);
     let flag = ran.clone();
-    txn.after_commit(Box::new(move || flag.store(true, Ordering::SeqCst)));
+    txn.after_commit(Box::new(move || {
+        flag.store(true, Ordering::SeqCst);
+        Box::pin(async {})
+    }));
     engine.fail(true);
     let mark = Completion { seq, function: "f".into(), last: true };
     let commit = state.commit(txn, Some(mark));

@@ -1,8 +1,6 @@
 //! Trigger handlers' transactions: read-your-writes, all-or-nothing commits, after-commit
 //! actions.
 
-use futures_util::FutureExt;
-
 use super::*;
 
 #[tokio::test]
@@ -165,7 +163,10 @@ async fn a_dropped_txn_changes_nothing() {
     txn.set("s", "k", json!(1)).await.expect("set");
     txn.update("s", "n", &increment("n")).await.expect("update");
     let flag = ran.clone();
-    txn.after_commit(Box::new(move || flag.store(true, Ordering::SeqCst)));
+    txn.after_commit(Box::new(move || {
+        flag.store(true, Ordering::SeqCst);
+        Box::pin(async {})
+    }));
     drop(txn);
     state.flush().await.expect("flush");
     assert_eq!(get(&state, "s", "k").await, None);
@@ -182,9 +183,10 @@ async fn after_commit_actions_run_only_once_the_commit_succeeded() {
     txn.set("s", "k", json!(1)).await.expect("set");
     let (record, reader) = (seen.clone(), state.clone());
     txn.after_commit(Box::new(move || {
-        // The mirror answers a read at once: no runtime is needed to wait on it.
-        let read = reader.get("s", "k").now_or_never().expect("the mirror reads at once");
-        lock(&record).push(read.ok().flatten());
+        Box::pin(async move {
+            let read = reader.get("s", "k").await;
+            lock(&record).push(read.ok().flatten());
+        })
     }));
     let commit = state.commit(txn, None);
     assert!(lock(&seen).is_empty(), "not before the commit is done");
@@ -199,7 +201,10 @@ async fn after_commit_actions_run_only_once_the_commit_succeeded() {
         .expect("fits now");
     let ran = Arc::new(AtomicBool::new(false));
     let flag = ran.clone();
-    txn.after_commit(Box::new(move || flag.store(true, Ordering::SeqCst)));
+    txn.after_commit(Box::new(move || {
+        flag.store(true, Ordering::SeqCst);
+        Box::pin(async {})
+    }));
     let big = json!({"t": "x".repeat(MAX_VALUE_BYTES - 100)});
     state.set("s", "doc", big, ROOT).await.expect("set");
     assert!(state.commit(txn, None).await.is_err());

@@ -13,7 +13,7 @@ async fn a_slow_client_is_closed_while_another_on_the_same_group_receives_every_
     assert_sync(&fast.next_frame().await, 0, json!([]));
 
     for n in 1..=50 {
-        send(&streams, "g", None, json!(n));
+        send(&streams, "g", None, json!(n)).await;
         assert_event(&fast.next_frame().await, n, json!(n));
     }
 
@@ -83,7 +83,7 @@ async fn a_closed_socket_leaves_its_groups() {
     client.hang_up().await;
     let hub = streams.lock();
     let group = &hub.streams["s"]["g"];
-    assert!(group.is_idle(std::time::Instant::now() + IDLE_GROUP_TTL, IDLE_GROUP_TTL));
+    assert!(group.is_idle(std::time::Instant::now() + IDLE_GROUP_TTL, IDLE_GROUP_TTL, false));
 }
 
 #[tokio::test]
@@ -110,7 +110,7 @@ async fn a_real_websocket_gets_its_frames_its_pongs_and_a_clean_close() {
         }
     };
     assert_sync(&text(next(&mut client).await), 0, json!([]));
-    send(&streams, "g", None, json!(1));
+    send(&streams, "g", None, json!(1)).await;
     assert_event(&text(next(&mut client).await), 1, json!(1));
 
     client.send(Message::Ping("hi".into())).await.unwrap();
@@ -155,7 +155,11 @@ async fn a_real_websocket_closed_by_the_client_ends_the_session_and_leaves_the_g
     tokio::time::timeout(DEADLINE, task).await.unwrap().unwrap();
     let hub = streams.lock();
     assert!(
-        hub.streams["s"]["g"].is_idle(std::time::Instant::now() + IDLE_GROUP_TTL, IDLE_GROUP_TTL),
+        hub.streams["s"]["g"].is_idle(
+            std::time::Instant::now() + IDLE_GROUP_TTL,
+            IDLE_GROUP_TTL,
+            false
+        ),
         "the group has no subscriber left"
     );
 }

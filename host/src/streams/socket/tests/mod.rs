@@ -188,8 +188,8 @@ fn subscription(
     })
 }
 
-fn send(streams: &Streams, group: &str, id: Option<&str>, data: Value) {
-    streams.send("s", group, id, "t", data, Cause::ROOT).expect("valid names");
+async fn send(streams: &Streams, group: &str, id: Option<&str>, data: Value) {
+    streams.send("s", group, id, "t", data, Cause::ROOT).await.expect("valid names");
 }
 
 fn assert_sync(frame: &Value, seq: u64, data: Value) {

@@ -1,0 +1,434 @@
+//! Streams on the shared store: every host's frames numbered in one sequence per group, kept in
+//! PostgreSQL, and fanned out to the subscribers of every host.
+//!
+//! A write ([`Cluster::send`], [`Cluster::item`]) is one transaction: it locks the group's row
+//! (`eddy_stream_groups`, created on first use), applies an item change with the same ops code
+//! as state, takes the next seq, stores the frame in the group's replay window
+//! (`eddy_stream_frames`, trimmed to the newest `replay_window` frames and to `replay_max_age`)
+//! and announces it with `NOTIFY eddy_frames`, delivered when (and only if) the transaction
+//! commits, in commit order, which for one group is seq order.
+//!
+//! Each host keeps a mirror (`group.rs`, [`super::group::Group::mirror`]) of the groups its
+//! clients joined: loaded from the database at the first join, then kept current by the
+//! notifications ([`listen`]), which it takes in seq order. A frame it finds after a gap (a
+//! notification too large to carry the frame, or a join that raced a write) is read from the
+//! window first; a gap the window no longer covers (the host was cut off from the database for
+//! long) closes the group's sockets, and their clients resume with `since` and get a sync.
+//! Every host numbers frames in the database's one epoch, so `since` resumes on any host, after
+//! any restart. What clients can rely on: `docs/streams.md`, `docs/cluster.md`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use super::frame::{FrameEvent, SentEvent, stream_frame};
+use super::group::GroupName;
+use super::types::{StreamChange, StreamError};
+use crate::state::postgres::{Postgres, fail};
+use crate::state::{StateError, UpdateOutcome, ops};
+
+/// The notification channel of committed frames. The payload is `{"s","g","q","i","f"}`:
+/// stream, group, seq, id and the frame's text (left out when too large for a notification).
+pub const FRAMES_CHANNEL: &str = "eddy_frames";
+
+/// PostgreSQL's limit on a notification's payload is 8000 bytes: frames larger than this are
+/// read from the window instead.
+const MAX_NOTIFIED_FRAME: usize = 7000;
+
+/// A frame: its seq, item or event id, and text.
+pub(super) type Frame = (u64, Option<String>, String);
+
+/// A group as the database holds it: the seq of its last frame, its items then, and the frames
+/// still in its window up to then (oldest first).
+pub(super) struct Snapshot {
+    pub seq: u64,
+    pub items: BTreeMap<String, Value>,
+    pub frames: Vec<Frame>,
+}
+
+/// What an item write asks for.
+pub(super) enum ItemWrite<'a> {
+    Set(Value),
+    Update(&'a Value),
+    Delete,
+}
+
+/// What a write decided: the item's new value (if it writes an item) and the frame of a send.
+type Decided<'a> = (Option<Option<Value>>, Option<(Option<&'a str>, FrameEvent<'a>)>);
+
+/// The shared store's side of the stream hub. Cheap to clone.
+#[derive(Clone)]
+pub(super) struct Cluster {
+    postgres: Postgres,
+    /// The epoch every host numbers frames in: drawn once per database.
+    pub epoch: Arc<str>,
+    replay_window: usize,
+    max_age: Duration,
+}
+
+impl Cluster {
+    /// Reads the database's stream epoch.
+    pub async fn open(
+        postgres: Postgres,
+        replay_window: usize,
+        max_age: Duration,
+    ) -> Result<Cluster, StreamError> {
+        let client = postgres.pool().get().await.map_err(fail("taking a pooled connection"))?;
+        let row = client
+            .query_one("SELECT value FROM eddy_meta WHERE name = 'stream_epoch'", &[])
+            .await
+            .map_err(fail("reading the stream epoch"))?;
+        let epoch: String = row.get(0);
+        Ok(Cluster { postgres, epoch: epoch.into(), replay_window, max_age })
+    }
+
+    /// `stream::send`: one frame.
+    pub async fn send(
+        &self,
+        name: GroupName<'_>,
+        id: Option<&str>,
+        event_type: &str,
+        data: &Value,
+    ) -> Result<(), StreamError> {
+        let event = FrameEvent::Event { event: SentEvent { kind: event_type, data } };
+        self.write(name, None, |_| Ok((None, Some((id, event))))).await
+    }
+
+    /// An item write: its outcome, and the change it broadcast (if it changed anything).
+    pub async fn item(
+        &self,
+        name: GroupName<'_>,
+        item: &str,
+        write: ItemWrite<'_>,
+    ) -> Result<(UpdateOutcome, Option<(StreamChange, Value)>), StreamError> {
+        let mut outcome = UpdateOutcome { old_value: None, new_value: None, errors: Vec::new() };
+        let mut change = None;
+        self.write(name, Some(item), |old| {
+            let (new, errors) = match &write {
+                ItemWrite::Set(value) => (Some(value.clone()), Vec::new()),
+                ItemWrite::Update(ops) => ops::apply_to_key(old.as_ref(), ops)?,
+                ItemWrite::Delete => (None, Vec::new()),
+            };
+            outcome = UpdateOutcome { old_value: old.clone(), new_value: new.clone(), errors };
+            change = match (&old, &new) {
+                (None, Some(new)) => Some((StreamChange::Create, new.clone())),
+                (Some(old), Some(new)) if old != new => Some((StreamChange::Update, new.clone())),
+                (Some(old), None) => Some((StreamChange::Delete, old.clone())),
+                _ => None,
+            };
+            Ok((Some(new), None))
+        })
+        .await?;
+        Ok((outcome, change))
+    }
+
+    /// One write transaction on the group `name`: `decide` gets the item's current value (when
+    /// `item` is given) and says what to store in it and which frame to broadcast; an item
+    /// change broadcasts its own frame.
+    async fn write<'a, F>(
+        &self,
+        name: GroupName<'_>,
+        item: Option<&str>,
+        decide: F,
+    ) -> Result<(), StreamError>
+    where
+        F: FnOnce(Option<Value>) -> Result<Decided<'a>, StateError>,
+    {
+        let mut client =
+            self.postgres.pool().get().await.map_err(fail("taking a pooled connection"))?;
+        let txn = client.transaction().await.map_err(fail("beginning a stream write"))?;
+        // Locks the group's row (made on first use): one writer per group at a time.
+        let seq: i64 = txn
+            .query_one(
+                "INSERT INTO eddy_stream_groups (stream, grp, seq) VALUES ($1, $2, 0) \
+                 ON CONFLICT (stream, grp) DO UPDATE SET seq = eddy_stream_groups.seq \
+                 RETURNING seq",
+                &[&name.stream, &name.group],
+            )
+            .await
+            .map_err(fail("locking a stream group"))?
+            .get(0);
+        let old = match item {
+            Some(item) => txn
+                .query_opt(
+                    "SELECT value FROM eddy_stream_items WHERE stream = $1 AND grp = $2 AND item = $3",
+                    &[&name.stream, &name.group, &item],
+                )
+                .await
+                .map_err(fail("reading a stream item"))?
+                .map(|row| row.get::<_, Value>(0)),
+            None => None,
+        };
+        let (store, frame) = decide(old.clone())?;
+        let mut frame_text = None;
+        if let (Some(item), Some(new)) = (item, store) {
+            match &new {
+                Some(value) => {
+                    txn.execute(
+                        "INSERT INTO eddy_stream_items (stream, grp, item, value) \
+                         VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (stream, grp, item) DO UPDATE SET value = EXCLUDED.value",
+                        &[&name.stream, &name.group, &item, value],
+                    )
+                    .await
+                    .map_err(fail("writing a stream item"))?;
+                }
+                None => {
+                    txn.execute(
+                        "DELETE FROM eddy_stream_items WHERE stream = $1 AND grp = $2 AND item = $3",
+                        &[&name.stream, &name.group, &item],
+                    )
+                    .await
+                    .map_err(fail("deleting a stream item"))?;
+                }
+            }
+            let next = seq as u64 + 1;
+            frame_text = match (&old, &new) {
+                (None, Some(data)) => {
+                    Some(self.text(name, Some(item), next, FrameEvent::Create { data }))
+                }
+                (Some(old), Some(data)) if old != data => {
+                    Some(self.text(name, Some(item), next, FrameEvent::Update { data }))
+                }
+                (Some(data), None) => {
+                    Some(self.text(name, Some(item), next, FrameEvent::Delete { data }))
+                }
+                _ => None,
+            }
+            .map(|text| (Some(item.to_owned()), text));
+        } else if let Some((id, event)) = frame {
+            let text = self.text(name, id, seq as u64 + 1, event);
+            frame_text = Some((id.map(str::to_owned), text));
+        }
+        if let Some((id, text)) = frame_text {
+            let next = seq + 1;
+            let window = i64::try_from(self.replay_window).unwrap_or(i64::MAX);
+            let max_age = format!("{} milliseconds", self.max_age.as_millis());
+            let notified = if text.len() <= MAX_NOTIFIED_FRAME { Some(&text) } else { None };
+            let payload =
+                json!({ "s": name.stream, "g": name.group, "q": next, "i": id, "f": notified })
+                    .to_string();
+            let numbered: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+                [&name.stream, &name.group, &next];
+            let kept: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+                [&name.stream, &name.group, &next, &id, &text];
+            let trimmed: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+                [&name.stream, &name.group, &next, &window, &max_age];
+            let announced: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
+                [&FRAMES_CHANNEL, &payload];
+            // Independent statements, pipelined on the connection.
+            let (a, b, c, d) = tokio::join!(
+                txn.execute(
+                    "UPDATE eddy_stream_groups SET seq = $3 WHERE stream = $1 AND grp = $2",
+                    &numbered,
+                ),
+                txn.execute(
+                    "INSERT INTO eddy_stream_frames (stream, grp, seq, id, frame) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                    &kept,
+                ),
+                txn.execute(
+                    "DELETE FROM eddy_stream_frames WHERE stream = $1 AND grp = $2 \
+                     AND (seq <= $3::bigint - $4::bigint OR sent_at < now() - $5::text::interval)",
+                    &trimmed,
+                ),
+                txn.execute("SELECT pg_notify($1, $2)", &announced),
+            );
+            // The first statement that failed aborted the others: report that one.
+            let failed = [a, b, c, d]
+                .into_iter()
+                .zip(["numbering a frame", "keeping a frame", "trimming the window", "announcing"])
+                .filter_map(|(result, what)| result.err().map(|e| (what, e)))
+                .min_by_key(|(_, e)| {
+                    e.code() == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION)
+                });
+            if let Some((what, e)) = failed {
+                return Err(fail(what)(e).into());
+            }
+        }
+        txn.commit().await.map_err(fail("committing a stream write"))?;
+        Ok(())
+    }
+
+    fn text(
+        &self,
+        name: GroupName<'_>,
+        id: Option<&str>,
+        seq: u64,
+        event: FrameEvent<'_>,
+    ) -> String {
+        stream_frame(name.stream, name.group, id, seq, &self.epoch, &event).to_string()
+    }
+
+    /// An item's value.
+    pub async fn get(&self, name: GroupName<'_>, item: &str) -> Result<Option<Value>, StreamError> {
+        let client =
+            self.postgres.pool().get().await.map_err(fail("taking a pooled connection"))?;
+        let row = client
+            .query_opt(
+                "SELECT value FROM eddy_stream_items WHERE stream = $1 AND grp = $2 AND item = $3",
+                &[&name.stream, &name.group, &item],
+            )
+            .await
+            .map_err(fail("reading a stream item"))?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    /// A group's items in item-id order.
+    pub async fn entries(&self, name: GroupName<'_>) -> Result<Vec<(String, Value)>, StreamError> {
+        let client =
+            self.postgres.pool().get().await.map_err(fail("taking a pooled connection"))?;
+        let rows = client
+            .query(
+                "SELECT item, value FROM eddy_stream_items WHERE stream = $1 AND grp = $2 \
+                 ORDER BY item",
+                &[&name.stream, &name.group],
+            )
+            .await
+            .map_err(fail("listing stream items"))?;
+        Ok(rows.into_iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    /// The group as it is now: its seq, items and window, read together (under a share lock
+    /// on its row, so no write lands between them).
+    pub async fn snapshot(&self, name: GroupName<'_>) -> Result<Snapshot, StreamError> {
+        let mut client =
+            self.postgres.pool().get().await.map_err(fail("taking a pooled connection"))?;
+        let txn = client.transaction().await.map_err(fail("beginning a snapshot"))?;
+        let seq = txn
+            .query_opt(
+                "SELECT seq FROM eddy_stream_groups WHERE stream = $1 AND grp = $2 FOR SHARE",
+                &[&name.stream, &name.group],
+            )
+            .await
+            .map_err(fail("reading a stream group"))?
+            .map_or(0, |row| row.get::<_, i64>(0) as u64);
+        let items = txn
+            .query(
+                "SELECT item, value FROM eddy_stream_items WHERE stream = $1 AND grp = $2",
+                &[&name.stream, &name.group],
+            )
+            .await
+            .map_err(fail("reading stream items"))?
+            .into_iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        let frames = self.read_frames(&txn, name, 0).await?;
+        txn.commit().await.map_err(fail("ending a snapshot"))?;
+        Ok(Snapshot { seq, items, frames })
+    }
+
+    /// The group's seq now, and the frames of its window after `after`, in seq order.
+    pub async fn frames_after(
+        &self,
+        name: GroupName<'_>,
+        after: u64,
+    ) -> Result<(u64, Vec<Frame>), StreamError> {
+        let client =
+            self.postgres.pool().get().await.map_err(fail("taking a pooled connection"))?;
+        let seq = client
+            .query_opt(
+                "SELECT seq FROM eddy_stream_groups WHERE stream = $1 AND grp = $2",
+                &[&name.stream, &name.group],
+            )
+            .await
+            .map_err(fail("reading a stream group"))?
+            .map_or(0, |row| row.get::<_, i64>(0) as u64);
+        let frames = self.read_frames(&client, name, after).await?;
+        // Frames committed after the seq was read are left for the next notification.
+        Ok((seq, frames.into_iter().filter(|(s, _, _)| *s <= seq).collect()))
+    }
+
+    async fn read_frames(
+        &self,
+        client: &impl deadpool_postgres::GenericClient,
+        name: GroupName<'_>,
+        after: u64,
+    ) -> Result<Vec<Frame>, StreamError> {
+        let window = i64::try_from(self.replay_window).unwrap_or(i64::MAX);
+        let max_age = format!("{} milliseconds", self.max_age.as_millis());
+        let rows = client
+            .query(
+                "SELECT seq, id, frame FROM ( \
+                     SELECT seq, id, frame FROM eddy_stream_frames \
+                     WHERE stream = $1 AND grp = $2 AND seq > $3 \
+                       AND sent_at >= now() - $5::text::interval \
+                     ORDER BY seq DESC LIMIT $4) AS newest ORDER BY seq",
+                &[&name.stream, &name.group, &(after as i64), &window, &max_age],
+            )
+            .await
+            .map_err(fail("reading frames"))?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.get::<_, i64>(0) as u64, row.get(1), row.get(2)))
+            .collect())
+    }
+}
+
+/// A frame announced by a host's commit.
+pub(super) struct Announced {
+    pub stream: String,
+    pub group: String,
+    pub seq: u64,
+    pub id: Option<String>,
+    /// None when too large for the notification: read it from the window.
+    pub text: Option<String>,
+}
+
+/// Listens for committed frames and hands them, in commit order, to `take`; after the
+/// connection drops (notifications may have been missed), `reconnected` is called before
+/// new ones flow again.
+pub(super) async fn listen<T, R>(postgres: Postgres, take: T, reconnected: R)
+where
+    T: AsyncFn(Announced),
+    R: AsyncFn(),
+{
+    loop {
+        match postgres.connect().await {
+            Ok((client, mut connection)) => {
+                let mut messages =
+                    futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                let statement = format!("LISTEN {FRAMES_CHANNEL}");
+                let ok = {
+                    let mut listening = std::pin::pin!(client.batch_execute(&statement));
+                    loop {
+                        tokio::select! {
+                            done = &mut listening => break done.is_ok(),
+                            message = messages.next() => if message.is_none() { break false },
+                        }
+                    }
+                };
+                if ok {
+                    reconnected().await;
+                    while let Some(message) = messages.next().await {
+                        let Ok(tokio_postgres::AsyncMessage::Notification(n)) = message else {
+                            continue;
+                        };
+                        match parse(n.payload()) {
+                            Some(announced) => take(announced).await,
+                            None => tracing::warn!("an unreadable frame notification"),
+                        }
+                    }
+                }
+                drop(client);
+                tracing::warn!("the stream notification connection closed; reconnecting");
+            }
+            Err(e) => tracing::warn!(error = %e, "could not listen for other hosts' frames"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+fn parse(payload: &str) -> Option<Announced> {
+    let value: Value = serde_json::from_str(payload).ok()?;
+    Some(Announced {
+        stream: value["s"].as_str()?.to_owned(),
+        group: value["g"].as_str()?.to_owned(),
+        seq: value["q"].as_u64()?,
+        id: value["i"].as_str().map(str::to_owned),
+        text: value["f"].as_str().map(str::to_owned),
+    })
+}
