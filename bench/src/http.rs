@@ -190,8 +190,18 @@ pub async fn write_to_frame(
     addr: SocketAddr,
     creates: usize,
 ) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
-    let mut stream = fixtures::TodoFrames::connect(addr).await?;
-    let mut client = Client::connect(addr).await?;
+    write_to_frame_between(addr, addr, creates).await
+}
+
+/// [`write_to_frame`] with the creates sent to `write` and the frames read from `watch` (two
+/// hosts of one shared store).
+pub async fn write_to_frame_between(
+    write: SocketAddr,
+    watch: SocketAddr,
+    creates: usize,
+) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
+    let mut stream = fixtures::TodoFrames::connect(watch).await?;
+    let mut client = Client::connect(write).await?;
     let (mut acks, mut frames) = (Vec::new(), Vec::new());
     for i in 0..creates {
         let body = json!({ "title": format!("latency {i}") }).to_string();

@@ -14,12 +14,15 @@
 //! - `triggers` — in process: one write fanned out to 1, 8 and 32 bound functions;
 //! - `sockets` — 10,000 idle WebSocket clients (host memory), one event to 1,000 clients;
 //! - `startup` — start-up to the first served request with 10 plugins, cold and warm;
-//! - `fairness` — a quiet plugin's latency while another is flooded with runaway calls.
+//! - `fairness` — a quiet plugin's latency while another is flooded with runaway calls;
+//! - `cluster` — one to three hosts on one PostgreSQL database: throughput and CPU (hosts and
+//!   database), write on one host → frame on another, start-up and memory with 1M stored keys.
 //!
 //! The scenarios that measure the host's own CPU time or memory run the release binary
 //! (`target/release/eddy serve`) as a separate process ([`process`]).
 
 mod calls;
+mod cluster;
 mod fairness;
 mod fixtures;
 mod hello;
@@ -36,8 +39,10 @@ mod triggers;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-const SCENARIOS: [&str; 9] =
-    ["reload", "state", "http", "hello", "calls", "triggers", "sockets", "startup", "fairness"];
+const SCENARIOS: [&str; 10] = [
+    "reload", "state", "http", "hello", "calls", "triggers", "sockets", "startup", "fairness",
+    "cluster",
+];
 
 fn main() -> anyhow::Result<()> {
     let wanted: Vec<String> = std::env::args().skip(1).collect();
@@ -70,6 +75,7 @@ fn main() -> anyhow::Result<()> {
                 "sockets" => sockets::run(&plugins).await,
                 "startup" => startup::run(&plugins).await,
                 "fairness" => fairness::run(&plugins).await,
+                "cluster" => cluster::run(&plugins).await,
                 _ => unreachable!("checked above"),
             }
         })?;

@@ -37,12 +37,23 @@ impl HostProcess {
     /// address, which it prints once its plugins are loaded and its port is bound. The host's
     /// log (warnings only) goes to `<data>.log`.
     pub async fn start(binary: &Path, plugins: &Path, data: &Path) -> anyhow::Result<HostProcess> {
+        HostProcess::start_with(binary, plugins, data, &[]).await
+    }
+
+    /// [`HostProcess::start`] with more arguments to `eddy serve` (`--state URL`).
+    pub async fn start_with(
+        binary: &Path,
+        plugins: &Path,
+        data: &Path,
+        extra: &[&str],
+    ) -> anyhow::Result<HostProcess> {
         let log = std::fs::File::create(data.with_extension("log"))?;
         let mut child = tokio::process::Command::new(binary)
             .args(["serve", "--listen", "127.0.0.1:0", "--plugins"])
             .arg(plugins)
             .arg("--data")
             .arg(data)
+            .args(extra)
             .env("EDDY_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(log)
@@ -141,6 +152,23 @@ fn rss_of(path: &str) -> anyhow::Result<u64> {
 /// CPU time of a process the bench started for comparison (`wasmtime serve`), by its pid.
 pub fn cpu_of_pid(pid: u32) -> anyhow::Result<Duration> {
     cpu_of(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU time of process `pid` and all its children (a PostgreSQL server: the postmaster and its
+/// backends); children that exited are missing.
+pub fn cpu_of_tree(pid: u32) -> anyhow::Result<Duration> {
+    let mut total = cpu_of_pid(pid)?;
+    for entry in std::fs::read_dir("/proc")? {
+        let Some(child) = entry?.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else { continue };
+        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1));
+        if ppid.and_then(|p| p.parse::<u32>().ok()) == Some(pid) {
+            total += cpu_of_pid(child).unwrap_or_default();
+        }
+    }
+    Ok(total)
 }
 
 /// CPU time (user + system, all threads) the bench process itself has used so far: the load

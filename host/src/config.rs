@@ -47,6 +47,7 @@ pub struct Config {
     pub auth: Option<Vec<ProviderConfig>>,
     limits: RawLimits,
     delivery: RawDelivery,
+    streams: RawStreams,
 }
 
 #[derive(Deserialize)]
@@ -64,6 +65,8 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     delivery: RawDelivery,
+    #[serde(default)]
+    streams: RawStreams,
 }
 
 /// `[admin]`: the token operators send; given in the file or, better, named by an environment
@@ -128,6 +131,14 @@ struct RawLimits {
     plugin_concurrency: Option<Spanned<u32>>,
 }
 
+/// `[streams]`: each group's replay window, for clients that resume with `since`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStreams {
+    replay_window: Option<Spanned<u64>>,
+    replay_max_age_secs: Option<Spanned<u64>>,
+}
+
 /// `[delivery]`: retries of failed trigger deliveries.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -188,6 +199,7 @@ impl Config {
             None => None,
         };
         check_limits(&file, &raw.limits)?;
+        check_streams(&file, &raw.streams)?;
         if let Some(attempts) = &raw.delivery.max_attempts
             && *attempts.get_ref() == 0
         {
@@ -204,6 +216,7 @@ impl Config {
             auth,
             limits: raw.limits,
             delivery: raw.delivery,
+            streams: raw.streams,
         })
     }
 
@@ -260,6 +273,12 @@ impl Config {
         }
         if let Some(ms) = value(&self.delivery.retry_backoff_ms) {
             options.delivery.first_backoff = Duration::from_millis(ms);
+        }
+        if let Some(frames) = value(&self.streams.replay_window) {
+            options.streams.replay_window = frames as usize;
+        }
+        if let Some(secs) = value(&self.streams.replay_max_age_secs) {
+            options.streams.replay_max_age = Duration::from_secs(secs);
         }
     }
 }
@@ -417,13 +436,31 @@ fn cors_policy(file: &TomlFile<'_>, cors: RawCors) -> Result<CorsPolicy, FileErr
     })
 }
 
-fn check_limits(file: &TomlFile<'_>, limits: &RawLimits) -> Result<(), FileError> {
-    let within = |value: &Option<Spanned<u64>>, name: &str, min: u64, max: u64| match value {
+/// A number setting, when given, between `min` and `max`.
+fn in_range(
+    file: &TomlFile<'_>,
+    value: &Option<Spanned<u64>>,
+    name: &str,
+    min: u64,
+    max: u64,
+) -> Result<(), FileError> {
+    match value {
         Some(v) if !(min..=max).contains(v.get_ref()) => Err(file.error(
             Some(v.span()),
             format!("{name} must be between {min} and {max}, not {}", v.get_ref()),
         )),
         _ => Ok(()),
+    }
+}
+
+fn check_streams(file: &TomlFile<'_>, streams: &RawStreams) -> Result<(), FileError> {
+    in_range(file, &streams.replay_window, "replay_window", 0, 1_000_000)?;
+    in_range(file, &streams.replay_max_age_secs, "replay_max_age_secs", 1, 30 * 24 * 3600)
+}
+
+fn check_limits(file: &TomlFile<'_>, limits: &RawLimits) -> Result<(), FileError> {
+    let within = |value: &Option<Spanned<u64>>, name: &str, min: u64, max: u64| {
+        in_range(file, value, name, min, max)
     };
     let widen = |v: &Option<Spanned<usize>>| {
         v.as_ref().map(|v| Spanned::new(v.span(), *v.get_ref() as u64))

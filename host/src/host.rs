@@ -56,8 +56,10 @@ impl HostConfig {
 pub enum Storage {
     /// The embedded store over `engine` (redb on disk, or memory): this host alone.
     Embedded(Box<dyn Engine>),
-    /// The shared store in the PostgreSQL database at this URL, which other hosts may share.
-    Postgres(String),
+    /// The shared store in the PostgreSQL database at `url`, which other hosts may share.
+    /// `host` names this host among them (see `serve.rs`): a host restarted under the same
+    /// name takes its trigger lanes back at once instead of waiting for their leases.
+    Postgres { url: String, host: String },
 }
 
 /// A handle to the running host. Clone it freely.
@@ -79,13 +81,13 @@ struct Shared {
 
 /// What the trigger dispatcher starts with: the lanes' work, their queues, what the outbox held
 /// at start (embedded store), and the shared store (whose outbox the lanes read).
-type PendingDispatch = (Dispatcher, Queues, Recovered, Option<Postgres>);
+type PendingDispatch = (Dispatcher, Queues, Recovered, Option<(Postgres, String)>);
 
 impl Host {
     /// Starts a host over `storage` with no plugins loaded yet. Trigger delivery starts with
     /// [`Host::start_triggers`].
     pub async fn start(config: HostConfig, storage: Storage) -> anyhow::Result<Host> {
-        let (triggers, queues) = Triggers::new(matches!(storage, Storage::Postgres(_)));
+        let (triggers, queues) = Triggers::new(matches!(storage, Storage::Postgres { .. }));
         let registry = Arc::new(Registry::new());
         let on_event = {
             let triggers = triggers.clone();
@@ -106,14 +108,14 @@ impl Host {
                 let (state, recovered) = State::open(engine, on_event, has_subscribers)?;
                 (state, recovered, None)
             }
-            Storage::Postgres(url) => {
+            Storage::Postgres { url, host } => {
                 let (state, postgres) =
                     State::open_postgres(&url, on_event, has_subscribers).await?;
-                (state, Recovered::default(), Some(postgres))
+                (state, Recovered::default(), Some((postgres, host)))
             }
         };
         let streams = match &postgres {
-            Some(postgres) => {
+            Some((postgres, _)) => {
                 Streams::shared(config.streams.clone(), on_stream, postgres.clone()).await?
             }
             None => Streams::new(config.streams.clone(), on_stream),

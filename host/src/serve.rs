@@ -16,6 +16,7 @@ use crate::plugins::watch::{self, Mode};
 use crate::runtime::InstanceLimits;
 use crate::state::engine::MemoryEngine;
 use crate::state::redb::RedbEngine;
+use crate::streams::StreamsConfig;
 use crate::tools;
 use crate::triggers::DeliveryPolicy;
 
@@ -29,6 +30,8 @@ pub struct ServeOptions {
     pub watch: Mode,
     /// Keep state in memory only (tests, demos): nothing survives a restart.
     pub memory: bool,
+    /// Each stream group's replay window, and more of the hub's limits.
+    pub streams: StreamsConfig,
     /// Keep state in this PostgreSQL database (`postgres://USER@HOST/DB`), which other hosts
     /// may share; none: the embedded store under `data`.
     pub state: Option<String>,
@@ -59,6 +62,7 @@ impl ServeOptions {
             watch: Mode::Components,
             memory: false,
             state: None,
+            streams: StreamsConfig::default(),
             delivery: Default::default(),
             http: Default::default(),
             cors: Default::default(),
@@ -77,6 +81,8 @@ pub struct Server {
     edge: EdgeSettings,
     listener: tokio::net::TcpListener,
     _watch: watch::Watch,
+    /// On the shared store: the lock on the data directory, which names this host.
+    _data_lock: Option<std::fs::File>,
 }
 
 impl Server {
@@ -91,8 +97,14 @@ impl Server {
             Some(options.cache.clone().unwrap_or_else(|| options.data.join("cache")));
         config.delivery = options.delivery.clone();
         config.limits = options.instances.clone();
+        config.streams = options.streams.clone();
+        let mut data_lock = None;
         let storage = match &options.state {
-            Some(url) => Storage::Postgres(url.clone()),
+            Some(url) => {
+                let (host, lock) = host_name(&options.data)?;
+                data_lock = Some(lock);
+                Storage::Postgres { url: url.clone(), host }
+            }
             None if options.memory => {
                 tracing::warn!("--memory: state is kept in memory only and is lost on exit");
                 Storage::Embedded(Box::new(MemoryEngine))
@@ -112,7 +124,7 @@ impl Server {
         let auth = Authenticator::new(&options.auth).map_err(anyhow::Error::msg)?;
         let edge =
             EdgeSettings { limits: options.http, cors: options.cors, admin: options.admin, auth };
-        Ok(Server { host, edge, listener, _watch: watch })
+        Ok(Server { host, edge, listener, _watch: watch, _data_lock: data_lock })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -129,6 +141,31 @@ impl Server {
         edge::serve(self.host.clone(), self.edge, self.listener, shutdown).await;
         self.host.shut_down().await;
     }
+}
+
+/// This host's name among the hosts of a shared store: kept in its data directory
+/// (`host-id`), so a host restarted after a crash is the same host and takes its trigger lanes
+/// back at once. The directory is locked (`host.lock`) for as long as the returned file is
+/// open (the server keeps it), so two running hosts never share a name.
+fn host_name(data: &std::path::Path) -> anyhow::Result<(String, std::fs::File)> {
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("creating the data directory {}", data.display()))?;
+    let lock = std::fs::File::create(data.join("host.lock"))?;
+    lock.try_lock().map_err(|_| {
+        anyhow::anyhow!(
+            "{} is in use by another eddy (each host needs its own --data)",
+            data.display()
+        )
+    })?;
+    let file = data.join("host-id");
+    if let Ok(id) = std::fs::read_to_string(&file)
+        && !id.trim().is_empty()
+    {
+        return Ok((id.trim().to_owned(), lock));
+    }
+    let id = crate::clock::unique_name();
+    std::fs::write(&file, &id).with_context(|| format!("writing {}", file.display()))?;
+    Ok((id, lock))
 }
 
 /// What `eddy serve` runs: start, print the address (one line, `eddy listening on

@@ -25,10 +25,15 @@ fn server() -> String {
     })
 }
 
+/// Whether the suite's hosts run on the shared store.
+pub fn on_shared_store() -> bool {
+    std::env::var(ENGINE).is_ok_and(|engine| engine == "postgres")
+}
+
 /// The shared store's URL for a host with data directory `data`, when the suite runs on
 /// PostgreSQL: the database is created on first use.
 pub fn shared_store(data: &Path) -> Option<String> {
-    if std::env::var(ENGINE).ok()? != "postgres" {
+    if !on_shared_store() {
         return None;
     }
     let server = server();

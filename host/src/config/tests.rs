@@ -5,6 +5,7 @@ listen = "0.0.0.0:8080"
 plugins = "functions"
 data = "/var/lib/eddy"
 memory = false
+state = "postgres://eddy@db.internal:5432/eddy"
 
 [admin]
 token_env = "EDDY_ADMIN_TOKEN"
@@ -26,6 +27,10 @@ plugin_concurrency = 16
 [delivery]
 max_attempts = 3
 retry_backoff_ms = 50
+
+[streams]
+replay_window = 100
+replay_max_age_secs = 60
 "#;
 
 fn env(name: &str) -> Option<String> {
@@ -67,6 +72,9 @@ fn every_setting_of_a_full_file_reaches_the_serve_options() {
     assert_eq!(options.instances.plugin_concurrency, 16);
     assert_eq!(options.delivery.max_attempts, 3);
     assert_eq!(options.delivery.first_backoff, Duration::from_millis(50));
+    assert_eq!(options.state.as_deref(), Some("postgres://eddy@db.internal:5432/eddy"));
+    assert_eq!(options.streams.replay_window, 100);
+    assert_eq!(options.streams.replay_max_age, Duration::from_secs(60));
 }
 
 #[test]
@@ -91,6 +99,8 @@ fn an_unknown_key_is_an_error_on_its_line() {
 fn bad_values_name_their_line_and_what_to_write() {
     let cases = [
         ("listen = \"localhost\"", 1, "must be an address like"),
+        ("state = \"mysql://db/eddy\"", 1, "must be a PostgreSQL URL"),
+        ("[streams]\nreplay_max_age_secs = 0", 2, "between 1 and"),
         ("[cors]\nallow_origins = [\"app.example.com\"]", 2, "must look like"),
         ("[cors]\nallow_origins = [\"https://a.example/x\"]", 2, "with no path"),
         ("[cors]\nallow_origins = [\"*\"]\nallow_credentials = true", 2, "refuse credentials"),

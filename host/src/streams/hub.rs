@@ -117,7 +117,7 @@ impl Streams {
     ) -> Self {
         let epoch: Arc<str> = match &cluster {
             Some(cluster) => cluster.epoch.clone(),
-            None => new_epoch().into(),
+            None => crate::clock::unique_name().into(),
         };
         let hub = Hub {
             epoch: epoch.clone(),
@@ -464,16 +464,6 @@ impl Streams {
         // Nothing under the lock calls user code, so a poisoned lock still holds whole data.
         self.shared.hub.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-/// A fresh epoch: 64 random bits in hex. The standard library's hasher keys are random per
-/// process; mixed with the time they make an epoch no earlier run of the host had.
-fn new_epoch() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(crate::clock::now_ms().into());
-    hasher.write_u32(std::process::id());
-    format!("{:016x}", hasher.finish())
 }
 
 #[cfg(test)]

@@ -74,10 +74,10 @@ struct Running {
 pub(super) fn start(
     dispatcher: Arc<Dispatcher>,
     postgres: Postgres,
+    host: String,
     wakers: Wakers,
     progress: Arc<Progress>,
 ) -> tokio::task::JoinHandle<()> {
-    let host = format!("{}-{:016x}", std::process::id(), rand_id());
     let lease = Lease::new(postgres.pool().clone(), host);
     tracing::info!(host = lease.host(), "joining the cluster's trigger lanes");
     tokio::spawn(listen(postgres, wakers.clone(), progress.clone()));
@@ -89,15 +89,6 @@ pub(super) fn start(
         valid_until: Mutex::new(Instant::now()),
     });
     tokio::spawn(keep_leases(lanes))
-}
-
-/// A random 64-bit id for this run (the host's name in the lease table).
-fn rand_id() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    hasher.write_u128(now.map_or(0, |d| d.as_nanos()));
-    hasher.finish()
 }
 
 /// Renews the leases every [`Lease::RENEW`] and starts and stops lane tasks to match.

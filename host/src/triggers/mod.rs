@@ -99,14 +99,14 @@ impl Triggers {
     }
 
     /// Queues what the outbox held at start, then starts one task per lane on the current
-    /// tokio runtime; on the shared store (`postgres`), also the lease keeper, which starts a
-    /// task per lane this host leases.
+    /// tokio runtime; on the shared store (`postgres`, and this host's name there), also the
+    /// lease keeper, which starts a task per lane this host leases.
     pub fn start(
         &self,
         dispatcher: Dispatcher,
         queues: Queues,
         mut recovered: Recovered,
-        postgres: Option<Postgres>,
+        postgres: Option<(Postgres, String)>,
     ) {
         if !recovered.events.is_empty() {
             tracing::info!(
@@ -119,9 +119,10 @@ impl Triggers {
             self.push(Delivery::State { event, done });
         }
         let dispatcher = Arc::new(dispatcher);
-        if let (Some(wakers), Some(postgres)) = (&self.cluster, postgres) {
+        if let (Some(wakers), Some((postgres, host))) = (&self.cluster, postgres) {
+            let progress = self.progress.clone();
             let keeper =
-                cluster::start(dispatcher.clone(), postgres, wakers.clone(), self.progress.clone());
+                cluster::start(dispatcher.clone(), postgres, host, wakers.clone(), progress);
             *self.keeper.lock().unwrap_or_else(|e| e.into_inner()) = Some(keeper);
         }
         for mut queue in queues.0 {
