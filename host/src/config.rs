@@ -459,32 +459,25 @@ fn check_streams(file: &TomlFile<'_>, streams: &RawStreams) -> Result<(), FileEr
 }
 
 fn check_limits(file: &TomlFile<'_>, limits: &RawLimits) -> Result<(), FileError> {
-    let within = |value: &Option<Spanned<u64>>, name: &str, min: u64, max: u64| {
-        in_range(file, value, name, min, max)
-    };
     let widen = |v: &Option<Spanned<usize>>| {
         v.as_ref().map(|v| Spanned::new(v.span(), *v.get_ref() as u64))
     };
     let widen32 = |v: &Option<Spanned<u32>>| {
         v.as_ref().map(|v| Spanned::new(v.span(), u64::from(*v.get_ref())))
     };
-    within(&widen(&limits.max_body_bytes), "max_body_bytes", 1, 1 << 30)?;
-    within(&widen(&limits.max_connections), "max_connections", 1, 1_000_000)?;
-    within(&limits.request_timeout_ms, "request_timeout_ms", 1, 3_600_000)?;
-    within(
-        &limits.call_timeout_ms,
-        "call_timeout_ms",
-        1,
-        crate::plugins::manifest::MAX_TIMEOUT_MS,
-    )?;
-    within(&widen(&limits.call_memory_mib), "call_memory_mib", 1, 1024)?;
-    within(&widen32(&limits.instances), "instances", 1, 10_000)?;
+    in_range(file, &widen(&limits.max_body_bytes), "max_body_bytes", 1, 1 << 30)?;
+    in_range(file, &widen(&limits.max_connections), "max_connections", 1, 1_000_000)?;
+    in_range(file, &limits.request_timeout_ms, "request_timeout_ms", 1, 3_600_000)?;
+    let max_timeout = crate::plugins::manifest::MAX_TIMEOUT_MS;
+    in_range(file, &limits.call_timeout_ms, "call_timeout_ms", 1, max_timeout)?;
+    in_range(file, &widen(&limits.call_memory_mib), "call_memory_mib", 1, 1024)?;
+    in_range(file, &widen32(&limits.instances), "instances", 1, 10_000)?;
     let pool =
         limits.instances.as_ref().map_or(
             u64::from(crate::runtime::InstanceLimits::default().concurrent_instances),
             |n| u64::from(*n.get_ref()),
         );
-    within(&widen32(&limits.plugin_concurrency), "plugin_concurrency", 1, pool)
+    in_range(file, &widen32(&limits.plugin_concurrency), "plugin_concurrency", 1, pool)
 }
 
 /// `state = "postgres://USER@HOST/DB"`: a PostgreSQL URL the client library accepts.

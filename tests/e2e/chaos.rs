@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::crash::{
-    Fate, Rng, check_and_learn, http_client, list, metrics_reach_the_truth_within, post,
-    todos_plugins,
+    Fate, Rng, check_and_learn, http_client, list, metrics_reach_the_truth_within, todos_plugins,
+    write_once,
 };
 use crate::engines::fresh_database;
 use crate::process::HostProcess;
@@ -113,45 +113,9 @@ async fn writer(cluster: Arc<Cluster>, mut rng: Rng, stop: Arc<AtomicBool>) -> R
             continue;
         };
         let base = format!("http://{addr}");
-        let choice = if owned.is_empty() { 0 } else { rng.below(10) };
-        let (what, outcome) = match choice {
-            0..=3 => {
-                let outcome =
-                    post(&http, &format!("{base}/todos"), json!({ "title": "chaos" })).await;
-                if let Ok((200, todo)) = &outcome {
-                    match todo["id"].as_str() {
-                        Some(id) => {
-                            report.fates.insert(id.to_owned(), Fate::Live(Some(false)));
-                            owned.push(id.to_owned());
-                        }
-                        None => report.violations.push(format!("create answered {todo}")),
-                    }
-                }
-                ("create", outcome)
-            }
-            4..=7 => {
-                let id = owned[rng.below(owned.len() as u64) as usize].clone();
-                let outcome =
-                    post(&http, &format!("{base}/todos/toggle"), json!({ "id": id })).await;
-                let fate = match &outcome {
-                    Ok((200, body)) => Fate::Live(body["completed"].as_bool()),
-                    _ => Fate::Live(None),
-                };
-                report.fates.insert(id, fate);
-                ("toggle", outcome)
-            }
-            _ => {
-                let id = owned.swap_remove(rng.below(owned.len() as u64) as usize);
-                let outcome =
-                    post(&http, &format!("{base}/todos/delete"), json!({ "id": id })).await;
-                let fate = match &outcome {
-                    Ok((200, body)) if body["deleted"] == id.as_str() => Fate::Deleted,
-                    _ => Fate::Doomed,
-                };
-                report.fates.insert(id, fate);
-                ("delete", outcome)
-            }
-        };
+        let title = "chaos".to_owned();
+        let (what, outcome, _) =
+            write_once(&http, &base, title, &mut owned, &mut rng, &mut report.fates).await;
         match outcome {
             Ok((200, _)) => report.acknowledged += 1,
             Ok((status, body)) => {

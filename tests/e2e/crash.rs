@@ -99,6 +99,58 @@ pub(crate) async fn post(
     Ok((status, response.json().await?))
 }
 
+/// One random write of a client that owns the todos `owned`: a create (always, while it owns
+/// none), a toggle or a delete of one of its own, through `base`. Records in `fates` what the
+/// answer promises (a write cut short by a kill promises nothing). Returns what it tried, the
+/// outcome, and the id of an acknowledged create.
+pub(crate) async fn write_once(
+    http: &reqwest::Client,
+    base: &str,
+    title: String,
+    owned: &mut Vec<String>,
+    rng: &mut Rng,
+    fates: &mut HashMap<String, Fate>,
+) -> (&'static str, Result<(u16, Value), reqwest::Error>, Option<String>) {
+    let choice = if owned.is_empty() { 0 } else { rng.below(10) };
+    match choice {
+        0..=3 => {
+            let outcome = post(http, &format!("{base}/todos"), json!({ "title": title })).await;
+            // Any other outcome: the todo may or may not exist; a restart will show it.
+            let created = match &outcome {
+                Ok((200, todo)) if todo["completed"] == false => {
+                    todo["id"].as_str().map(str::to_owned)
+                }
+                _ => None,
+            };
+            if let Some(id) = &created {
+                fates.insert(id.clone(), Fate::Live(Some(false)));
+                owned.push(id.clone());
+            }
+            ("create", outcome, created)
+        }
+        4..=7 => {
+            let id = owned[rng.below(owned.len() as u64) as usize].clone();
+            let outcome = post(http, &format!("{base}/todos/toggle"), json!({ "id": id })).await;
+            let fate = match &outcome {
+                Ok((200, body)) => Fate::Live(body["completed"].as_bool()),
+                _ => Fate::Live(None),
+            };
+            fates.insert(id, fate);
+            ("toggle", outcome, None)
+        }
+        _ => {
+            let id = owned.swap_remove(rng.below(owned.len() as u64) as usize);
+            let outcome = post(http, &format!("{base}/todos/delete"), json!({ "id": id })).await;
+            let fate = match &outcome {
+                Ok((200, body)) if body["deleted"] == id.as_str() => Fate::Deleted,
+                _ => Fate::Doomed,
+            };
+            fates.insert(id, fate);
+            ("delete", outcome, None)
+        }
+    }
+}
+
 /// One client: creates, toggles and deletes todos until the host is killed. It toggles and
 /// deletes only the todos it owns, so each todo has at most one request in flight and the
 /// acknowledged answers say exactly what its state must be.
@@ -115,48 +167,16 @@ async fn client(
         if killed.load(Ordering::SeqCst) {
             break;
         }
-        let choice = if owned.is_empty() { 0 } else { rng.below(10) };
-        let (what, outcome) = match choice {
-            0..=3 => {
-                let title = format!("todo {n} of {base}");
-                let outcome =
-                    post(&http, &format!("{base}/todos"), json!({ "title": title })).await;
-                // Any other outcome: the todo may or may not exist; a restart will show it.
-                if let Ok((200, todo)) = &outcome {
-                    match todo["id"].as_str() {
-                        Some(id) if todo["completed"] == false => {
-                            report.fates.insert(id.to_string(), Fate::Live(Some(false)));
-                            report.created.push(id.to_string());
-                            owned.push(id.to_string());
-                        }
-                        _ => report.violations.push(format!("create answered {todo}")),
-                    }
-                }
-                ("create", outcome)
-            }
-            4..=7 => {
-                let id = owned[rng.below(owned.len() as u64) as usize].clone();
-                let outcome =
-                    post(&http, &format!("{base}/todos/toggle"), json!({ "id": id })).await;
-                let fate = match &outcome {
-                    Ok((200, body)) => Fate::Live(body["completed"].as_bool()),
-                    _ => Fate::Live(None),
-                };
-                report.fates.insert(id, fate);
-                ("toggle", outcome)
-            }
-            _ => {
-                let id = owned.swap_remove(rng.below(owned.len() as u64) as usize);
-                let outcome =
-                    post(&http, &format!("{base}/todos/delete"), json!({ "id": id })).await;
-                let fate = match &outcome {
-                    Ok((200, body)) if body["deleted"] == id.as_str() => Fate::Deleted,
-                    _ => Fate::Doomed,
-                };
-                report.fates.insert(id, fate);
-                ("delete", outcome)
-            }
-        };
+        let title = format!("todo {n} of {base}");
+        let (what, outcome, created) =
+            write_once(&http, &base, title, &mut owned, &mut rng, &mut report.fates).await;
+        report.created.extend(created);
+        if let Ok((200, answer)) = &outcome
+            && what == "create"
+            && (answer["id"].as_str().is_none() || answer["completed"] != false)
+        {
+            report.violations.push(format!("create answered {answer}"));
+        }
         match outcome {
             Ok((200, _)) => report.acknowledged += 1,
             Ok((status, body)) => {

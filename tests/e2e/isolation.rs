@@ -53,10 +53,11 @@ async fn hostile_functions_fail_alone_while_a_probe_sees_no_errors() {
     };
     let (_, during) = tokio::join!(hostile, probe(&host, 400));
     println!("probe p99: baseline {:?}, during hostile calls {:?}", p99(&baseline), p99(&during));
-    // Generous on a shared 2-core machine: the guard is against stalls (a spinning guest holding
-    // a worker), which would add whole deadlines, not milliseconds.
+    // Generous on a shared 2-core machine (and on the shared store, whose reads wait on the
+    // database): the guard is against stalls (a spinning guest holding a worker), which would
+    // add whole deadlines (1 s), not tens of milliseconds.
     assert!(
-        p99(&during) <= p99(&baseline) * 2 + Duration::from_millis(25),
+        p99(&during) <= p99(&baseline) * 2 + Duration::from_millis(100),
         "probe p99 {:?} vs baseline {:?}",
         p99(&during),
         p99(&baseline)

@@ -27,8 +27,14 @@ impl Streams {
         let (taking, filling) = (streams.clone(), streams.clone());
         tokio::spawn(super::shared::listen(
             postgres,
-            async move |announced| taking.take(announced).await,
-            async move || filling.fill_all().await,
+            move |announced| {
+                let taking = taking.clone();
+                Box::pin(async move { taking.take(announced).await })
+            },
+            move || {
+                let filling = filling.clone();
+                Box::pin(async move { filling.fill_all().await })
+            },
         ));
         Ok(streams)
     }

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::frame::{FrameEvent, SentEvent, stream_frame};
@@ -381,45 +381,19 @@ pub(super) struct Announced {
 /// Listens for committed frames and hands them, in commit order, to `take`; after the
 /// connection drops (notifications may have been missed), `reconnected` is called before
 /// new ones flow again.
-pub(super) async fn listen<T, R>(postgres: Postgres, take: T, reconnected: R)
-where
-    T: AsyncFn(Announced),
-    R: AsyncFn(),
-{
-    loop {
-        match postgres.connect().await {
-            Ok((client, mut connection)) => {
-                let mut messages =
-                    futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-                let statement = format!("LISTEN {FRAMES_CHANNEL}");
-                let ok = {
-                    let mut listening = std::pin::pin!(client.batch_execute(&statement));
-                    loop {
-                        tokio::select! {
-                            done = &mut listening => break done.is_ok(),
-                            message = messages.next() => if message.is_none() { break false },
-                        }
-                    }
-                };
-                if ok {
-                    reconnected().await;
-                    while let Some(message) = messages.next().await {
-                        let Ok(tokio_postgres::AsyncMessage::Notification(n)) = message else {
-                            continue;
-                        };
-                        match parse(n.payload()) {
-                            Some(announced) => take(announced).await,
-                            None => tracing::warn!("an unreadable frame notification"),
-                        }
-                    }
-                }
-                drop(client);
-                tracing::warn!("the stream notification connection closed; reconnecting");
-            }
-            Err(e) => tracing::warn!(error = %e, "could not listen for other hosts' frames"),
+pub(super) async fn listen(
+    postgres: Postgres,
+    take: impl Fn(Announced) -> BoxFuture<'static, ()>,
+    reconnected: impl Fn() -> BoxFuture<'static, ()>,
+) {
+    let take = |payload: String| match parse(&payload) {
+        Some(announced) => take(announced),
+        None => {
+            tracing::warn!("an unreadable frame notification");
+            Box::pin(async {}) as BoxFuture<'static, ()>
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    };
+    postgres.listen(FRAMES_CHANNEL, take, reconnected, || true).await;
 }
 
 fn parse(payload: &str) -> Option<Announced> {

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
 
 use super::deliver::{self, Delivery, Dispatcher};
@@ -195,43 +195,19 @@ async fn run_lane(lanes: Arc<Lanes>, lane: u32, stop: Arc<AtomicBool>) {
     }
 }
 
-/// Listens for other hosts' committed events and wakes their lanes; reconnects when the
-/// connection drops (and then wakes every lane, in case a notification was missed).
+/// Listens for other hosts' committed events and wakes their lanes; after a reconnection (a
+/// notification may have been missed) wakes every lane.
 async fn listen(postgres: Postgres, wakers: Wakers, progress: Arc<Progress>) {
-    while !progress.stopping.load(Ordering::SeqCst) {
-        match postgres.connect().await {
-            Ok((client, mut connection)) => {
-                let mut messages =
-                    futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-                let statement = format!("LISTEN {OUTBOX_CHANNEL}");
-                let ok = {
-                    // The connection must be polled for the LISTEN to complete.
-                    let mut listening = std::pin::pin!(client.batch_execute(&statement));
-                    loop {
-                        tokio::select! {
-                            done = &mut listening => break done.is_ok(),
-                            message = messages.next() => if message.is_none() { break false },
-                        }
-                    }
-                };
-                if ok {
-                    wakers.wake_all();
-                    while let Some(message) = messages.next().await {
-                        if let Ok(tokio_postgres::AsyncMessage::Notification(n)) = message {
-                            for lane in n.payload().split(',').filter_map(|l| l.parse().ok()) {
-                                wakers.wake(lane);
-                            }
-                        }
-                        if progress.stopping.load(Ordering::SeqCst) {
-                            return;
-                        }
-                    }
-                }
-                drop(client);
-                tracing::warn!("the cluster's notification connection closed; reconnecting");
-            }
-            Err(e) => tracing::warn!(error = %e, "could not listen for other hosts' events"),
+    let take = |lanes: String| {
+        for lane in lanes.split(',').filter_map(|lane| lane.parse().ok()) {
+            wakers.wake(lane);
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+        Box::pin(async {}) as BoxFuture<'static, ()>
+    };
+    let reconnected = || {
+        wakers.wake_all();
+        Box::pin(async {}) as BoxFuture<'static, ()>
+    };
+    let running = || !progress.stopping.load(Ordering::SeqCst);
+    postgres.listen(OUTBOX_CHANNEL, take, reconnected, running).await;
 }

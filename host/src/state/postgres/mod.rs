@@ -28,6 +28,8 @@ pub use store::PgStore;
 use std::str::FromStr;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use tokio_postgres::{Config, NoTls};
 
 use super::error::StateError;
@@ -64,9 +66,56 @@ impl Postgres {
         &self.pool
     }
 
-    /// A connection of its own (for `LISTEN`), with the task that drives it.
+    /// A connection of its own, with the task that drives it.
     pub async fn connect(&self) -> Result<(tokio_postgres::Client, Connection), StateError> {
         self.config.connect(NoTls).await.map_err(fail("connecting"))
+    }
+
+    /// Listens on `channel` on a connection of its own until `running` says stop, handing
+    /// each notification's payload to `take`, in the order the notifying transactions
+    /// committed. When the connection drops (notifications may have been missed) it connects
+    /// again and, once listening, calls `reconnected` (also after the first connect).
+    pub async fn listen(
+        &self,
+        channel: &str,
+        take: impl Fn(String) -> BoxFuture<'static, ()>,
+        reconnected: impl Fn() -> BoxFuture<'static, ()>,
+        running: impl Fn() -> bool,
+    ) {
+        while running() {
+            match self.connect().await {
+                Ok((client, mut connection)) => {
+                    let mut messages =
+                        futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                    let statement = format!("LISTEN {channel}");
+                    let listening = {
+                        // The connection must be polled for the LISTEN to complete.
+                        let mut listening = std::pin::pin!(client.batch_execute(&statement));
+                        loop {
+                            tokio::select! {
+                                done = &mut listening => break done.is_ok(),
+                                message = messages.next() => if message.is_none() { break false },
+                            }
+                        }
+                    };
+                    if listening {
+                        reconnected().await;
+                        while let Some(message) = messages.next().await {
+                            if let Ok(tokio_postgres::AsyncMessage::Notification(n)) = message {
+                                take(n.payload().to_owned()).await;
+                            }
+                            if !running() {
+                                return;
+                            }
+                        }
+                    }
+                    drop(client);
+                    tracing::warn!(channel, "a notification connection closed; reconnecting");
+                }
+                Err(e) => tracing::warn!(channel, error = %e, "could not listen for notifications"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
     }
 }
 
