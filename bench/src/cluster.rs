@@ -125,7 +125,7 @@ pub async fn run(plugins: &Path) -> anyhow::Result<()> {
     println!("|---|---|---|---|---|---|---|");
     let embedded =
         throughput(&binary, &served, &dir.path().join("embedded"), None, 1, None).await?;
-    println!("| embedded (redb) | 1 | {embedded} | - |");
+    println!("| embedded (redb) | 1 | {embedded} |");
     for hosts in 1..=3 {
         let url = server.database(&format!("bench_cluster_{hosts}")).await?;
         let row = throughput(
@@ -183,6 +183,9 @@ async fn start(
     url: Option<&str>,
 ) -> anyhow::Result<HostProcess> {
     let extra: Vec<&str> = url.map(|url| vec!["--state", url]).unwrap_or_default();
+    if let Some(parent) = data.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
     HostProcess::start_with(binary, plugins, data, &extra).await
 }
 

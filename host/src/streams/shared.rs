@@ -38,6 +38,11 @@ pub const FRAMES_CHANNEL: &str = "eddy_frames";
 /// read from the window instead.
 const MAX_NOTIFIED_FRAME: usize = 7000;
 
+const ITEM_READ: &str =
+    "SELECT value FROM eddy_stream_items WHERE stream = $1 AND grp = $2 AND item = $3";
+const ITEM_DELETE: &str =
+    "DELETE FROM eddy_stream_items WHERE stream = $1 AND grp = $2 AND item = $3";
+
 /// A frame: its seq, item or event id, and text.
 pub(super) type Frame = (u64, Option<String>, String);
 
@@ -143,9 +148,13 @@ impl Cluster {
         // Locks the group's row (made on first use): one writer per group at a time.
         let seq: i64 = txn
             .query_one(
-                "INSERT INTO eddy_stream_groups (stream, grp, seq) VALUES ($1, $2, 0) \
+                &txn.prepare_cached(
+                    "INSERT INTO eddy_stream_groups (stream, grp, seq) VALUES ($1, $2, 0) \
                  ON CONFLICT (stream, grp) DO UPDATE SET seq = eddy_stream_groups.seq \
                  RETURNING seq",
+                )
+                .await
+                .map_err(fail("preparing"))?,
                 &[&name.stream, &name.group],
             )
             .await
@@ -154,7 +163,7 @@ impl Cluster {
         let old = match item {
             Some(item) => txn
                 .query_opt(
-                    "SELECT value FROM eddy_stream_items WHERE stream = $1 AND grp = $2 AND item = $3",
+                    &txn.prepare_cached(ITEM_READ).await.map_err(fail("preparing"))?,
                     &[&name.stream, &name.group, &item],
                 )
                 .await
@@ -168,9 +177,13 @@ impl Cluster {
             match &new {
                 Some(value) => {
                     txn.execute(
-                        "INSERT INTO eddy_stream_items (stream, grp, item, value) \
+                        &txn.prepare_cached(
+                            "INSERT INTO eddy_stream_items (stream, grp, item, value) \
                          VALUES ($1, $2, $3, $4) \
                          ON CONFLICT (stream, grp, item) DO UPDATE SET value = EXCLUDED.value",
+                        )
+                        .await
+                        .map_err(fail("preparing"))?,
                         &[&name.stream, &name.group, &item, value],
                     )
                     .await
@@ -178,7 +191,7 @@ impl Cluster {
                 }
                 None => {
                     txn.execute(
-                        "DELETE FROM eddy_stream_items WHERE stream = $1 AND grp = $2 AND item = $3",
+                        &txn.prepare_cached(ITEM_DELETE).await.map_err(fail("preparing"))?,
                         &[&name.stream, &name.group, &item],
                     )
                     .await
@@ -219,23 +232,24 @@ impl Cluster {
                 [&name.stream, &name.group, &next, &window, &max_age];
             let announced: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
                 [&FRAMES_CHANNEL, &payload];
+            let prepared = [
+                "UPDATE eddy_stream_groups SET seq = $3 WHERE stream = $1 AND grp = $2",
+                "INSERT INTO eddy_stream_frames (stream, grp, seq, id, frame) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                "DELETE FROM eddy_stream_frames WHERE stream = $1 AND grp = $2 \
+                 AND (seq <= $3::bigint - $4::bigint OR sent_at < now() - $5::text::interval)",
+                "SELECT pg_notify($1, $2)",
+            ];
+            let mut statements = Vec::with_capacity(prepared.len());
+            for sql in prepared {
+                statements.push(txn.prepare_cached(sql).await.map_err(fail("preparing"))?);
+            }
             // Independent statements, pipelined on the connection.
             let (a, b, c, d) = tokio::join!(
-                txn.execute(
-                    "UPDATE eddy_stream_groups SET seq = $3 WHERE stream = $1 AND grp = $2",
-                    &numbered,
-                ),
-                txn.execute(
-                    "INSERT INTO eddy_stream_frames (stream, grp, seq, id, frame) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                    &kept,
-                ),
-                txn.execute(
-                    "DELETE FROM eddy_stream_frames WHERE stream = $1 AND grp = $2 \
-                     AND (seq <= $3::bigint - $4::bigint OR sent_at < now() - $5::text::interval)",
-                    &trimmed,
-                ),
-                txn.execute("SELECT pg_notify($1, $2)", &announced),
+                txn.execute(&statements[0], &numbered),
+                txn.execute(&statements[1], &kept),
+                txn.execute(&statements[2], &trimmed),
+                txn.execute(&statements[3], &announced),
             );
             // The first statement that failed aborted the others: report that one.
             let failed = [a, b, c, d]

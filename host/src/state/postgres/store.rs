@@ -5,7 +5,8 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 use super::fail::fail;
 use crate::state::change::{key_hash, lane};
@@ -15,12 +16,64 @@ use crate::state::store::Store;
 
 use super::lanes::OUTBOX_CHANNEL;
 
+/// The writer's connection, with each statement prepared once (parsing and planning them on
+/// every round cost the database more than running them).
+struct Conn {
+    client: Client,
+    prepared: std::sync::Mutex<HashMap<&'static str, Statement>>,
+}
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+impl Conn {
+    async fn statement(&self, sql: &'static str) -> Result<Statement, tokio_postgres::Error> {
+        let cached = self.prepared.lock().unwrap_or_else(|e| e.into_inner()).get(sql).cloned();
+        if let Some(statement) = cached {
+            return Ok(statement);
+        }
+        let statement = self.client.prepare(sql).await?;
+        self.prepared.lock().unwrap_or_else(|e| e.into_inner()).insert(sql, statement.clone());
+        Ok(statement)
+    }
+
+    async fn query(
+        &self,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let statement = self.statement(sql).await?;
+        self.client.query(&statement, params).await
+    }
+
+    async fn query_one(
+        &self,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<Row, tokio_postgres::Error> {
+        let statement = self.statement(sql).await?;
+        self.client.query_one(&statement, params).await
+    }
+
+    async fn execute(
+        &self,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<u64, tokio_postgres::Error> {
+        let statement = self.statement(sql).await?;
+        self.client.execute(&statement, params).await
+    }
+
+    async fn batch_execute(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
+        self.client.batch_execute(sql).await
+    }
+}
+
 /// The writer's connection to the shared store.
 pub struct PgStore {
     config: Config,
     runtime: tokio::runtime::Runtime,
     /// None until connected, and again after the connection failed (reconnected on next use).
-    client: Option<Client>,
+    client: Option<Conn>,
     /// Whether a round's transaction is open.
     open: bool,
     /// What the open round read under its locks.
@@ -54,11 +107,11 @@ impl PgStore {
     /// the connection drops it, so the next round reconnects.
     fn with<T>(
         &mut self,
-        work: impl AsyncFnOnce(&Client) -> Result<T, StateError>,
+        work: impl AsyncFnOnce(&Conn) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
         let PgStore { config, runtime, client, .. } = self;
         runtime.block_on(async {
-            if client.as_ref().is_none_or(|c| c.is_closed()) {
+            if client.as_ref().is_none_or(|c| c.client.is_closed()) {
                 let (connected, connection) =
                     config.connect(NoTls).await.map_err(fail("connecting"))?;
                 tokio::spawn(async move {
@@ -66,7 +119,7 @@ impl PgStore {
                         tracing::warn!(error = %e, "the state writer's database connection failed");
                     }
                 });
-                *client = Some(connected);
+                *client = Some(Conn { client: connected, prepared: Default::default() });
             }
             let connected = client.as_ref().expect("connected above");
             work(connected).await
@@ -329,7 +382,7 @@ impl Statements {
     }
 
     /// Runs the statements in the open transaction, pipelined on the connection.
-    async fn run(&self, c: &Client) -> Result<(), StateError> {
+    async fn run(&self, c: &Conn) -> Result<(), StateError> {
         let s = self;
         let upsert = async {
             if s.upsert.0.is_empty() {
