@@ -12,12 +12,12 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
+use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::crash::{
@@ -38,7 +38,8 @@ struct Cluster {
     url: String,
     data: Vec<tempfile::TempDir>,
     hosts: Vec<Mutex<Option<HostProcess>>>,
-    addrs: RwLock<Vec<Option<SocketAddr>>>,
+    /// Each host's address; none while it restarts.
+    addrs: watch::Sender<Vec<Option<SocketAddr>>>,
     logs: Vec<Mutex<String>>,
 }
 
@@ -50,7 +51,7 @@ impl Cluster {
         Cluster {
             plugins: plugins.to_owned(),
             url: url.to_owned(),
-            addrs: RwLock::new(hosts.iter().map(|h| Some(h.addr)).collect()),
+            addrs: watch::Sender::new(hosts.iter().map(|h| Some(h.addr)).collect()),
             hosts: hosts.into_iter().map(|h| Mutex::new(Some(h))).collect(),
             logs: (0..HOSTS).map(|_| Mutex::new(String::new())).collect(),
             data,
@@ -58,12 +59,27 @@ impl Cluster {
     }
 
     fn addr(&self, slot: usize) -> Option<SocketAddr> {
-        self.addrs.read().unwrap_or_else(|e| e.into_inner())[slot]
+        self.addrs.borrow()[slot]
+    }
+
+    /// Host `slot`'s address once it is up (at once, unless it is restarting).
+    async fn live_addr(&self, slot: usize) -> SocketAddr {
+        let mut addrs = self.addrs.subscribe();
+        let up = addrs.wait_for(|addrs| addrs[slot].is_some()).await.expect("the cluster");
+        up[slot].expect("up")
+    }
+
+    /// Waits (up to a second) until host `slot` is no longer at `addr`: it was killed, and is
+    /// being restarted.
+    async fn moved_from(&self, slot: usize, addr: SocketAddr) {
+        let mut addrs = self.addrs.subscribe();
+        let moved = addrs.wait_for(|addrs| addrs[slot] != Some(addr));
+        let _ = tokio::time::timeout(Duration::from_secs(1), moved).await;
     }
 
     /// Kills host `slot` with SIGKILL, keeps its log, and starts it again.
     fn kill_and_restart(&self, slot: usize) {
-        self.addrs.write().unwrap_or_else(|e| e.into_inner())[slot] = None;
+        self.addrs.send_modify(|addrs| addrs[slot] = None);
         let mut host = self.hosts[slot].lock().unwrap_or_else(|e| e.into_inner());
         if let Some(mut dead) = host.take() {
             dead.kill9();
@@ -73,7 +89,7 @@ impl Cluster {
         }
         let restarted =
             HostProcess::start(&self.plugins, self.data[slot].path(), &["--state", &self.url]);
-        self.addrs.write().unwrap_or_else(|e| e.into_inner())[slot] = Some(restarted.addr);
+        self.addrs.send_modify(|addrs| addrs[slot] = Some(restarted.addr));
         *host = Some(restarted);
     }
 
@@ -102,16 +118,13 @@ struct Report {
 /// Creates, toggles and deletes todos through a random live host until `stop`. A request cut
 /// short by a kill leaves its todo's fate open (the restart shows it); a live host answering a
 /// well-formed request with an error is a violation.
-async fn writer(cluster: Arc<Cluster>, mut rng: Rng, stop: Arc<AtomicBool>) -> Report {
+async fn writer(cluster: Arc<Cluster>, mut rng: Rng, stop: watch::Receiver<bool>) -> Report {
     let http = http_client();
     let mut report = Report::default();
     let mut owned: Vec<String> = Vec::new();
-    while !stop.load(Ordering::SeqCst) {
+    while !*stop.borrow() {
         let slot = rng.below(HOSTS as u64) as usize;
-        let Some(addr) = cluster.addr(slot) else {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            continue;
-        };
+        let addr = cluster.live_addr(slot).await;
         let base = format!("http://{addr}");
         let title = "chaos".to_owned();
         let (what, outcome, _) =
@@ -137,16 +150,13 @@ async fn writer(cluster: Arc<Cluster>, mut rng: Rng, stop: Arc<AtomicBool>) -> R
 async fn watcher(
     cluster: Arc<Cluster>,
     slot: usize,
-    stop: Arc<AtomicBool>,
+    mut stop: watch::Receiver<bool>,
     last_seen: Arc<Mutex<Option<u64>>>,
 ) -> Vec<String> {
     let mut violations = Vec::new();
     let mut epoch: Option<String> = None;
-    while !stop.load(Ordering::SeqCst) {
-        let Some(addr) = cluster.addr(slot) else {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            continue;
-        };
+    while !*stop.borrow() {
+        let addr = cluster.live_addr(slot).await;
         let last = *last_seen.lock().unwrap_or_else(|e| e.into_inner());
         let resume = match (last, &epoch) {
             (Some(seq), Some(epoch)) => format!("?since={seq}&epoch={epoch}"),
@@ -154,15 +164,14 @@ async fn watcher(
         };
         let url = format!("ws://{addr}/stream/todos-live/all{resume}");
         let Ok((mut socket, _)) = tokio_tungstenite::connect_async(url).await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            // Killed: try its next life.
+            cluster.moved_from(slot, addr).await;
             continue;
         };
         loop {
             let next = tokio::select! {
                 next = socket.next() => next,
-                () = tokio::time::sleep(Duration::from_millis(200)) => {
-                    if stop.load(Ordering::SeqCst) { break } else { continue }
-                }
+                _ = stop.changed() => break,
             };
             let Some(Ok(Message::Text(text))) = next else { break };
             let Ok(frame) = serde_json::from_str::<Value>(text.as_str()) else {
@@ -206,16 +215,16 @@ async fn three_hosts_keep_every_promise_while_killed_at_random() {
         )
     };
 
-    let stop = Arc::new(AtomicBool::new(false));
+    let (stop, stopped) = watch::channel(false);
     let writers: Vec<_> = (0..WRITERS)
-        .map(|_| tokio::spawn(writer(cluster.clone(), rng.fork(), stop.clone())))
+        .map(|_| tokio::spawn(writer(cluster.clone(), rng.fork(), stopped.clone())))
         .collect();
     let seen: Vec<Arc<Mutex<Option<u64>>>> = (0..HOSTS).map(|_| Arc::default()).collect();
-    let stop_watching = Arc::new(AtomicBool::new(false));
+    let (stop_watching, watching_stopped) = watch::channel(false);
     let watchers: Vec<_> = (0..HOSTS)
         .map(|slot| {
             let (cluster, stop, seen) =
-                (cluster.clone(), stop_watching.clone(), seen[slot].clone());
+                (cluster.clone(), watching_stopped.clone(), seen[slot].clone());
             tokio::spawn(watcher(cluster, slot, stop, seen))
         })
         .collect();
@@ -231,7 +240,7 @@ async fn three_hosts_keep_every_promise_while_killed_at_random() {
             .expect("the host to restart");
         kills += 1;
     }
-    stop.store(true, Ordering::SeqCst);
+    stop.send_replace(true);
     let mut model = HashMap::new();
     let mut violations = Vec::new();
     let mut acknowledged = 0;
@@ -289,7 +298,7 @@ async fn three_hosts_keep_every_promise_while_killed_at_random() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         last = group_seq().await;
     }
-    stop_watching.store(true, Ordering::SeqCst);
+    stop_watching.send_replace(true);
     for watched in futures_util::future::join_all(watchers).await {
         violations.extend(watched.expect("a watcher not to panic"));
     }

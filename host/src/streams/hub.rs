@@ -14,7 +14,7 @@ use crate::state::{Change, UpdateOutcome};
 
 use super::frame::{FrameEvent, SentEvent, Subscription};
 use super::group::{Client, ClientId, ClientReceivers, Group, GroupName};
-use super::shared::{Cluster, ItemWrite};
+use super::shared::{Cluster, ItemWrite, Snapshot};
 use super::types::{StreamChange, StreamError, StreamEvent, StreamsConfig, check_name, group_name};
 
 /// How long a group with no subscribers and no items keeps its seq and replay window after its
@@ -226,8 +226,9 @@ impl Streams {
     ) -> Result<Change, StreamError> {
         let name = group_name(stream, group)?;
         check_name("item id", item)?;
-        if self.shared.cluster.is_some() {
-            let outcome = self.shared_item(name, item, ItemWrite::Set(value), cause).await?;
+        if let Some(cluster) = &self.shared.cluster {
+            let write = ItemWrite::Set(value);
+            let outcome = self.shared_item(cluster, name, item, write, cause).await?;
             return Ok(Change { old_value: outcome.old_value, new_value: outcome.new_value });
         }
         let mut hub = self.lock();
@@ -253,8 +254,8 @@ impl Streams {
     ) -> Result<UpdateOutcome, StreamError> {
         let name = group_name(stream, group)?;
         check_name("item id", item)?;
-        if self.shared.cluster.is_some() {
-            return self.shared_item(name, item, ItemWrite::Update(ops), cause).await;
+        if let Some(cluster) = &self.shared.cluster {
+            return self.shared_item(cluster, name, item, ItemWrite::Update(ops), cause).await;
         }
         let mut hub = self.lock();
         let now = Instant::now();
@@ -284,8 +285,8 @@ impl Streams {
     ) -> Result<Option<Value>, StreamError> {
         let name = group_name(stream, group)?;
         check_name("item id", item)?;
-        if self.shared.cluster.is_some() {
-            let outcome = self.shared_item(name, item, ItemWrite::Delete, cause).await?;
+        if let Some(cluster) = &self.shared.cluster {
+            let outcome = self.shared_item(cluster, name, item, ItemWrite::Delete, cause).await?;
             return Ok(outcome.old_value);
         }
         let mut hub = self.lock();
@@ -410,17 +411,22 @@ impl Streams {
         if let Some(id) = &target.id {
             check_name("id", id)?;
         }
-        let mirrored = match &self.shared.cluster {
-            Some(cluster) if self.lock().existing_group(name).is_none() => {
-                Some(cluster.snapshot(name).await?)
+        let shared = self.shared.cluster.is_some();
+        let since = target.since.filter(|_| target.epoch.as_deref() == Some(&*self.shared.epoch));
+        self.lock().sweep(Instant::now(), shared);
+        // On the shared store a group this host does not mirror yet is read from the database
+        // first; should the mirror be dropped before the join takes the lock, it is read again.
+        let mut snapshot = None;
+        let (joined, mirrored_now) = loop {
+            if let Some(cluster) = &self.shared.cluster
+                && self.lock().existing_group(name).is_none()
+            {
+                snapshot = Some(cluster.snapshot(name).await?);
             }
-            _ => None,
-        };
-        let joined = {
             let mut hub = self.lock();
             let now = Instant::now();
-            hub.sweep(now, self.shared.cluster.is_some());
-            let group = match mirrored {
+            let fresh = snapshot.is_some();
+            let group = match snapshot.take() {
                 Some(snapshot) => {
                     let epoch = self.shared.epoch.clone();
                     hub.streams
@@ -428,22 +434,20 @@ impl Streams {
                         .or_default()
                         .entry(name.group.to_owned())
                         .or_insert_with(|| {
-                            let (seq, items, frames) =
-                                (snapshot.seq, snapshot.items, snapshot.frames);
+                            let Snapshot { seq, items, frames } = snapshot;
                             Group::mirror(seq, epoch, items, frames, now)
                         })
                 }
+                None if shared => match hub.existing_group(name) {
+                    Some(group) => group,
+                    None => continue,
+                },
                 None => hub.group(name, now),
             };
-            group.join(
-                name,
-                client,
-                subscription_id,
-                target.id.as_deref(),
-                target.since.filter(|_| target.epoch.as_deref() == Some(&*self.shared.epoch)),
-            )
+            let only = target.id.as_deref();
+            break (group.join(name, client, subscription_id, only, since), fresh);
         };
-        if self.shared.cluster.is_some() {
+        if mirrored_now {
             // Frames committed after the snapshot may have been announced before the group
             // was mirrored here: take them from the window.
             self.fill(name).await;

@@ -42,14 +42,12 @@ impl Streams {
     /// An item write on the shared store, and the event of the change it made.
     pub(super) async fn shared_item(
         &self,
+        cluster: &Cluster,
         name: GroupName<'_>,
         item: &str,
         write: ItemWrite<'_>,
         cause: Cause,
     ) -> Result<UpdateOutcome, StreamError> {
-        let Some(cluster) = &self.shared.cluster else {
-            return Err(StreamError::Storage("no shared store".into()));
-        };
         let (outcome, change) = cluster.item(name, item, write).await?;
         if let Some((change, data)) = change {
             self.lock().events.push_back(StreamEvent {

@@ -177,10 +177,9 @@ async fn run_lane(lanes: Arc<Lanes>, lane: u32, stop: Arc<AtomicBool>) {
                 continue;
             }
         };
-        if events.is_empty() {
-            let _ = tokio::time::timeout(IDLE_LOOK, wake.notified()).await;
-            continue;
-        }
+        // A short read took every event committed before it; any committed since woke the lane
+        // (the wake-up waits for it), so look again only when woken, or when the read was full.
+        let read_all = (events.len() as i64) < READ_AHEAD;
         for (event, done) in events {
             if stopped() {
                 break;
@@ -191,6 +190,11 @@ async fn run_lane(lanes: Arc<Lanes>, lane: u32, stop: Arc<AtomicBool>) {
             deliver::deliver(&lanes.dispatcher, delivery).await;
             progress.in_flight.fetch_sub(1, Ordering::SeqCst);
             progress.ended.notify_waiters();
+        }
+        if read_all {
+            // (A delivery whose commit failed stays in the outbox; the lease keeper wakes lanes
+            // that hold events at every renewal.)
+            let _ = tokio::time::timeout(IDLE_LOOK, wake.notified()).await;
         }
     }
 }
