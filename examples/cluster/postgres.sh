@@ -26,7 +26,13 @@ as_owner() {
 case "$action" in
 start)
     mkdir -p "$dir"
-    if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$dir"; fi
+    if [ "$(id -u)" = 0 ]; then
+        chown postgres:postgres "$dir"
+        runuser -u postgres -- test -x "$dir" || {
+            echo "postgres.sh: the postgres user cannot reach $dir (a parent folder is private)" >&2
+            exit 1
+        }
+    fi
     if [ ! -f "$dir/data/PG_VERSION" ]; then
         as_owner "$bin/initdb" -D "$dir/data" -U eddy --auth=trust >/dev/null
     fi

@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 work=$(mktemp -d)
+chmod 755 "$work" # the server runs as its own user (postgres.sh), which must reach its folder
 url=${1:-}
 if [ -z "$url" ]; then
     url=$(examples/cluster/postgres.sh start "$work/postgres")
@@ -26,11 +27,13 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM
 
 cargo build --release -p eddy
-target/release/eddy build plugins
+eddy="${CARGO_TARGET_DIR:-target}/release/eddy"
+"$eddy" build plugins
 for port in 3111 3112 3113; do
-    target/release/eddy serve --plugins plugins --state "$url" \
+    "$eddy" serve --plugins plugins --state "$url" \
         --listen "127.0.0.1:$port" --data "$work/host-$port" &
     pids+=($!)
 done
