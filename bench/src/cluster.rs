@@ -10,6 +10,8 @@
 //!
 //! PostgreSQL: `EDDY_BENCH_POSTGRES` (a server URL; CPU of the server is then not measured), or
 //! a throwaway server started with `examples/cluster/postgres.sh` (needs its binaries).
+//! `EDDY_BENCH_CLUSTER` picks parts (comma-separated: `throughput`, `frames`, `million`; all by
+//! default), and `EDDY_BENCH_HOSTS` the largest host count of the throughput rows (3).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -109,7 +111,30 @@ pub async fn run(plugins: &Path) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let served = dir.path().join("plugins");
     fixtures::copy_plugin(plugins, "todos", &served, "todos", fixtures::same)?;
+    let parts = std::env::var("EDDY_BENCH_CLUSTER").unwrap_or_default();
+    let wants = |part: &str| parts.is_empty() || parts.split(',').any(|p| p.trim() == part);
+    let most_hosts: usize =
+        std::env::var("EDDY_BENCH_HOSTS").ok().and_then(|h| h.parse().ok()).unwrap_or(3);
+    if wants("throughput") {
+        throughputs(&binary, &served, dir.path(), &server, most_hosts).await?;
+    }
+    if wants("frames") {
+        frames(&binary, &served, dir.path(), &server).await?;
+    }
+    if wants("million") {
+        million(&binary, &served, dir.path(), &server).await?;
+    }
+    Ok(())
+}
 
+/// The throughput rows: the embedded store, then one to `most_hosts` hosts on PostgreSQL.
+async fn throughputs(
+    binary: &Path,
+    served: &Path,
+    dir: &Path,
+    server: &Server,
+    most_hosts: usize,
+) -> anyhow::Result<()> {
     println!(
         "\n## The shared store: hosts on one PostgreSQL database (release binaries, same machine)\n"
     );
@@ -123,27 +148,30 @@ pub async fn run(plugins: &Path) -> anyhow::Result<()> {
         "| store | hosts | req/s | p50 ms | p99 ms | hosts CPU µs/create | database CPU µs/create |"
     );
     println!("|---|---|---|---|---|---|---|");
-    let embedded =
-        throughput(&binary, &served, &dir.path().join("embedded"), None, 1, None).await?;
+    let embedded = throughput(binary, served, &dir.join("embedded"), None, 1, None).await?;
     println!("| embedded (redb) | 1 | {embedded} |");
-    for hosts in 1..=3 {
+    for hosts in 1..=most_hosts {
         let url = server.database(&format!("bench_cluster_{hosts}")).await?;
         let row = throughput(
-            &binary,
-            &served,
-            &dir.path().join(format!("pg{hosts}")),
+            binary,
+            served,
+            &dir.join(format!("pg{hosts}")),
             Some(&url),
             hosts,
-            Some(&server),
+            Some(server),
         )
         .await?;
         println!("| PostgreSQL | {hosts} | {row} |");
     }
+    Ok(())
+}
 
+/// Write on one host → frame on the same host and on another.
+async fn frames(binary: &Path, served: &Path, dir: &Path, server: &Server) -> anyhow::Result<()> {
     let url = server.database("bench_frames").await?;
     let (a, b) = (
-        start(&binary, &served, &dir.path().join("fa"), Some(&url)).await?,
-        start(&binary, &served, &dir.path().join("fb"), Some(&url)).await?,
+        start(binary, served, &dir.join("fa"), Some(&url)).await?,
+        start(binary, served, &dir.join("fb"), Some(&url)).await?,
     );
     let (mut same, mut cross) = (Runs::default(), Runs::default());
     for _ in 0..RUNS {
@@ -159,19 +187,22 @@ pub async fn run(plugins: &Path) -> anyhow::Result<()> {
     println!("| host A | host B | {} | {} |", ms(cross.p50()), ms(cross.p99()));
     a.stop().await?;
     b.stop().await?;
+    Ok(())
+}
 
+/// Start-up and memory with [`KEYS`] stored keys, on each engine.
+async fn million(binary: &Path, served: &Path, dir: &Path, server: &Server) -> anyhow::Result<()> {
     println!("\n## Start-up and memory with {} stored keys\n", thousands(KEYS as f64));
     println!("| store | start-up to the first answer, ms | resident memory after start, MiB |");
     println!("|---|---|---|");
-    let redb = dir.path().join("million");
+    let redb = dir.join("million");
     fill_redb(&redb, KEYS)?;
-    let (took, rss) = start_measured(&binary, &served, &redb, None).await?;
+    let (took, rss) = start_measured(binary, served, &redb, None).await?;
     println!("| embedded (redb) | {} | {} |", ms(took), rss >> 20);
     let url = server.database("bench_million").await?;
-    start(&binary, &served, &dir.path().join("migrate"), Some(&url)).await?.stop().await?;
+    start(binary, served, &dir.join("migrate"), Some(&url)).await?.stop().await?;
     fill_postgres(&url, KEYS).await?;
-    let (took, rss) =
-        start_measured(&binary, &served, &dir.path().join("pgmillion"), Some(&url)).await?;
+    let (took, rss) = start_measured(binary, served, &dir.join("pgmillion"), Some(&url)).await?;
     println!("| PostgreSQL | {} | {} |", ms(took), rss >> 20);
     Ok(())
 }

@@ -91,9 +91,17 @@ fn repo() -> PathBuf {
 }
 
 /// Builds `target/release/eddy`, which the out-of-process scenarios run, so they never measure
-/// a stale binary: the library this bench links was just built, so this only links. On
-/// failure the binary there (if any) is used, and the scenarios say when there is none.
+/// a stale binary. It is built only when a source of the host is newer: cargo builds the host
+/// library for the binary with other features than for this bench, so asking it every run
+/// would rebuild both, minutes each time. On failure the binary there (if any) is used, and
+/// the scenarios say when there is none.
 fn build_host() {
+    let binary = repo().join("target/release/eddy");
+    let built_at = std::fs::metadata(&binary).and_then(|m| m.modified()).ok();
+    let sources = ["host", "Cargo.toml", "Cargo.lock", "wit"].map(|p| repo().join(p));
+    if built_at.is_some_and(|at| sources.iter().all(|p| newest(p).is_none_or(|t| t <= at))) {
+        return;
+    }
     println!("building target/release/eddy ...");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let built = std::process::Command::new(cargo)
@@ -103,6 +111,16 @@ fn build_host() {
     if !built.is_ok_and(|status| status.success()) {
         println!("(building target/release/eddy failed: using the binary there, if any)");
     }
+}
+
+/// The newest modification time of `path` and everything under it.
+fn newest(path: &Path) -> Option<std::time::SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    let own = meta.modified().ok();
+    if !meta.is_dir() {
+        return own;
+    }
+    std::fs::read_dir(path).ok()?.filter_map(|entry| newest(&entry.ok()?.path())).chain(own).max()
 }
 
 /// Where the in-process scenarios cache compiled components between runs (keyed by content

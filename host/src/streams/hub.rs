@@ -12,9 +12,10 @@ use crate::cause::Cause;
 
 use crate::state::{Change, UpdateOutcome};
 
+use super::commit::ItemWrite;
 use super::frame::{FrameEvent, SentEvent, Subscription};
 use super::group::{Client, ClientId, ClientReceivers, Group, GroupName};
-use super::shared::{Cluster, ItemWrite, Snapshot};
+use super::shared::{Cluster, Snapshot};
 use super::types::{StreamChange, StreamError, StreamEvent, StreamsConfig, check_name, group_name};
 
 /// How long a group with no subscribers and no items keeps its seq and replay window after its
@@ -255,7 +256,9 @@ impl Streams {
         let name = group_name(stream, group)?;
         check_name("item id", item)?;
         if let Some(cluster) = &self.shared.cluster {
-            return self.shared_item(cluster, name, item, ItemWrite::Update(ops), cause).await;
+            return self
+                .shared_item(cluster, name, item, ItemWrite::Update(ops.clone()), cause)
+                .await;
         }
         let mut hub = self.lock();
         let now = Instant::now();

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::commit::ItemWrite;
 use super::group::{CloseReason, GroupName, Ingested};
 use super::hub::Streams;
-use super::shared::{Announced, Cluster, ItemWrite};
+use super::shared::{Announced, Cluster};
 use super::types::{StreamError, StreamEvent, StreamsConfig};
 use crate::cause::Cause;
 use crate::state::UpdateOutcome;
@@ -45,7 +46,7 @@ impl Streams {
         cluster: &Cluster,
         name: GroupName<'_>,
         item: &str,
-        write: ItemWrite<'_>,
+        write: ItemWrite,
         cause: Cause,
     ) -> Result<UpdateOutcome, StreamError> {
         let (outcome, change) = cluster.item(name, item, write).await?;

@@ -14,9 +14,11 @@
 //! - `group`: one group's seq, window, items and members.
 //! - `frame`: the JSON frames and client messages.
 //! - `shared`: streams on the shared store (PostgreSQL): frames numbered and kept in the
-//!   database, fanned out to every host; `mirror`: the hub's side of it.
+//!   database, fanned out to every host; `commit`: a host's writes to a group committed
+//!   together; `mirror`: the hub's side of it.
 //! - `socket`: [`serve_socket`], the loop that runs one WebSocket client.
 
+mod commit;
 mod frame;
 mod group;
 mod hub;

@@ -1,12 +1,13 @@
 //! Streams on the shared store: every host's frames numbered in one sequence per group, kept in
 //! PostgreSQL, and fanned out to the subscribers of every host.
 //!
-//! A write ([`Cluster::send`], [`Cluster::item`]) is one transaction: it locks the group's row
-//! (`eddy_stream_groups`, created on first use), applies an item change with the same ops code
-//! as state, takes the next seq, stores the frame in the group's replay window
+//! A write ([`Cluster::send`], [`Cluster::item`]) commits in a transaction that locks the
+//! group's row (`eddy_stream_groups`, created on first use), applies item changes with the same
+//! ops code as state, takes the next seqs, stores the frames in the group's replay window
 //! (`eddy_stream_frames`, trimmed to the newest `replay_window` frames and to `replay_max_age`)
-//! and announces it with `NOTIFY eddy_frames`, delivered when (and only if) the transaction
-//! commits, in commit order, which for one group is seq order.
+//! and announces them with `NOTIFY eddy_frames`, delivered when (and only if) the transaction
+//! commits, in commit order, which for one group is seq order. A host's writes to one group
+//! share transactions (`commit.rs`).
 //!
 //! Each host keeps a mirror (`group.rs`, [`super::group::Group::mirror`]) of the groups its
 //! clients joined: loaded from the database at the first join, then kept current by the
@@ -22,26 +23,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::frame::{FrameEvent, SentEvent, stream_frame};
+use super::commit::{ItemWrite, Queues, Write, Written};
 use super::group::GroupName;
-use super::types::{StreamChange, StreamError};
+use super::types::StreamError;
 use crate::state::postgres::{Postgres, fail};
-use crate::state::{StateError, UpdateOutcome, ops};
 
 /// The notification channel of committed frames. The payload is `{"s","g","q","i","f"}`:
 /// stream, group, seq, id and the frame's text (left out when too large for a notification).
-pub const FRAMES_CHANNEL: &str = "eddy_frames";
+pub(super) const FRAMES_CHANNEL: &str = "eddy_frames";
 
 /// PostgreSQL's limit on a notification's payload is 8000 bytes: frames larger than this are
 /// read from the window instead.
-const MAX_NOTIFIED_FRAME: usize = 7000;
-
-const ITEM_READ: &str =
-    "SELECT value FROM eddy_stream_items WHERE stream = $1 AND grp = $2 AND item = $3";
-const ITEM_DELETE: &str =
-    "DELETE FROM eddy_stream_items WHERE stream = $1 AND grp = $2 AND item = $3";
+pub(super) const MAX_NOTIFIED_FRAME: usize = 7000;
 
 /// A frame: its seq, item or event id, and text.
 pub(super) type Frame = (u64, Option<String>, String);
@@ -54,24 +49,16 @@ pub(super) struct Snapshot {
     pub frames: Vec<Frame>,
 }
 
-/// What an item write asks for.
-pub(super) enum ItemWrite<'a> {
-    Set(Value),
-    Update(&'a Value),
-    Delete,
-}
-
-/// What a write decided: the item's new value (if it writes an item) and the frame of a send.
-type Decided<'a> = (Option<Option<Value>>, Option<(Option<&'a str>, FrameEvent<'a>)>);
-
 /// The shared store's side of the stream hub. Cheap to clone.
 #[derive(Clone)]
 pub(super) struct Cluster {
-    postgres: Postgres,
+    pub(super) postgres: Postgres,
     /// The epoch every host numbers frames in: drawn once per database.
     pub epoch: Arc<str>,
-    replay_window: usize,
-    max_age: Duration,
+    pub(super) replay_window: usize,
+    pub(super) max_age: Duration,
+    /// This host's writes waiting for their group's next transaction (`commit.rs`).
+    pub(super) queues: Arc<Queues>,
 }
 
 impl Cluster {
@@ -87,7 +74,13 @@ impl Cluster {
             .await
             .map_err(fail("reading the stream epoch"))?;
         let epoch: String = row.get(0);
-        Ok(Cluster { postgres, epoch: epoch.into(), replay_window, max_age })
+        Ok(Cluster {
+            postgres,
+            epoch: epoch.into(),
+            replay_window,
+            max_age,
+            queues: Default::default(),
+        })
     }
 
     /// `stream::send`: one frame.
@@ -98,8 +91,9 @@ impl Cluster {
         event_type: &str,
         data: &Value,
     ) -> Result<(), StreamError> {
-        let event = FrameEvent::Event { event: SentEvent { kind: event_type, data } };
-        self.write(name, None, |_| Ok((None, Some((id, event))))).await
+        let id = id.map(str::to_owned);
+        let write = Write::Send { id, event_type: event_type.to_owned(), data: data.clone() };
+        self.write(name, write).await.map(|_| ())
     }
 
     /// An item write: its outcome, and the change it broadcast (if it changed anything).
@@ -107,174 +101,9 @@ impl Cluster {
         &self,
         name: GroupName<'_>,
         item: &str,
-        write: ItemWrite<'_>,
-    ) -> Result<(UpdateOutcome, Option<(StreamChange, Value)>), StreamError> {
-        let mut outcome = UpdateOutcome { old_value: None, new_value: None, errors: Vec::new() };
-        let mut change = None;
-        self.write(name, Some(item), |old| {
-            let (new, errors) = match &write {
-                ItemWrite::Set(value) => (Some(value.clone()), Vec::new()),
-                ItemWrite::Update(ops) => ops::apply_to_key(old.as_ref(), ops)?,
-                ItemWrite::Delete => (None, Vec::new()),
-            };
-            outcome = UpdateOutcome { old_value: old.clone(), new_value: new.clone(), errors };
-            change = match (&old, &new) {
-                (None, Some(new)) => Some((StreamChange::Create, new.clone())),
-                (Some(old), Some(new)) if old != new => Some((StreamChange::Update, new.clone())),
-                (Some(old), None) => Some((StreamChange::Delete, old.clone())),
-                _ => None,
-            };
-            Ok((Some(new), None))
-        })
-        .await?;
-        Ok((outcome, change))
-    }
-
-    /// One write transaction on the group `name`: `decide` gets the item's current value (when
-    /// `item` is given) and says what to store in it and which frame to broadcast; an item
-    /// change broadcasts its own frame.
-    async fn write<'a, F>(
-        &self,
-        name: GroupName<'_>,
-        item: Option<&str>,
-        decide: F,
-    ) -> Result<(), StreamError>
-    where
-        F: FnOnce(Option<Value>) -> Result<Decided<'a>, StateError>,
-    {
-        let mut client =
-            self.postgres.pool().get().await.map_err(fail("taking a pooled connection"))?;
-        let txn = client.transaction().await.map_err(fail("beginning a stream write"))?;
-        // Locks the group's row (made on first use): one writer per group at a time.
-        let seq: i64 = txn
-            .query_one(
-                &txn.prepare_cached(
-                    "INSERT INTO eddy_stream_groups (stream, grp, seq) VALUES ($1, $2, 0) \
-                 ON CONFLICT (stream, grp) DO UPDATE SET seq = eddy_stream_groups.seq \
-                 RETURNING seq",
-                )
-                .await
-                .map_err(fail("preparing"))?,
-                &[&name.stream, &name.group],
-            )
-            .await
-            .map_err(fail("locking a stream group"))?
-            .get(0);
-        let old = match item {
-            Some(item) => txn
-                .query_opt(
-                    &txn.prepare_cached(ITEM_READ).await.map_err(fail("preparing"))?,
-                    &[&name.stream, &name.group, &item],
-                )
-                .await
-                .map_err(fail("reading a stream item"))?
-                .map(|row| row.get::<_, Value>(0)),
-            None => None,
-        };
-        let (store, frame) = decide(old.clone())?;
-        let mut frame_text = None;
-        if let (Some(item), Some(new)) = (item, store) {
-            match &new {
-                Some(value) => {
-                    txn.execute(
-                        &txn.prepare_cached(
-                            "INSERT INTO eddy_stream_items (stream, grp, item, value) \
-                         VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (stream, grp, item) DO UPDATE SET value = EXCLUDED.value",
-                        )
-                        .await
-                        .map_err(fail("preparing"))?,
-                        &[&name.stream, &name.group, &item, value],
-                    )
-                    .await
-                    .map_err(fail("writing a stream item"))?;
-                }
-                None => {
-                    txn.execute(
-                        &txn.prepare_cached(ITEM_DELETE).await.map_err(fail("preparing"))?,
-                        &[&name.stream, &name.group, &item],
-                    )
-                    .await
-                    .map_err(fail("deleting a stream item"))?;
-                }
-            }
-            let next = seq as u64 + 1;
-            frame_text = match (&old, &new) {
-                (None, Some(data)) => {
-                    Some(self.text(name, Some(item), next, FrameEvent::Create { data }))
-                }
-                (Some(old), Some(data)) if old != data => {
-                    Some(self.text(name, Some(item), next, FrameEvent::Update { data }))
-                }
-                (Some(data), None) => {
-                    Some(self.text(name, Some(item), next, FrameEvent::Delete { data }))
-                }
-                _ => None,
-            }
-            .map(|text| (Some(item.to_owned()), text));
-        } else if let Some((id, event)) = frame {
-            let text = self.text(name, id, seq as u64 + 1, event);
-            frame_text = Some((id.map(str::to_owned), text));
-        }
-        if let Some((id, text)) = frame_text {
-            let next = seq + 1;
-            let window = i64::try_from(self.replay_window).unwrap_or(i64::MAX);
-            let max_age = format!("{} milliseconds", self.max_age.as_millis());
-            let notified = if text.len() <= MAX_NOTIFIED_FRAME { Some(&text) } else { None };
-            let payload =
-                json!({ "s": name.stream, "g": name.group, "q": next, "i": id, "f": notified })
-                    .to_string();
-            let numbered: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
-                [&name.stream, &name.group, &next];
-            let kept: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
-                [&name.stream, &name.group, &next, &id, &text];
-            let trimmed: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
-                [&name.stream, &name.group, &next, &window, &max_age];
-            let announced: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
-                [&FRAMES_CHANNEL, &payload];
-            let prepared = [
-                "UPDATE eddy_stream_groups SET seq = $3 WHERE stream = $1 AND grp = $2",
-                "INSERT INTO eddy_stream_frames (stream, grp, seq, id, frame) \
-                 VALUES ($1, $2, $3, $4, $5)",
-                "DELETE FROM eddy_stream_frames WHERE stream = $1 AND grp = $2 \
-                 AND (seq <= $3::bigint - $4::bigint OR sent_at < now() - $5::text::interval)",
-                "SELECT pg_notify($1, $2)",
-            ];
-            let mut statements = Vec::with_capacity(prepared.len());
-            for sql in prepared {
-                statements.push(txn.prepare_cached(sql).await.map_err(fail("preparing"))?);
-            }
-            // Independent statements, pipelined on the connection.
-            let (a, b, c, d) = tokio::join!(
-                txn.execute(&statements[0], &numbered),
-                txn.execute(&statements[1], &kept),
-                txn.execute(&statements[2], &trimmed),
-                txn.execute(&statements[3], &announced),
-            );
-            // The first statement that failed aborted the others: report that one.
-            let failed = [a, b, c, d]
-                .into_iter()
-                .zip(["numbering a frame", "keeping a frame", "trimming the window", "announcing"])
-                .filter_map(|(result, what)| result.err().map(|e| (what, e)))
-                .min_by_key(|(_, e)| {
-                    e.code() == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION)
-                });
-            if let Some((what, e)) = failed {
-                return Err(fail(what)(e).into());
-            }
-        }
-        txn.commit().await.map_err(fail("committing a stream write"))?;
-        Ok(())
-    }
-
-    fn text(
-        &self,
-        name: GroupName<'_>,
-        id: Option<&str>,
-        seq: u64,
-        event: FrameEvent<'_>,
-    ) -> String {
-        stream_frame(name.stream, name.group, id, seq, &self.epoch, &event).to_string()
+        change: ItemWrite,
+    ) -> Result<Written, StreamError> {
+        self.write(name, Write::Item { item: item.to_owned(), change }).await
     }
 
     /// An item's value.

@@ -70,7 +70,7 @@ pub enum StreamChange {
 }
 
 /// Why a stream operation was refused.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum StreamError {
     /// A bad stream, group or item name, or bad update ops.
     #[error("{0}")]

@@ -25,7 +25,42 @@ struct Conn {
 
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
+/// The statements of a round's start.
+const LOCK_EVENTS: &str = "SELECT seq FROM eddy_outbox WHERE seq = ANY($1) ORDER BY seq FOR UPDATE";
+const READ_MARKS: &str = "SELECT seq, function FROM eddy_delivered WHERE seq = ANY($1)";
+/// The sorted subquery feeds the aggregate in order, so the locks are taken in it.
+const LOCK_KEYS: &str = "SELECT count(pg_advisory_xact_lock(h)) \
+     FROM (SELECT h FROM unnest($1::bigint[]) AS h ORDER BY h) AS sorted";
+/// One index probe per key: a lateral subquery with a LIMIT cannot be turned into a join, so the
+/// planner never scans the table instead (as it chose to, for a plan made while it was small).
+const READ_VALUES: &str = "SELECT w.scope, w.key, s.value \
+     FROM unnest($1::text[], $2::text[]) AS w(scope, key) \
+     CROSS JOIN LATERAL (SELECT value FROM eddy_state \
+         WHERE scope = w.scope AND key = w.key LIMIT 1) AS s";
+
 impl Conn {
+    /// Prepares `statements` now, so the queries that use them are sent the moment they are
+    /// polled: queries joined together then go out in order, in one round trip.
+    async fn prepare(&self, statements: &[&'static str]) -> Result<(), StateError> {
+        for sql in statements {
+            self.statement(sql).await.map_err(fail("preparing a statement"))?;
+        }
+        Ok(())
+    }
+
+    /// `query`, or nothing when not `wanted`.
+    async fn query_if(
+        &self,
+        wanted: bool,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        if !wanted {
+            return Ok(Vec::new());
+        }
+        self.query(sql, params).await
+    }
+
     async fn statement(&self, sql: &'static str) -> Result<Statement, tokio_postgres::Error> {
         let cached = self.prepared.lock().unwrap_or_else(|e| e.into_inner()).get(sql).cloned();
         if let Some(statement) = cached {
@@ -159,47 +194,23 @@ impl Store for PgStore {
             keys.iter().map(|(s, k)| (s.as_str(), k.as_str())).unzip();
         self.open = true;
         let read = self.with(async |c| {
-            c.batch_execute("BEGIN").await.map_err(fail("begin"))?;
+            c.prepare(&[LOCK_EVENTS, READ_MARKS, LOCK_KEYS, READ_VALUES]).await?;
+            // One round trip: the statements run in this order, each after the one before.
             // Events first, then keys, each in sorted order: every host locks in this order.
-            let present = if events.is_empty() {
-                Vec::new()
-            } else {
-                c.query(
-                    "SELECT seq FROM eddy_outbox WHERE seq = ANY($1) ORDER BY seq FOR UPDATE",
-                    &[&events],
-                )
-                .await
-                .map_err(fail("locking outbox events"))?
-            };
-            let marks = if events.is_empty() {
-                Vec::new()
-            } else {
-                c.query("SELECT seq, function FROM eddy_delivered WHERE seq = ANY($1)", &[&events])
-                    .await
-                    .map_err(fail("reading delivery marks"))?
-            };
-            if !locks.is_empty() {
-                // The sorted subquery feeds the aggregate in order, so the locks are taken in it.
-                c.execute(
-                    "SELECT count(pg_advisory_xact_lock(h)) \
-                     FROM (SELECT h FROM unnest($1::bigint[]) AS h ORDER BY h) AS sorted",
-                    &[&locks],
-                )
-                .await
-                .map_err(fail("locking keys"))?;
-            }
-            let values = if scopes.is_empty() {
-                Vec::new()
-            } else {
-                c.query(
-                    "SELECT s.scope, s.key, s.value FROM eddy_state s \
-                     JOIN unnest($1::text[], $2::text[]) AS w(scope, key) \
-                       ON s.scope = w.scope AND s.key = w.key",
-                    &[&scopes, &names],
-                )
-                .await
-                .map_err(fail("reading values"))?
-            };
+            let (by_event, by_key, by_name): (Params, Params, Params) =
+                (&[&events], &[&locks], &[&scopes, &names]);
+            let (begun, present, marks, locked, values) = tokio::join!(
+                c.batch_execute("BEGIN"),
+                c.query_if(!events.is_empty(), LOCK_EVENTS, by_event),
+                c.query_if(!events.is_empty(), READ_MARKS, by_event),
+                c.query_if(!locks.is_empty(), LOCK_KEYS, by_key),
+                c.query_if(!scopes.is_empty(), READ_VALUES, by_name),
+            );
+            begun.map_err(fail("begin"))?;
+            let present = present.map_err(fail("locking outbox events"))?;
+            let marks = marks.map_err(fail("reading delivery marks"))?;
+            locked.map_err(fail("locking keys"))?;
+            let values = values.map_err(fail("reading values"))?;
             Ok((values, present, marks))
         });
         let (values, present, marks) = match read {
@@ -288,16 +299,18 @@ impl Store for PgStore {
         let statements = Statements::of(batch)?;
         let lazy = batch.lazy;
         let result = self.with(async |c| {
-            if lazy {
-                // Trigger deliveries only: durable with the server's next WAL flush; a crash
-                // before it loses the handlers' writes and marks together, and the events,
-                // still in the outbox, are delivered again.
-                c.batch_execute("SET LOCAL synchronous_commit TO off")
-                    .await
-                    .map_err(fail("relaxing the commit"))?;
-            }
-            statements.run(c).await?;
-            c.batch_execute("COMMIT").await.map_err(fail("commit"))
+            c.prepare(&COMMIT_STATEMENTS).await?;
+            // Trigger deliveries only (`lazy`): durable with the server's next WAL flush; a
+            // crash before it loses the handlers' writes and marks together, and the events,
+            // still in the outbox, are delivered again.
+            let relax = if lazy { "SET LOCAL synchronous_commit TO off" } else { "" };
+            // One round trip: relax, the statements, then COMMIT, run in this order. After a
+            // failed statement the server answers COMMIT by rolling back.
+            let (relaxed, written, committed) =
+                tokio::join!(c.batch_execute(relax), statements.run(c), c.batch_execute("COMMIT"));
+            relaxed.map_err(fail("relaxing the commit"))?;
+            written?;
+            committed.map_err(fail("commit"))
         });
         self.open = false;
         if result.is_err() {
@@ -312,6 +325,38 @@ impl Store for PgStore {
         "postgres"
     }
 }
+
+/// The statements of a round's commit.
+const UPSERT: &str = "INSERT INTO eddy_state (scope, key, value) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::json[]) \
+                 ON CONFLICT (scope, key) DO UPDATE SET value = EXCLUDED.value";
+/// Found like [`READ_VALUES`] (the keys are locked, so their rows stay where they were found).
+const DELETE_KEYS: &str = "DELETE FROM eddy_state WHERE ctid = ANY(ARRAY( \
+     SELECT s.ctid FROM unnest($1::text[], $2::text[]) AS d(scope, key) \
+     CROSS JOIN LATERAL (SELECT ctid FROM eddy_state \
+         WHERE scope = d.scope AND key = d.key LIMIT 1) AS s))";
+const INSERT_EVENTS: &str = "INSERT INTO eddy_outbox (seq, lane, event) \
+                 SELECT * FROM unnest($1::bigint[], $2::integer[], $3::json[])";
+const INSERT_MARKS: &str = "INSERT INTO eddy_delivered (seq, function) \
+                 SELECT * FROM unnest($1::bigint[], $2::text[]) ON CONFLICT DO NOTHING";
+const PARK_LETTERS: &str = "INSERT INTO eddy_dead_letters (id, function, letter) \
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::json[])";
+/// An event's marks go with it (marks are only written for events still in the outbox, under
+/// their rows' locks).
+const RETIRE_EVENTS: &str = "WITH retired AS (DELETE FROM eddy_outbox WHERE seq = ANY($1)) \
+     DELETE FROM eddy_delivered WHERE seq = ANY($1)";
+const REMOVE_LETTERS: &str = "DELETE FROM eddy_dead_letters WHERE id = ANY($1)";
+const NOTIFY_LANES: &str = "SELECT pg_notify($1, $2)";
+const COMMIT_STATEMENTS: [&str; 8] = [
+    UPSERT,
+    DELETE_KEYS,
+    INSERT_EVENTS,
+    INSERT_MARKS,
+    PARK_LETTERS,
+    RETIRE_EVENTS,
+    REMOVE_LETTERS,
+    NOTIFY_LANES,
+];
 
 /// A batch as the parameters of the statements that commit it.
 struct Statements {
@@ -388,76 +433,50 @@ impl Statements {
             if s.upsert.0.is_empty() {
                 return Ok(0);
             }
-            c.execute(
-                "INSERT INTO eddy_state (scope, key, value) \
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::json[]) \
-                 ON CONFLICT (scope, key) DO UPDATE SET value = EXCLUDED.value",
-                &[&s.upsert.0, &s.upsert.1, &s.upsert.2],
-            )
-            .await
+            c.execute(UPSERT, &[&s.upsert.0, &s.upsert.1, &s.upsert.2]).await
         };
         let delete = async {
             if s.delete.0.is_empty() {
                 return Ok(0);
             }
-            c.execute(
-                "DELETE FROM eddy_state s USING unnest($1::text[], $2::text[]) AS d(scope, key) \
-                 WHERE s.scope = d.scope AND s.key = d.key",
-                &[&s.delete.0, &s.delete.1],
-            )
-            .await
+            c.execute(DELETE_KEYS, &[&s.delete.0, &s.delete.1]).await
         };
         let events = async {
             if s.events.0.is_empty() {
                 return Ok(0);
             }
-            c.execute(
-                "INSERT INTO eddy_outbox (seq, lane, event) \
-                 SELECT * FROM unnest($1::bigint[], $2::integer[], $3::json[])",
-                &[&s.events.0, &s.events.1, &s.events.2],
-            )
-            .await
+            c.execute(INSERT_EVENTS, &[&s.events.0, &s.events.1, &s.events.2]).await
         };
         let delivered = async {
             if s.delivered.0.is_empty() {
                 return Ok(0);
             }
-            c.execute(
-                "INSERT INTO eddy_delivered (seq, function) \
-                 SELECT * FROM unnest($1::bigint[], $2::text[]) ON CONFLICT DO NOTHING",
-                &[&s.delivered.0, &s.delivered.1],
-            )
-            .await
+            c.execute(INSERT_MARKS, &[&s.delivered.0, &s.delivered.1]).await
         };
         let dead = async {
             if s.dead.0.is_empty() {
                 return Ok(0);
             }
-            c.execute(
-                "INSERT INTO eddy_dead_letters (id, function, letter) \
-                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::json[])",
-                &[&s.dead.0, &s.dead.1, &s.dead.2],
-            )
-            .await
+            c.execute(PARK_LETTERS, &[&s.dead.0, &s.dead.1, &s.dead.2]).await
         };
         let completed = async {
             if s.completed.is_empty() {
                 return Ok(0);
             }
-            c.execute("DELETE FROM eddy_outbox WHERE seq = ANY($1)", &[&s.completed]).await
+            c.execute(RETIRE_EVENTS, &[&s.completed]).await
         };
         let dead_removed = async {
             if s.dead_removed.is_empty() {
                 return Ok(0);
             }
-            c.execute("DELETE FROM eddy_dead_letters WHERE id = ANY($1)", &[&s.dead_removed]).await
+            c.execute(REMOVE_LETTERS, &[&s.dead_removed]).await
         };
         let notify = async {
             if s.lanes.is_empty() {
                 return Ok(0);
             }
             // Sent when the transaction commits, and only then.
-            c.execute("SELECT pg_notify($1, $2)", &[&OUTBOX_CHANNEL, &s.lanes]).await
+            c.execute(NOTIFY_LANES, &[&OUTBOX_CHANNEL, &s.lanes]).await
         };
         // Independent statements (see `of`), pipelined on the one connection.
         let (a, b, c2, d, e, f, g, h) =
