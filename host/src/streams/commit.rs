@@ -10,7 +10,8 @@
 //! write it carried, none of which is then applied.
 
 use std::collections::{HashMap, hash_map::Entry};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -19,14 +20,21 @@ use tokio_postgres::types::ToSql;
 
 use super::frame::{FrameEvent, SentEvent, stream_frame};
 use super::group::GroupName;
-use super::shared::{Cluster, FRAMES_CHANNEL, MAX_NOTIFIED_FRAME};
 use super::types::{StreamChange, StreamError};
-use crate::state::postgres::fail;
+use crate::state::postgres::{Postgres, fail};
 use crate::state::{UpdateOutcome, ops};
 
 /// The window is trimmed when a group's seq crosses a multiple of this: garbage collection in
 /// bulk (reads apply the window's count and age limits themselves, so nothing older is served).
 const TRIM_EVERY: i64 = 64;
+
+/// The notification channel of committed frames. The payload is `{"s","g","q","i","f"}`:
+/// stream, group, seq, id and the frame's text (left out when too large for a notification).
+pub(super) const FRAMES_CHANNEL: &str = "eddy_frames";
+
+/// PostgreSQL's limit on a notification's payload is 8000 bytes: frames larger than this are
+/// read from the window instead.
+const MAX_NOTIFIED_FRAME: usize = 7000;
 
 /// A write to one group.
 pub(super) enum Write {
@@ -55,11 +63,33 @@ struct Queued {
 /// The writes waiting for their group's next transaction. A group is in the map while a flush
 /// task runs for it; the task removes it when it finds its queue empty.
 #[derive(Default)]
-pub(super) struct Queues {
+struct Queues {
     groups: Mutex<HashMap<(String, String), Vec<Queued>>>,
 }
 
-impl Cluster {
+/// A host's stream writes on the shared store. Cheap to clone.
+#[derive(Clone)]
+pub(super) struct Writes {
+    postgres: Postgres,
+    /// The epoch frames are numbered in.
+    epoch: Arc<str>,
+    /// The window's bounds, for trimming.
+    replay_window: usize,
+    max_age: Duration,
+    /// The writes waiting for their group's next transaction.
+    queues: Arc<Queues>,
+}
+
+impl Writes {
+    pub(super) fn new(
+        postgres: Postgres,
+        epoch: Arc<str>,
+        replay_window: usize,
+        max_age: Duration,
+    ) -> Writes {
+        Writes { postgres, epoch, replay_window, max_age, queues: Default::default() }
+    }
+
     /// Queues `write` for its group's next transaction, and waits for that to commit.
     pub(super) async fn write(
         &self,
@@ -85,8 +115,8 @@ impl Cluster {
         if start {
             // A task of its own: a caller that goes away (a dropped request) must not take the
             // other callers' writes with it.
-            let cluster = self.clone();
-            tokio::spawn(async move { cluster.flush(key).await });
+            let writes = self.clone();
+            tokio::spawn(async move { writes.flush(key).await });
         }
         answer.await.map_err(|_| StreamError::Storage("the stream write was abandoned".into()))?
     }
@@ -181,7 +211,7 @@ impl Cluster {
             items.insert(row.get(0), row.get(1));
         }
 
-        let mut decided = Decided { cluster: self, name, next: seq, frames: Vec::new() };
+        let mut decided = Decided { writes: self, name, next: seq, frames: Vec::new() };
         let mut changed: HashMap<&str, Option<Value>> = HashMap::new();
         let mut answers = Vec::with_capacity(writes.len());
         for write in writes {
@@ -312,7 +342,7 @@ const STATEMENTS: [&str; 8] =
 
 /// What one transaction decided so far: its last seq and its frames.
 struct Decided<'c, 'w> {
-    cluster: &'c Cluster,
+    writes: &'c Writes,
     name: GroupName<'c>,
     next: i64,
     frames: Vec<(i64, Option<&'w str>, String)>,
@@ -322,14 +352,8 @@ impl<'w> Decided<'_, 'w> {
     fn frame(&mut self, id: Option<&'w str>, event: FrameEvent<'_>) {
         self.next += 1;
         let name = self.name;
-        let text = stream_frame(
-            name.stream,
-            name.group,
-            id,
-            self.next as u64,
-            &self.cluster.epoch,
-            &event,
-        );
+        let text =
+            stream_frame(name.stream, name.group, id, self.next as u64, &self.writes.epoch, &event);
         self.frames.push((self.next, id, text.to_string()));
     }
 

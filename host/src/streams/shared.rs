@@ -25,18 +25,10 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 
-use super::commit::{ItemWrite, Queues, Write, Written};
+use super::commit::{FRAMES_CHANNEL, ItemWrite, Write, Writes, Written};
 use super::group::GroupName;
 use super::types::StreamError;
 use crate::state::postgres::{Postgres, fail};
-
-/// The notification channel of committed frames. The payload is `{"s","g","q","i","f"}`:
-/// stream, group, seq, id and the frame's text (left out when too large for a notification).
-pub(super) const FRAMES_CHANNEL: &str = "eddy_frames";
-
-/// PostgreSQL's limit on a notification's payload is 8000 bytes: frames larger than this are
-/// read from the window instead.
-pub(super) const MAX_NOTIFIED_FRAME: usize = 7000;
 
 /// A frame: its seq, item or event id, and text.
 pub(super) type Frame = (u64, Option<String>, String);
@@ -52,13 +44,13 @@ pub(super) struct Snapshot {
 /// The shared store's side of the stream hub. Cheap to clone.
 #[derive(Clone)]
 pub(super) struct Cluster {
-    pub(super) postgres: Postgres,
+    postgres: Postgres,
     /// The epoch every host numbers frames in: drawn once per database.
     pub epoch: Arc<str>,
-    pub(super) replay_window: usize,
-    pub(super) max_age: Duration,
-    /// This host's writes waiting for their group's next transaction (`commit.rs`).
-    pub(super) queues: Arc<Queues>,
+    replay_window: usize,
+    max_age: Duration,
+    /// This host's writes, committed together per group (`commit.rs`).
+    writes: Writes,
 }
 
 impl Cluster {
@@ -74,13 +66,9 @@ impl Cluster {
             .await
             .map_err(fail("reading the stream epoch"))?;
         let epoch: String = row.get(0);
-        Ok(Cluster {
-            postgres,
-            epoch: epoch.into(),
-            replay_window,
-            max_age,
-            queues: Default::default(),
-        })
+        let epoch: Arc<str> = epoch.into();
+        let writes = Writes::new(postgres.clone(), epoch.clone(), replay_window, max_age);
+        Ok(Cluster { postgres, epoch, replay_window, max_age, writes })
     }
 
     /// `stream::send`: one frame.
@@ -93,7 +81,7 @@ impl Cluster {
     ) -> Result<(), StreamError> {
         let id = id.map(str::to_owned);
         let write = Write::Send { id, event_type: event_type.to_owned(), data: data.clone() };
-        self.write(name, write).await.map(|_| ())
+        self.writes.write(name, write).await.map(|_| ())
     }
 
     /// An item write: its outcome, and the change it broadcast (if it changed anything).
@@ -103,7 +91,7 @@ impl Cluster {
         item: &str,
         change: ItemWrite,
     ) -> Result<Written, StreamError> {
-        self.write(name, Write::Item { item: item.to_owned(), change }).await
+        self.writes.write(name, Write::Item { item: item.to_owned(), change }).await
     }
 
     /// An item's value.
