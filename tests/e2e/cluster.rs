@@ -126,3 +126,55 @@ async fn a_client_on_one_host_sees_writes_made_on_another_in_one_dense_sequence(
     let seen = (frame["seq"].as_u64(), &frame["event"]["type"], &frame["event"]["event"]["type"]);
     assert_eq!(seen, (Some(start + 7), &json!("event"), &json!("todo_changed")), "{frame}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_replay_window_keeps_only_its_last_frames_and_a_resume_past_it_gets_a_sync() {
+    const WINDOW: usize = 10;
+    const CREATES: u64 = 150;
+    let url = fresh_database("window");
+    let host = TestHost::start_configured(rust_plugins(), tempfile::tempdir().unwrap(), {
+        let url = url.clone();
+        move |o| {
+            o.state = Some(url);
+            o.streams.replay_window = WINDOW;
+        }
+    });
+    let mut watcher = host.ws("/stream/todos-live/all").await;
+    let sync = watcher.next_json().await;
+    let epoch = sync["epoch"].as_str().expect("an epoch").to_owned();
+    let start = sync["seq"].as_u64().expect("a seq");
+    for i in 0..CREATES {
+        let (status, todo) = host.post("/todos", json!({ "title": format!("w{i}") })).await;
+        assert_eq!(status, 200, "{todo}");
+    }
+    let last = start + CREATES;
+    while watcher.next_json().await["seq"].as_u64() != Some(last) {}
+
+    // Within the window: exactly the frames after `since`.
+    let since = last - WINDOW as u64 + 2;
+    let mut resumed = host.ws(&format!("/stream/todos-live/all?since={since}&epoch={epoch}")).await;
+    let mut replayed = Vec::new();
+    while replayed.len() < (last - since) as usize {
+        let frame = resumed.next_json().await;
+        assert_ne!(frame["event"]["type"], "sync", "the window covers since: {frame}");
+        replayed.push(frame["seq"].as_u64().expect("a seq"));
+    }
+    assert_eq!(replayed, (since + 1..=last).collect::<Vec<_>>());
+
+    // Past it: a sync at the group's current seq, never a partial replay.
+    let mut late = host.ws(&format!("/stream/todos-live/all?since={start}&epoch={epoch}")).await;
+    let frame = late.next_json().await;
+    assert_eq!((&frame["event"]["type"], frame["seq"].as_u64()), (&json!("sync"), Some(last)));
+
+    // And the database keeps a bounded number of frames, not all of them.
+    let (client, connection) =
+        tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("the database");
+    tokio::spawn(connection);
+    let kept: i64 = client
+        .query_one("SELECT count(*) FROM eddy_stream_frames WHERE stream = 'todos-live'", &[])
+        .await
+        .expect("a count")
+        .get(0);
+    assert!(kept < 100, "{kept} of {CREATES} frames kept for a window of {WINDOW}");
+    assert!(kept >= WINDOW as i64, "{kept} frames kept for a window of {WINDOW}");
+}

@@ -141,6 +141,7 @@ impl Store for Mirrored {
         &mut self,
         _keys: &BTreeSet<(String, String)>,
         _events: &BTreeSet<u64>,
+        _seqs: usize,
     ) -> Result<(), StateError> {
         // The writer thread is the only writer: nothing to lock.
         Ok(())

@@ -23,11 +23,14 @@ pub trait Store: Send + 'static {
     /// store; a shared store's dispatcher reads its outbox itself and returns none).
     fn recover(&mut self) -> Result<Vec<(OutboxEvent, Vec<String>)>, StateError>;
 
-    /// Starts a round that writes `keys` and completes deliveries of the events `events`.
+    /// Starts a round that writes `keys` and completes deliveries of the events `events`, and
+    /// is likely to make `seqs` outbox events (a shared store reserves their seqs with the
+    /// round's locks; [`next_seq`](Store::next_seq) hands them out, and more if need be).
     fn begin(
         &mut self,
         keys: &BTreeSet<(String, String)>,
         events: &BTreeSet<u64>,
+        seqs: usize,
     ) -> Result<(), StateError>;
 
     /// The committed value of a key the round locked.

@@ -209,17 +209,23 @@ impl Writer {
         tracing::debug!(store = self.store.name(), "state writer stopped");
     }
 
-    /// Begins a round of `requests` in the store: the keys they write and the events they
-    /// complete.
+    /// Begins a round of `requests` in the store: the keys they write, the events they
+    /// complete, and how many events their writes may make.
     fn begin(&mut self, requests: &[Request]) -> Result<(), StateError> {
         let mut keys = BTreeSet::new();
         let mut events = BTreeSet::new();
+        let mut seqs = 0;
+        let mut watched = |scope: &str, key: &str| {
+            seqs += usize::from((self.has_subscribers)(scope, key));
+        };
         for request in requests {
             match request {
                 Request::Write { change, .. } => {
+                    watched(&change.scope, &change.key);
                     keys.insert((change.scope.clone(), change.key.clone()));
                 }
                 Request::Commit { writes, completion, .. } => {
+                    writes.iter().for_each(|w| watched(&w.scope, &w.key));
                     keys.extend(writes.iter().map(|w| (w.scope.clone(), w.key.clone())));
                     events.extend(completion.as_ref().map(|c| c.seq));
                 }
@@ -229,7 +235,7 @@ impl Writer {
                 Request::Replay { .. } | Request::Flush { .. } | Request::Close { .. } => {}
             }
         }
-        self.store.begin(&keys, &events)
+        self.store.begin(&keys, &events, seqs)
     }
 
     fn process(&mut self, request: Request, round: &mut Round) {

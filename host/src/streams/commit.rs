@@ -205,7 +205,8 @@ impl Writes {
             read,
         );
         begun.map_err(fail("beginning a stream write"))?;
-        let seq: i64 = locked.map_err(fail("locking a stream group"))?.get(0);
+        let locked = locked.map_err(fail("locking a stream group"))?;
+        let (seq, floor): (i64, i64) = (locked.get(0), locked.get(1));
         let mut items: HashMap<String, Value> = HashMap::new();
         for row in read.map_err(fail("reading stream items"))? {
             items.insert(row.get(0), row.get(1));
@@ -237,7 +238,10 @@ impl Writes {
         let Decided { next, frames, .. } = decided;
         let stored = async {
             match next > seq {
-                true => self.store(client, &prepared, name, seq, next, &frames, &changed).await,
+                true => {
+                    let at = (seq, floor);
+                    self.store(client, &prepared, name, at, next, &frames, &changed).await
+                }
                 false => Ok(()),
             }
         };
@@ -250,14 +254,15 @@ impl Writes {
     }
 
     /// Writes what a transaction decided: the group's new seq, its frames (and their
-    /// announcements) and the items it changed; trims the window now and then.
+    /// announcements) and the items it changed; trims the window now and then. The group was
+    /// at `(seq, floor)` when locked.
     #[allow(clippy::too_many_arguments)]
     async fn store(
         &self,
         client: &deadpool_postgres::Client,
         prepared: &HashMap<&str, Statement>,
         name: GroupName<'_>,
-        seq: i64,
+        (seq, floor): (i64, i64),
         next: i64,
         frames: &[(i64, Option<&str>, String)],
         changed: &HashMap<&str, Option<Value>>,
@@ -296,7 +301,7 @@ impl Writes {
                 vec![&name.stream, &name.group, &set_items, &set_values],
             ),
             (DELETE_ITEMS, !gone.is_empty(), vec![&name.stream, &name.group, &gone]),
-            (TRIM, trim, vec![&name.stream, &name.group, &next, &window, &max_age]),
+            (TRIM, trim, vec![&name.stream, &name.group, &next, &window, &max_age, &floor]),
             (ANNOUNCE, true, vec![&FRAMES_CHANNEL, &payloads]),
         ];
         // Independent statements, pipelined on the connection.
@@ -322,7 +327,7 @@ type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
 /// The statements of a group's transaction.
 const LOCK_GROUP: &str = "INSERT INTO eddy_stream_groups (stream, grp, seq) VALUES ($1, $2, 0) \
-     ON CONFLICT (stream, grp) DO UPDATE SET seq = eddy_stream_groups.seq RETURNING seq";
+     ON CONFLICT (stream, grp) DO UPDATE SET seq = eddy_stream_groups.seq RETURNING seq, floor";
 const READ_ITEMS: &str = "SELECT item, value FROM eddy_stream_items \
      WHERE stream = $1 AND grp = $2 AND item = ANY($3)";
 const NUMBER: &str = "UPDATE eddy_stream_groups SET seq = $3 WHERE stream = $1 AND grp = $2";
@@ -333,8 +338,19 @@ const SET_ITEMS: &str = "INSERT INTO eddy_stream_items (stream, grp, item, value
      ON CONFLICT (stream, grp, item) DO UPDATE SET value = EXCLUDED.value";
 const DELETE_ITEMS: &str =
     "DELETE FROM eddy_stream_items WHERE stream = $1 AND grp = $2 AND item = ANY($3)";
-const TRIM: &str = "DELETE FROM eddy_stream_frames WHERE stream = $1 AND grp = $2 \
-     AND (seq <= $3::bigint - $4::bigint OR sent_at < now() - $5::text::interval)";
+/// Deletes the frames past the count bound and those older than the age bound, and moves the
+/// group's floor past them. Frames are kept in seq order under the group's lock, so the old
+/// ones are those before the first young one, and all of them lie in one range of the primary
+/// key, from the floor ($6) up: the index entries of frames trimmed before stay until the table
+/// is vacuumed, and a scan from the group's first entry would walk them all.
+const TRIM: &str = "WITH cut AS (SELECT GREATEST($6::bigint, $3::bigint - $4::bigint + 1, coalesce( \
+         (SELECT seq FROM eddy_stream_frames WHERE stream = $1 AND grp = $2 AND seq >= $6 \
+              AND sent_at >= now() - $5::text::interval ORDER BY seq LIMIT 1), \
+         $3::bigint + 1)) AS below), \
+     gone AS (DELETE FROM eddy_stream_frames WHERE stream = $1 AND grp = $2 \
+         AND seq >= $6 AND seq < (SELECT below FROM cut)) \
+     UPDATE eddy_stream_groups SET floor = (SELECT below FROM cut) \
+     WHERE stream = $1 AND grp = $2";
 /// Delivered when the transaction commits, in array order: seq order.
 const ANNOUNCE: &str = "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS n(payload)";
 const STATEMENTS: [&str; 8] =

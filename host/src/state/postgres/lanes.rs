@@ -12,8 +12,8 @@
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use serde_json::Value;
 
+use super::coalesce::Coalesce;
 use super::fail::fail;
 use crate::state::change::LANES;
 use crate::state::engine::OutboxEvent;
@@ -22,12 +22,28 @@ use crate::state::error::StateError;
 /// The notification channel of committed outbox events; the payload lists their lanes: `3,17`.
 pub const OUTBOX_CHANNEL: &str = "eddy_outbox";
 
+/// The first events of lanes, each lane with its own limit and numbered by its place in the
+/// arrays, each event with the functions that handled it already. Events come as text, to be
+/// decoded once, straight into events.
+const READ_LANES: &str = "SELECT l.i, e.event::text, e.done \
+     FROM unnest($1::integer[], $2::bigint[]) WITH ORDINALITY AS l(lane, lim, i) \
+     CROSS JOIN LATERAL (SELECT o.seq, o.event, \
+             ARRAY(SELECT d.function FROM eddy_delivered d WHERE d.seq = o.seq) AS done \
+         FROM eddy_outbox o WHERE o.lane = l.lane ORDER BY o.seq LIMIT l.lim) AS e \
+     ORDER BY l.i, e.seq";
+
+/// A lane's events: each with the functions that handled it already.
+type Pending = Vec<(OutboxEvent, Vec<String>)>;
+
 /// One host's view of the lanes it leases.
 #[derive(Clone)]
 pub struct Lease {
     pool: Pool,
     /// This host's name in `eddy_hosts` and `eddy_lanes`: unique per run.
     host: String,
+    /// Reads of lanes asked for at once share a query: a host's lane tasks are woken together
+    /// by a commit that fed several lanes.
+    lanes: Coalesce<(u32, i64), Pending>,
 }
 
 impl Lease {
@@ -37,7 +53,11 @@ impl Lease {
     pub const RENEW: Duration = Duration::from_millis(1500);
 
     pub fn new(pool: Pool, host: String) -> Lease {
-        Lease { pool, host }
+        let lanes = Coalesce::new({
+            let pool = pool.clone();
+            move |asks| Box::pin(read_lanes(pool.clone(), asks))
+        });
+        Lease { pool, host, lanes }
     }
 
     /// This host's id.
@@ -136,33 +156,8 @@ impl Lease {
 
     /// The first `limit` undelivered events of `lane` in seq order, each with the functions
     /// that handled it already.
-    pub async fn pending(
-        &self,
-        lane: u32,
-        limit: i64,
-    ) -> Result<Vec<(OutboxEvent, Vec<String>)>, StateError> {
-        let client = self.pool.get().await.map_err(fail("taking a pooled connection"))?;
-        let statement = client
-            .prepare_cached(
-                "SELECT o.event, coalesce(array_agg(d.function) \
-                     FILTER (WHERE d.function IS NOT NULL), '{}') \
-                 FROM eddy_outbox o LEFT JOIN eddy_delivered d ON d.seq = o.seq \
-                 WHERE o.lane = $1 GROUP BY o.seq ORDER BY o.seq LIMIT $2",
-            )
-            .await
-            .map_err(fail("preparing the outbox read"))?;
-        let rows = client
-            .query(&statement, &[&(lane as i32), &limit])
-            .await
-            .map_err(fail("reading the outbox"))?;
-        rows.into_iter()
-            .map(|row| {
-                let event = serde_json::from_value(row.get::<_, Value>(0)).map_err(|e| {
-                    StateError::Storage(format!("a stored outbox event is unreadable: {e}"))
-                })?;
-                Ok((event, row.get(1)))
-            })
-            .collect()
+    pub async fn pending(&self, lane: u32, limit: i64) -> Result<Pending, StateError> {
+        self.lanes.ask((lane, limit)).await
     }
 
     /// Gives up every lane and says this host is gone, so the others take its lanes at once.
@@ -181,4 +176,26 @@ impl Lease {
             .map_err(fail("leaving"))?;
         Ok(())
     }
+}
+
+/// The first events of each of `asks` (a lane and a limit), in order.
+async fn read_lanes(pool: Pool, asks: Vec<(u32, i64)>) -> Result<Vec<Pending>, StateError> {
+    let (lanes, limits): (Vec<i32>, Vec<i64>) =
+        asks.iter().map(|&(lane, limit)| (lane as i32, limit)).unzip();
+    let client = pool.get().await.map_err(fail("taking a pooled connection"))?;
+    let statement =
+        client.prepare_cached(READ_LANES).await.map_err(fail("preparing the outbox read"))?;
+    let rows =
+        client.query(&statement, &[&lanes, &limits]).await.map_err(fail("reading the outbox"))?;
+    let mut pending: Vec<Pending> = asks.iter().map(|_| Vec::new()).collect();
+    for row in rows {
+        let event = serde_json::from_str(row.get::<_, &str>(1)).map_err(|e| {
+            StateError::Storage(format!("a stored outbox event is unreadable: {e}"))
+        })?;
+        let place = usize::try_from(row.get::<_, i64>(0) - 1).ok();
+        if let Some(events) = place.and_then(|place| pending.get_mut(place)) {
+            events.push((event, row.get(2)));
+        }
+    }
+    Ok(pending)
 }

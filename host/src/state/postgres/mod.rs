@@ -11,10 +11,14 @@
 //!
 //! Reads ([`Reads`], `reads.rs`) go to the database on pooled connections, so a write any host
 //! acknowledged is read at once everywhere, and a host holds no copy of the data: its memory
-//! and start time do not grow with what is stored. `schema.rs` creates and migrates the tables;
-//! `lanes.rs` is what the trigger dispatcher asks of the database (leases on lanes, the events
-//! of a lane). What users can rely on: `docs/cluster.md`.
+//! and start time do not grow with what is stored; reads asked for at once share a query
+//! (`coalesce.rs`). `conn.rs` is the writer's connection, with its statements prepared once.
+//! `schema.rs` creates and migrates the tables; `lanes.rs` is what the trigger dispatcher asks
+//! of the database (leases on lanes, the events of a lane). What users can rely on:
+//! `docs/cluster.md`.
 
+mod coalesce;
+mod conn;
 mod fail;
 mod lanes;
 mod reads;

@@ -15,7 +15,7 @@ use super::fail::fail;
 const MIGRATION_LOCK: i64 = 0x6564_6479;
 
 /// Migrations by version, in order. Never edit one that shipped: add the next.
-const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4)];
 
 /// Version 1: state, the outbox and its delivery marks, dead letters, and the lanes of the
 /// trigger dispatcher with the hosts that lease them. Keys compare byte by byte (`COLLATE "C"`),
@@ -99,6 +99,13 @@ CREATE TABLE eddy_stream_items (
 /// trigger call for every retired event.
 const V3: &str = r#"
 ALTER TABLE eddy_delivered DROP CONSTRAINT IF EXISTS eddy_delivered_seq_fkey;
+"#;
+
+/// Version 4: each stream group remembers where its kept frames start (`floor`: every frame
+/// below it is gone), so trimming the window reads from there, not over the index entries of
+/// the frames trimmed before (left until the table is vacuumed).
+const V4: &str = r#"
+ALTER TABLE eddy_stream_groups ADD COLUMN floor bigint NOT NULL DEFAULT 0;
 "#;
 
 /// Brings the database's schema up to the newest version this host knows.

@@ -5,9 +5,9 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
-use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Config, NoTls, Row, Statement};
+use tokio_postgres::{Config, NoTls};
 
+use super::conn::{Conn, Params};
 use super::fail::fail;
 use crate::state::change::{key_hash, lane};
 use crate::state::engine::{Batch, DeadLetter, OutboxEvent};
@@ -15,15 +15,6 @@ use crate::state::error::StateError;
 use crate::state::store::Store;
 
 use super::lanes::OUTBOX_CHANNEL;
-
-/// The writer's connection, with each statement prepared once (parsing and planning them on
-/// every round cost the database more than running them).
-struct Conn {
-    client: Client,
-    prepared: std::sync::Mutex<HashMap<&'static str, Statement>>,
-}
-
-type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
 /// The statements of a round's start.
 const LOCK_EVENTS: &str = "SELECT seq FROM eddy_outbox WHERE seq = ANY($1) ORDER BY seq FOR UPDATE";
@@ -37,71 +28,8 @@ const READ_VALUES: &str = "SELECT w.scope, w.key, s.value \
      FROM unnest($1::text[], $2::text[]) AS w(scope, key) \
      CROSS JOIN LATERAL (SELECT value FROM eddy_state \
          WHERE scope = w.scope AND key = w.key LIMIT 1) AS s";
-
-impl Conn {
-    /// Prepares `statements` now, so the queries that use them are sent the moment they are
-    /// polled: queries joined together then go out in order, in one round trip.
-    async fn prepare(&self, statements: &[&'static str]) -> Result<(), StateError> {
-        for sql in statements {
-            self.statement(sql).await.map_err(fail("preparing a statement"))?;
-        }
-        Ok(())
-    }
-
-    /// `query`, or nothing when not `wanted`.
-    async fn query_if(
-        &self,
-        wanted: bool,
-        sql: &'static str,
-        params: Params<'_>,
-    ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        if !wanted {
-            return Ok(Vec::new());
-        }
-        self.query(sql, params).await
-    }
-
-    async fn statement(&self, sql: &'static str) -> Result<Statement, tokio_postgres::Error> {
-        let cached = self.prepared.lock().unwrap_or_else(|e| e.into_inner()).get(sql).cloned();
-        if let Some(statement) = cached {
-            return Ok(statement);
-        }
-        let statement = self.client.prepare(sql).await?;
-        self.prepared.lock().unwrap_or_else(|e| e.into_inner()).insert(sql, statement.clone());
-        Ok(statement)
-    }
-
-    async fn query(
-        &self,
-        sql: &'static str,
-        params: Params<'_>,
-    ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        let statement = self.statement(sql).await?;
-        self.client.query(&statement, params).await
-    }
-
-    async fn query_one(
-        &self,
-        sql: &'static str,
-        params: Params<'_>,
-    ) -> Result<Row, tokio_postgres::Error> {
-        let statement = self.statement(sql).await?;
-        self.client.query_one(&statement, params).await
-    }
-
-    async fn execute(
-        &self,
-        sql: &'static str,
-        params: Params<'_>,
-    ) -> Result<u64, tokio_postgres::Error> {
-        let statement = self.statement(sql).await?;
-        self.client.execute(&statement, params).await
-    }
-
-    async fn batch_execute(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
-        self.client.batch_execute(sql).await
-    }
-}
+/// Outbox seqs, taken under the round's key locks so a key's events get rising seqs.
+const RESERVE_SEQS: &str = "SELECT nextval('eddy_outbox_seq') FROM generate_series(1, $1::bigint)";
 
 /// The writer's connection to the shared store.
 pub struct PgStore {
@@ -146,7 +74,7 @@ impl PgStore {
     ) -> Result<T, StateError> {
         let PgStore { config, runtime, client, .. } = self;
         runtime.block_on(async {
-            if client.as_ref().is_none_or(|c| c.client.is_closed()) {
+            if client.as_ref().is_none_or(Conn::is_closed) {
                 let (connected, connection) =
                     config.connect(NoTls).await.map_err(fail("connecting"))?;
                 tokio::spawn(async move {
@@ -154,7 +82,7 @@ impl PgStore {
                         tracing::warn!(error = %e, "the state writer's database connection failed");
                     }
                 });
-                *client = Some(Conn { client: connected, prepared: Default::default() });
+                *client = Some(Conn::new(connected));
             }
             let connected = client.as_ref().expect("connected above");
             work(connected).await
@@ -180,6 +108,7 @@ impl Store for PgStore {
         &mut self,
         keys: &BTreeSet<(String, String)>,
         events: &BTreeSet<u64>,
+        seqs: usize,
     ) -> Result<(), StateError> {
         self.rollback();
         self.values.clear();
@@ -192,28 +121,31 @@ impl Store for PgStore {
         locks.dedup();
         let (scopes, names): (Vec<&str>, Vec<&str>) =
             keys.iter().map(|(s, k)| (s.as_str(), k.as_str())).unzip();
+        let want = seqs as i64;
         self.open = true;
         let read = self.with(async |c| {
-            c.prepare(&[LOCK_EVENTS, READ_MARKS, LOCK_KEYS, READ_VALUES]).await?;
+            c.prepare(&[LOCK_EVENTS, READ_MARKS, LOCK_KEYS, READ_VALUES, RESERVE_SEQS]).await?;
             // One round trip: the statements run in this order, each after the one before.
             // Events first, then keys, each in sorted order: every host locks in this order.
-            let (by_event, by_key, by_name): (Params, Params, Params) =
-                (&[&events], &[&locks], &[&scopes, &names]);
-            let (begun, present, marks, locked, values) = tokio::join!(
+            let (by_event, by_key, by_name, count): (Params, Params, Params, Params) =
+                (&[&events], &[&locks], &[&scopes, &names], &[&want]);
+            let (begun, present, marks, locked, values, reserved) = tokio::join!(
                 c.batch_execute("BEGIN"),
                 c.query_if(!events.is_empty(), LOCK_EVENTS, by_event),
                 c.query_if(!events.is_empty(), READ_MARKS, by_event),
                 c.query_if(!locks.is_empty(), LOCK_KEYS, by_key),
                 c.query_if(!scopes.is_empty(), READ_VALUES, by_name),
+                c.query_if(want > 0, RESERVE_SEQS, count),
             );
             begun.map_err(fail("begin"))?;
             let present = present.map_err(fail("locking outbox events"))?;
             let marks = marks.map_err(fail("reading delivery marks"))?;
             locked.map_err(fail("locking keys"))?;
             let values = values.map_err(fail("reading values"))?;
-            Ok((values, present, marks))
+            let reserved = reserved.map_err(fail("reserving event seqs"))?;
+            Ok((values, present, marks, reserved))
         });
-        let (values, present, marks) = match read {
+        let (values, present, marks, reserved) = match read {
             Ok(read) => read,
             Err(e) => {
                 self.rollback();
@@ -228,6 +160,8 @@ impl Store for PgStore {
             .iter()
             .map(|row| (row.get::<_, i64>(0) as u64, row.get::<_, String>(1)))
             .collect();
+        // Handed out from the end: reversed, so in rising order.
+        self.seqs = reserved.iter().rev().map(|row| row.get(0)).collect();
         Ok(())
     }
 
@@ -241,15 +175,10 @@ impl Store for PgStore {
 
     fn next_seq(&mut self) -> Result<u64, StateError> {
         if self.seqs.is_empty() {
-            // Taken under the round's key locks, so a key's events get rising seqs.
-            let want = 64i64;
+            // More than `begin` reserved (replayed dead letters): a few more at a time.
+            let want = 16i64;
             let rows = self.with(async |c| {
-                c.query(
-                    "SELECT nextval('eddy_outbox_seq') FROM generate_series(1, $1::bigint)",
-                    &[&want],
-                )
-                .await
-                .map_err(fail("reserving event seqs"))
+                c.query(RESERVE_SEQS, &[&want]).await.map_err(fail("reserving event seqs"))
             })?;
             self.seqs = rows.iter().rev().map(|row| row.get(0)).collect();
         }
