@@ -35,8 +35,10 @@ pub struct InstanceLimits {
     /// plugin whose calls spin leaves the other half to everyone else.
     pub long_call_lanes: usize,
     /// Idle warm instances kept per plugin between calls (for plugins that opt into reuse).
-    /// Enough for the calls a busy plugin has in flight at once, so a burst does not end with
-    /// most of its instances thrown away and made again.
+    /// As many as the calls a plugin may have in flight at once (`plugin_concurrency`), so a
+    /// steady load never throws away an instance it will need again: with 32, the todo
+    /// example's requests and trigger handlers together made and dropped an instance for many
+    /// calls (BENCHMARKS.md, the shared store).
     pub warm_per_plugin: usize,
     /// Idle warm instances kept across all plugins: the rest of the pool stays free for calls.
     pub warm_total: usize,
@@ -47,16 +49,17 @@ pub struct InstanceLimits {
 
 impl Default for InstanceLimits {
     fn default() -> Self {
+        let plugin_concurrency = 64;
         InstanceLimits {
             timeout: Duration::from_secs(5),
             memory_bytes: 64 << 20,
             max_memory_bytes: 1 << 30,
             concurrent_instances: 256,
-            plugin_concurrency: 64,
+            plugin_concurrency,
             queue_wait: Duration::from_millis(250),
             long_call: Duration::from_millis(20),
             long_call_lanes: std::thread::available_parallelism().map_or(1, |n| n.get() / 2).max(1),
-            warm_per_plugin: 32,
+            warm_per_plugin: plugin_concurrency as usize,
             warm_total: 128,
             warm_idle: Duration::from_secs(30),
         }
