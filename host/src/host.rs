@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::calls::Calls;
+use crate::plugins::engines::DevEngines;
 use crate::plugins::registry::Registry;
 use crate::plugins::reload::Loader;
 use crate::runtime::{InstanceLimits, Runtime};
@@ -36,6 +37,8 @@ pub struct HostConfig {
     pub delivery: DeliveryPolicy,
     /// Deadlines, memory caps and the instance pool.
     pub limits: InstanceLimits,
+    /// In development mode, the engines that serve JavaScript and Python plugins from source.
+    pub engines: Option<Arc<dyn DevEngines>>,
 }
 
 impl HostConfig {
@@ -48,6 +51,7 @@ impl HostConfig {
             streams: StreamsConfig::default(),
             delivery: DeliveryPolicy::default(),
             limits: InstanceLimits::default(),
+            engines: None,
         }
     }
 }
@@ -121,7 +125,10 @@ impl Host {
             None => Streams::new(config.streams.clone(), on_stream),
         };
         let runtime = Runtime::new(config.cache_dir.clone(), &config.limits)?;
-        let loader = Loader::new(runtime.clone(), registry.clone(), config.plugins_dir.clone());
+        let mut loader = Loader::new(runtime.clone(), registry.clone(), config.plugins_dir.clone());
+        if let Some(engines) = config.engines.clone() {
+            loader = loader.with_engines(engines);
+        }
         let calls = Calls::new(
             runtime,
             registry.clone(),

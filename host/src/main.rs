@@ -169,7 +169,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Dev(args) => args.options(Mode::Sources).and_then(|options| {
-            eddy::tools::build::build_all(&options.plugins)?;
+            eddy::tools::build::build_for_dev(&options.plugins)?;
             serve(options)
         }),
     };

@@ -98,6 +98,11 @@ impl Server {
         config.delivery = options.delivery.clone();
         config.limits = options.instances.clone();
         config.streams = options.streams.clone();
+        if options.watch == Mode::Sources
+            && let Some(cache) = &config.cache_dir
+        {
+            config.engines = Some(Arc::new(tools::engine::Engines::new(cache)));
+        }
         let mut data_lock = None;
         let storage = match &options.state {
             Some(url) => {

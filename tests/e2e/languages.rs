@@ -1,11 +1,13 @@
 //! Plugins in JavaScript and Python, built against the same WIT world as the Rust ones, serving
 //! beside the Rust todos: `todo-search` (JavaScript) keeps a word index of the todo titles and
 //! answers `GET /todo-search?q=`; `todo-digest` (Python) counts each day's changes and pushes
-//! them to a stream. Each test also edits its plugin's source under a development-mode host and
-//! sees the rebuilt version swap in while every request succeeds.
+//! them to a stream. Each test serves its plugin under a development-mode host, from source on
+//! its language's engine (`dev.rs` tests the edit loop itself), and edits the source: the new
+//! version swaps in while every request succeeds.
 //!
-//! Their components are 12–18 MB: building one takes 7–14 s, compiling it about as long, so the
-//! waits for them here are longer than the harness's [`DEADLINE`](crate::harness::DEADLINE).
+//! The engines are 12–18 MB: building one takes 7–20 s, compiling it about as long (once per
+//! run), so the waits for them here are longer than the harness's
+//! [`DEADLINE`](crate::harness::DEADLINE).
 
 use std::path::Path;
 use std::time::Duration;
@@ -60,10 +62,12 @@ async fn host_with(name: &str) -> (tempfile::TempDir, TestHost) {
             std::fs::copy(entry.path(), staging.join(entry.file_name())).expect("a copy");
         }
     }
+    // The run's shared cache: development mode serves the plugin from source on its
+    // language's engine, built and compiled once for the run.
     let host = TestHost::start_configured(
         dir.path(),
         tempfile::tempdir().expect("a data dir"),
-        own_cache(Mode::Sources),
+        |options| options.watch = Mode::Sources,
     );
     add_plugin(&host, &staging, &dir.path().join(name)).await;
     (dir, host)
@@ -177,8 +181,8 @@ async fn javascript_todo_search_finds_todos_by_title_words_and_follows_edits_del
     })
     .await;
 
-    // Development mode: an edit of the source is rebuilt with componentize-js and swapped in;
-    // the index, in state, is still there for the new version.
+    // Development mode: an edit of the source serves at once, on the JavaScript engine; the
+    // index, in state, is still there for the new version.
     let edit = "\n// Edited by a test.\nconst unedited = FUNCTIONS.search;\n\
                 FUNCTIONS.search = (event) => ({ ...unedited(event), edited: true });\n";
     let file = dir.path().join("todo-search/todo-search.js");
@@ -235,7 +239,7 @@ async fn python_todo_digest_counts_each_days_changes_pushes_them_and_follows_reb
         }
     }
 
-    // Development mode: an edit of app.py is rebuilt with componentize-py and swapped in.
+    // Development mode: an edit of app.py serves at once, on the Python engine.
     let edit = "\n# Edited by a test.\n_unedited = FUNCTIONS[\"summaries\"]\n\
                 FUNCTIONS[\"summaries\"] = (_unedited[0], lambda request: {\"edited\": True, \"days\": _unedited[1](request)})\n";
     let file = dir.path().join("todo-digest/app.py");

@@ -13,6 +13,7 @@ mod chaos;
 mod cluster;
 mod crash;
 mod delivery;
+mod dev;
 mod errors;
 mod fairness;
 mod grants;

@@ -254,7 +254,7 @@ async fn a_restart_loads_compiled_components_from_the_cache() {
 
 /// A standalone Rust plugin `hello` answering `GET /hello` with `{"version": VERSION}`, built
 /// into the repository's plugin target directory so its dependencies are already compiled.
-fn write_hello(dir: &Path, version: &str) {
+pub fn write_hello(dir: &Path, version: &str) {
     let sdk = plugins_dir().join("../guest-sdk").canonicalize().expect("the SDK");
     // Where the repository's plugins were built (so the SDK's dependencies are compiled already).
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -278,7 +278,7 @@ fn write_hello(dir: &Path, version: &str) {
     write_hello_source(dir, version);
 }
 
-fn write_hello_source(dir: &Path, version: &str) {
+pub fn write_hello_source(dir: &Path, version: &str) {
     let source = format!(
         "use eddy_sdk::plugin;\nplugin! {{ \"hello\" => hello }}\n\
          fn hello() -> serde_json::Value {{ serde_json::json!({{ \"version\": {version} }}) }}\n"

@@ -12,17 +12,19 @@ use std::time::{Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 
+use super::engines::{DevEngines, FromSource};
 use super::folders::plugin_dirs;
 use super::manifest::Manifest;
 use super::registry::{Plugin, Registry, Rejection, Snapshot};
-use crate::runtime::Runtime;
+use crate::runtime::{Loadable, Runtime};
 
 /// A plugin folder's files, read once: what gets compiled and hashed is exactly what was read.
 pub struct Source {
     pub dir: PathBuf,
     pub manifest: Manifest,
-    pub bytes: Vec<u8>,
-    pub sha256: String,
+    /// The component, with what identifies it (and the plugin's sources when the component is
+    /// their development engine).
+    pub component: Loadable,
 }
 
 /// What one reload did.
@@ -48,32 +50,88 @@ pub struct Loader {
     registry: Arc<Registry>,
     /// The plugins directory: one folder per plugin.
     dir: PathBuf,
+    /// In development mode, the engines that serve plugins from source (`engines.rs`).
+    engines: Option<Arc<dyn DevEngines>>,
 }
 
-/// Reads a plugin folder's manifest and component.
-pub fn read_source(dir: &Path) -> Result<Source, Rejection> {
+/// Reads a plugin folder's manifest and component, or in development mode its sources and
+/// its language's engine (`from_source`).
+pub fn read_source(
+    dir: &Path,
+    from_source: Option<anyhow::Result<FromSource>>,
+) -> Result<Source, Rejection> {
     let manifest_path = dir.join("plugin.toml");
     let manifest = Manifest::load(&manifest_path).map_err(|e| {
         let reason =
             if e.line == 0 { e.message } else { format!("line {}: {}", e.line, e.message) };
         Rejection::new(&manifest_path, reason)
     })?;
-    let bytes = std::fs::read(&manifest.component).map_err(|e| {
+    let component = match from_source {
+        Some(Ok(engine)) => served_from_source(engine)?,
+        Some(Err(e)) => return Err(Rejection::new(dir, format!("{e:#}"))),
+        None => read_component(&manifest.component)?,
+    };
+    Ok(Source { dir: dir.to_path_buf(), manifest, component })
+}
+
+/// The component a plugin's manifest names, as built.
+fn read_component(path: &Path) -> Result<Loadable, Rejection> {
+    let bytes = std::fs::read(path).map_err(|e| {
         let reason = match e.kind() {
             std::io::ErrorKind::NotFound => {
                 "component not found: build it with `eddy build`".into()
             }
             _ => format!("cannot read the component: {e}"),
         };
-        Rejection::new(&manifest.component, reason)
+        Rejection::new(path, reason)
     })?;
     let sha256 = format!("{:x}", Sha256::digest(&bytes));
-    Ok(Source { dir: dir.to_path_buf(), manifest, bytes, sha256 })
+    Ok(Loadable { bytes, cache_key: sha256.clone(), sha256, sources: None })
+}
+
+/// A development engine and the plugin's sources, identified together.
+fn served_from_source(from: FromSource) -> Result<Loadable, Rejection> {
+    let FromSource { engine, engine_sha256, sources } = from;
+    let bytes = std::fs::read(&engine)
+        .map_err(|e| Rejection::new(&engine, format!("cannot read the development engine: {e}")))?;
+    let mut hash = Sha256::new();
+    hash.update(engine_sha256.as_bytes());
+    hash.update(sources.entry.as_bytes());
+    for (path, text) in &sources.files {
+        // Lengths first, so no two different file lists hash alike.
+        for part in [path, text] {
+            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(part.as_bytes());
+        }
+    }
+    let sha256 = format!("{:x}", hash.finalize());
+    Ok(Loadable { bytes, cache_key: engine_sha256, sha256, sources: Some(Arc::new(sources)) })
 }
 
 impl Loader {
     pub fn new(runtime: Runtime, registry: Arc<Registry>, dir: PathBuf) -> Loader {
-        Loader { runtime, registry, dir }
+        Loader { runtime, registry, dir, engines: None }
+    }
+
+    /// Serves the plugins `engines` take from source (development mode).
+    pub fn with_engines(mut self, engines: Arc<dyn DevEngines>) -> Loader {
+        self.engines = Some(engines);
+        self
+    }
+
+    /// Whether the plugin in `dir` is served from source (an edit reloads it without a build).
+    pub fn serves_from_source(&self, dir: &Path) -> bool {
+        self.engines.as_ref().is_some_and(|e| e.serves(dir))
+    }
+
+    /// Reads a plugin folder (see [`read_source`]); building a development engine may take
+    /// seconds, so this runs off the async workers.
+    async fn read(&self, dir: &Path) -> Result<Source, Rejection> {
+        let (engines, dir) = (self.engines.clone(), dir.to_path_buf());
+        let read = tokio::task::spawn_blocking(move || {
+            read_source(&dir, engines.as_ref().and_then(|e| e.source_of(&dir)))
+        });
+        read.await.unwrap_or_else(|e| Err(Rejection::new(&self.dir, format!("reading: {e}"))))
     }
 
     /// The plugins directory.
@@ -83,7 +141,7 @@ impl Loader {
 
     /// Compiles and checks a plugin's source.
     pub async fn compile(&self, source: Source) -> Result<Plugin, Rejection> {
-        let Source { dir, manifest, bytes, sha256 } = source;
+        let Source { dir, manifest, component } = source;
         let max_memory = self.runtime.limits().max_memory_bytes;
         if let Some(mib) = manifest.limits.memory_mib
             && mib.saturating_mul(1 << 20) > max_memory as u64
@@ -95,16 +153,16 @@ impl Loader {
             return Err(Rejection::new(dir.join("plugin.toml"), reason));
         }
         let started = Instant::now();
+        // What a rejection names: the component, or for a plugin served from source its entry.
+        let file = match &component.sources {
+            Some(sources) => dir.join(&sources.entry),
+            None => manifest.component.clone(),
+        };
         let component = self
             .runtime
-            .load(
-                &manifest.component,
-                bytes,
-                sha256,
-                (manifest.instances.reuse, manifest.limits.concurrency),
-            )
+            .load(&file, component, (manifest.instances.reuse, manifest.limits.concurrency))
             .await
-            .map_err(|e| Rejection::new(&manifest.component, format!("{e:#}")))?;
+            .map_err(|e| Rejection::new(&file, format!("{e:#}")))?;
         let missing: Vec<&str> = manifest
             .functions
             .keys()
@@ -141,7 +199,7 @@ impl Loader {
         let _writer = registry.writer().await;
         let mut accepted: Vec<Arc<Plugin>> = Vec::new();
         for dir in dirs {
-            let loaded = match read_source(&dir) {
+            let loaded = match self.read(&dir).await {
                 Ok(source) => self.compile(source).await,
                 Err(rejection) => Err(rejection),
             };
@@ -178,14 +236,14 @@ impl Loader {
         if !dir.join("plugin.toml").is_file() {
             return self.unload(dir).await;
         }
-        let source = match read_source(dir) {
+        let source = match self.read(dir).await {
             Ok(source) => source,
             Err(rejection) => return self.reject(dir, rejection),
         };
         let serving = registry.snapshot().plugins.values().find(|p| p.dir == dir).cloned();
-        if serving
-            .is_some_and(|p| p.component.sha256 == source.sha256 && p.manifest == source.manifest)
-        {
+        if serving.is_some_and(|p| {
+            p.component.sha256 == source.component.sha256 && p.manifest == source.manifest
+        }) {
             // e.g. a bad version was replaced by the one still serving.
             registry.clear_rejection(dir);
             return Outcome::Unchanged;

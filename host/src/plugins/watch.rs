@@ -1,6 +1,7 @@
 //! Watches the plugins directory and reloads a plugin folder when its manifest or component
 //! changes, appears or disappears (see [`super::reload`]). In development mode it also watches
-//! plugin sources (`src/`, `Cargo.toml`), rebuilds the plugin with its toolchain, and the build's
+//! plugin sources (`src/`, `Cargo.toml`, `*.js`, `*.py`): a plugin served from source
+//! (`engines.rs`) is reloaded at once, any other is rebuilt with its toolchain and the build's
 //! new component is then picked up like any other. Changes are settled first: a folder is
 //! handled only once it has been quiet for [`SETTLE`], so a file still being written is never
 //! loaded. Work on one folder is serialised, so the last change always wins.
@@ -137,6 +138,10 @@ async fn run(
                         let _serial = lock.lock().await;
                         match change {
                             Change::Artifact => {
+                                loader.reload(&folder).await;
+                            }
+                            // Served from source: the loader reads the new sources itself.
+                            Change::Source if loader.serves_from_source(&folder) => {
                                 loader.reload(&folder).await;
                             }
                             Change::Source => build(rebuild, &folder).await,

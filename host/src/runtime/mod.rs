@@ -12,15 +12,18 @@
 
 mod bindings;
 mod cache;
+mod dev;
 mod imports;
 mod limits;
 mod pool;
 mod share;
+mod sources;
 mod store;
 mod view;
 
 pub use bindings::wit;
 pub use limits::{CallLimits, DeadlineExceeded, EPOCH_TICK, InstanceLimits};
+pub use sources::Sources;
 pub use view::{HostView, Pending, Reply, Request};
 
 use std::path::{Path, PathBuf};
@@ -51,7 +54,8 @@ pub struct Runtime {
 /// A compiled, pre-linked component, ready to instantiate.
 pub struct LoadedComponent {
     pre: PluginPre<CallCtx>,
-    /// Hex sha256 of the component file: identifies exactly which build is serving.
+    /// Hex sha256 of the component file (for a development engine, of the engine and the
+    /// plugin's sources): identifies exactly which build is serving.
     pub sha256: String,
     /// The function names the component says it implements (`handler.functions`).
     pub exports: Vec<String>,
@@ -63,6 +67,20 @@ pub struct LoadedComponent {
     warm: WarmPool,
     /// The plugin's share of instances and cores.
     share: Share,
+    /// The plugin's sources when this is its development engine (`dev.rs`).
+    sources: Option<Arc<Sources>>,
+}
+
+/// A component to load: its bytes, and what identifies them.
+pub struct Loadable {
+    pub bytes: Vec<u8>,
+    /// Hex sha256 of `bytes`: the compiled-code cache's key.
+    pub cache_key: String,
+    /// Hex sha256 of what serves: of `bytes`, or for a development engine of the engine and
+    /// the plugin's sources together.
+    pub sha256: String,
+    /// The plugin's sources, when `bytes` are its language's development engine.
+    pub sources: Option<Arc<Sources>>,
 }
 
 /// How a call failed on the wasm side.
@@ -120,6 +138,8 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
         Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |ctx| ctx)
             .map_err(anyhow::Error::from)?;
+        bindings::engine::eddy::plugin::dev::add_to_linker::<_, HasSelf<_>>(&mut linker, |ctx| ctx)
+            .map_err(anyhow::Error::from)?;
         let cache = cache_dir.map(|dir| Arc::new(cache::CompileCache::new(dir, &engine)));
         let weak = engine.weak();
         std::thread::Builder::new().name("eddy-epoch".into()).spawn(move || {
@@ -143,27 +163,26 @@ impl Runtime {
         &self.limits
     }
 
-    /// Compiles (or loads from the cache) the component `bytes` (read from `path`, with hash
-    /// `sha256`), links it against the world and asks it which functions it implements. Fails
-    /// on anything that is not a component of the `plugin` world. With `reuse`, its instances
-    /// are kept warm between calls; `concurrency` caps its calls in flight (none: the host's
-    /// default).
+    /// Compiles (or loads from the cache) a component (read from `path`), links it against the
+    /// world and asks it which functions it implements. Fails on anything that is not a
+    /// component of the `plugin` world. With `reuse`, its instances are kept warm between
+    /// calls; `concurrency` caps its calls in flight (none: the host's default).
     pub async fn load(
         &self,
         path: &Path,
-        bytes: Vec<u8>,
-        sha256: String,
+        loadable: Loadable,
         (reuse, concurrency): (bool, Option<u32>),
     ) -> anyhow::Result<LoadedComponent> {
-        let (engine, cache, key) = (self.engine.clone(), self.cache.clone(), sha256.clone());
+        let Loadable { bytes, cache_key, sha256, sources } = loadable;
+        let (engine, cache) = (self.engine.clone(), self.cache.clone());
         // Compiling takes milliseconds to seconds: keep it off the async workers.
         let (component, from_cache) = tokio::task::spawn_blocking(move || {
-            if let Some(component) = cache.as_ref().and_then(|c| c.load(&engine, &key)) {
+            if let Some(component) = cache.as_ref().and_then(|c| c.load(&engine, &cache_key)) {
                 return Ok((component, true));
             }
             let component = Component::new(&engine, &bytes)?;
             if let Some(cache) = &cache {
-                cache.store(&key, &component);
+                cache.store(&cache_key, &component);
             }
             Ok::<_, wasmtime::Error>((component, false))
         })
@@ -175,7 +194,7 @@ impl Runtime {
             .map_err(|e| anyhow::anyhow!("does not fit the eddy plugin world: {e}"))?;
         let pre = PluginPre::new(pre)
             .map_err(|e| anyhow::anyhow!("does not export eddy:plugin/handler: {e}"))?;
-        let mut store = new_store(&self.engine, self.limits.memory_bytes);
+        let mut store = new_store(&self.engine, self.limits.memory_bytes, sources.clone());
         // No view: a guest that calls the host while listing its functions gets an error.
         let unthrottled = Default::default();
         let names = ("<load>".into(), "<load>".into());
@@ -184,15 +203,23 @@ impl Runtime {
             .instantiate_async(&mut store)
             .await
             .map_err(|e| anyhow::anyhow!("failed to instantiate: {e}"))?;
-        let exports = instance
-            .eddy_plugin_handler()
-            .call_functions(&mut store)
-            .await
-            .map_err(|e| anyhow::anyhow!("handler.functions() failed: {e}"))?;
+        let exports = match instance.eddy_plugin_handler().call_functions(&mut store).await {
+            Ok(exports) => exports,
+            Err(e) => {
+                // A development engine says on stderr why the plugin's code did not load, ended
+                // by a blank line (what its language's runtime prints after it is noise here).
+                let said = String::from_utf8_lossy(&store.data().output.contents()).into_owned();
+                match said.split("\n\n").next().unwrap_or_default().trim() {
+                    "" => anyhow::bail!("handler.functions() failed: {e}"),
+                    said => anyhow::bail!("{said}"),
+                }
+            }
+        };
         tracing::debug!(path = %path.display(), "component loaded");
         let warm = WarmPool::new(self.warm_total.clone());
         let share = Share::new(concurrency, &self.limits);
-        let loaded = LoadedComponent { pre, sha256, exports, from_cache, reuse, warm, share };
+        let loaded =
+            LoadedComponent { pre, sha256, exports, from_cache, reuse, warm, share, sources };
         if reuse {
             // The instance that answered `functions()` serves the first call.
             loaded.warm.put(store, instance, &self.limits);
@@ -215,7 +242,7 @@ impl Runtime {
         };
         let (mut store, instance) = match component.warm.take(&self.limits) {
             Some(Warm { store, instance, .. }) => (store, Some(instance)),
-            None => (new_store(&self.engine, limits.memory_bytes), None),
+            None => (new_store(&self.engine, limits.memory_bytes, component.sources.clone()), None),
         };
         let names = (target.plugin.clone(), target.id.clone());
         let lane = component.share.gate(self.limits.long_call);

@@ -15,6 +15,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::wit;
 use super::limits::{CallLimits, DeadlineExceeded, MemoryCap};
 use super::share::LaneGate;
+use super::sources::Sources;
 use super::view::HostView;
 
 /// Bytes of guest stdout/stderr kept per call; more is dropped (the guest sees a closed pipe).
@@ -37,6 +38,8 @@ pub struct CallCtx {
     deadline: Instant,
     /// The current call's turn on its plugin's lanes, once it runs long.
     pub(super) lane: LaneGate,
+    /// The plugin's sources, when this store runs a development engine (`dev.rs`).
+    pub(super) sources: Option<Arc<Sources>>,
 }
 
 impl CallCtx {
@@ -59,7 +62,11 @@ impl WasiView for CallCtx {
 /// the guest is stopped at the next epoch tick; before it, the guest yields to other tasks at
 /// every tick so a busy guest cannot starve them, and a long call without a lane waits for one
 /// (`share.rs`).
-pub fn new_store(engine: &Engine, memory_bytes: usize) -> Store<CallCtx> {
+pub fn new_store(
+    engine: &Engine,
+    memory_bytes: usize,
+    sources: Option<Arc<Sources>>,
+) -> Store<CallCtx> {
     let output = MemoryOutputPipe::new(GUEST_OUTPUT_LIMIT);
     let wasi = WasiCtx::builder().stdout(output.clone()).stderr(output.clone()).build();
     let ctx = CallCtx {
@@ -72,6 +79,7 @@ pub fn new_store(engine: &Engine, memory_bytes: usize) -> Store<CallCtx> {
         memory: MemoryCap { bytes: memory_bytes, hit: false, peak: 0 },
         deadline: Instant::now(),
         lane: LaneGate::default(),
+        sources,
     };
     let mut store = Store::new(engine, ctx);
     store.limiter(|ctx| &mut ctx.memory);

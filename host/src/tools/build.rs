@@ -33,7 +33,7 @@ use crate::plugins::manifest::Manifest;
 const RUST_TARGET: &str = "wasm32-wasip2";
 
 /// The contract JavaScript and Python plugins are built against: the very WIT this host speaks.
-const WIT: &str = include_str!("../../../wit/eddy.wit");
+pub(super) const WIT: &str = include_str!("../../../wit/eddy.wit");
 /// The world of [`WIT`] that every plugin targets.
 const WORLD: &str = "plugin";
 
@@ -44,7 +44,7 @@ const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 /// The WASI features componentize-js can leave out. All are left out unless a plugin's
 /// `package.json` asks for them (`"eddy": {"wasi": ["clocks"]}`): the host grants none of
 /// them, and without `http` and `fetch-event` the component would import `wasi:http`.
-const JS_WASI_FEATURES: &[&str] = &["stdio", "random", "clocks", "http", "fetch-event"];
+pub(super) const JS_WASI_FEATURES: &[&str] = &["stdio", "random", "clocks", "http", "fetch-event"];
 
 /// The language of a plugin folder, told by its files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +91,16 @@ pub fn check(dir: &Path) -> Result<(), MissingToolchain> {
 /// Builds every plugin under `dir`. Returns an error naming the plugins that failed; plugins
 /// whose toolchain is missing are skipped, not failed.
 pub fn build_all(dir: &Path) -> anyhow::Result<()> {
+    build_each(dir, false)
+}
+
+/// What `eddy dev` builds at start: as [`build_all`], except the JavaScript and Python plugins
+/// whose toolchain is installed, which it serves from source (`engine.rs`).
+pub fn build_for_dev(dir: &Path) -> anyhow::Result<()> {
+    build_each(dir, true)
+}
+
+fn build_each(dir: &Path, dev: bool) -> anyhow::Result<()> {
     let dirs = plugin_dirs(dir).with_context(|| format!("reading {}", dir.display()))?;
     if dirs.is_empty() {
         bail!("no plugins in {} (a plugin is a folder with a plugin.toml)", dir.display());
@@ -99,6 +109,14 @@ pub fn build_all(dir: &Path) -> anyhow::Result<()> {
     for plugin_dir in &dirs {
         let name = plugin_dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
         let started = Instant::now();
+        let language = detect(plugin_dir);
+        if dev
+            && matches!(language, Language::JavaScript | Language::Python)
+            && check(plugin_dir).is_ok()
+        {
+            println!("  dev   {name:<16} served from source by the {language:?} engine: no build");
+            continue;
+        }
         match build_one(plugin_dir) {
             Ok(Some(component)) => {
                 let size = std::fs::metadata(&component).map_or(0, |m| m.len());
@@ -156,7 +174,7 @@ pub fn build_one(dir: &Path) -> anyhow::Result<Option<PathBuf>> {
 }
 
 /// Where a build writes before the rename that makes its component visible.
-fn partial(component: &Path) -> PathBuf {
+pub(super) fn partial(component: &Path) -> PathBuf {
     component.with_extension("wasm.partial")
 }
 
@@ -245,7 +263,7 @@ fn build_js(dir: &Path, component: &Path) -> anyhow::Result<()> {
 }
 
 /// The WASI features a JavaScript plugin keeps: `"eddy": {"wasi": [...]}` in its package.json.
-fn js_wasi_kept(package: &Value) -> anyhow::Result<Vec<&str>> {
+pub(super) fn js_wasi_kept(package: &Value) -> anyhow::Result<Vec<&str>> {
     let Some(list) = package["eddy"].get("wasi") else { return Ok(Vec::new()) };
     let names: Option<Vec<&str>> =
         list.as_array().and_then(|l| l.iter().map(Value::as_str).collect());
@@ -271,7 +289,7 @@ fn build_python(dir: &Path, component: &Path) -> anyhow::Result<()> {
 }
 
 /// Runs a componentize command that writes the partial component, then renames it into place.
-fn finish(mut command: Command, tool: &str, component: &Path) -> anyhow::Result<()> {
+pub(super) fn finish(mut command: Command, tool: &str, component: &Path) -> anyhow::Result<()> {
     let output = command.output().with_context(|| format!("running {tool}"))?;
     let partial = partial(component);
     if !output.status.success() || !partial.is_file() {
@@ -294,7 +312,7 @@ fn tool_output(output: &Output) -> String {
 
 /// componentize-js from `node_modules/.bin` of the plugin or of the plugins directory, or from
 /// `PATH`; it runs on Node.js, which must be on `PATH`.
-fn componentize_js(dir: &Path) -> Result<PathBuf, MissingToolchain> {
+pub(super) fn componentize_js(dir: &Path) -> Result<PathBuf, MissingToolchain> {
     if find_on_path("node").is_none() {
         return Err(MissingToolchain {
             tool: "Node.js",
@@ -325,7 +343,7 @@ fn componentize_js(dir: &Path) -> Result<PathBuf, MissingToolchain> {
 
 /// componentize-py from a `.venv` of the plugin or of the plugins directory, the active
 /// virtualenv, or `PATH`.
-fn componentize_py(dir: &Path) -> Result<PathBuf, MissingToolchain> {
+pub(super) fn componentize_py(dir: &Path) -> Result<PathBuf, MissingToolchain> {
     let exe = format!("componentize-py{}", std::env::consts::EXE_SUFFIX);
     let scripts = if cfg!(windows) { "Scripts" } else { "bin" };
     let venvs = [Some(dir.join(".venv")), dir.parent().map(|p| p.join(".venv"))]
@@ -358,7 +376,7 @@ fn find_on_path(name: impl AsRef<OsStr>) -> Option<PathBuf> {
 
 /// A directory holding [`WIT`], for the componentize tools: one per WIT content under the
 /// system's temporary directory, written once (to a unique name, then renamed).
-fn wit_dir() -> anyhow::Result<PathBuf> {
+pub(super) fn wit_dir() -> anyhow::Result<PathBuf> {
     static UNIQUE: AtomicU64 = AtomicU64::new(0);
     let hash = format!("{:x}", Sha256::digest(WIT.as_bytes()));
     let dir = std::env::temp_dir().join(format!("eddy-wit-{}", &hash[..16]));

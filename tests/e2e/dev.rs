@@ -1,0 +1,178 @@
+//! The edit loop of `eddy dev` (docs/development.md): JavaScript and Python plugins are served
+//! from source by their language's development engine, so a save serves without a build. Every
+//! save style ends with the newest source serving, or with its error shown and the previous
+//! version serving: in place, by rename, several files at once, and during another plugin's
+//! build. The first test to run builds each engine (tens of seconds, once per toolchain and
+//! run: the engines are kept in the run's shared cache); after that an edit serves within a
+//! second or two.
+
+use std::path::Path;
+
+use eddy::plugins::watch::Mode;
+use eddy::tools::scaffold::{self, Lang};
+use serde_json::Value;
+
+use crate::harness::{SLOW_DEADLINE, TestHost, eventually, eventually_within};
+use crate::languages::{require_toolchain, share_toolchains};
+use crate::reload::{write_hello, write_hello_source};
+
+/// A development-mode host on an empty plugins folder (so it starts at once, before any engine
+/// is built), with the toolchains of the repository's `plugins/`.
+fn dev_host() -> (tempfile::TempDir, TestHost) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    share_toolchains(dir.path());
+    let data = tempfile::tempdir().expect("a data dir");
+    let host = TestHost::start_configured(dir.path(), data, |o| o.watch = Mode::Sources);
+    (dir, host)
+}
+
+/// Makes the plugin `name` in `lang` as `eddy new` does, outside the host's view, then moves it
+/// in and waits until it answers (the first time, its language's engine is built).
+async fn add_new_plugin(host: &TestHost, dir: &Path, name: &str, lang: Lang) -> std::path::PathBuf {
+    let outside = tempfile::tempdir().expect("a temp dir");
+    scaffold::run(outside.path(), name, lang).expect("eddy new");
+    let folder = dir.join(name);
+    std::fs::rename(outside.path().join(name), &folder).expect("move the plugin in");
+    require_toolchain(&folder);
+    eventually_within(SLOW_DEADLINE, &format!("{name} to serve"), || async {
+        (host.get(&format!("/{name}")).await.0 == 200).then_some(())
+    })
+    .await;
+    folder
+}
+
+/// The greeting `GET /NAME` answers with.
+async fn greeting(host: &TestHost, name: &str) -> String {
+    let (status, body) = host.get(&format!("/{name}")).await;
+    assert_eq!(status, 200, "{body}");
+    body["message"].as_str().unwrap_or_default().to_string()
+}
+
+/// Writes `text` over `file` in place (truncate and write, as many editors save).
+fn save_in_place(file: &Path, text: &str) {
+    std::fs::write(file, text).expect("the save");
+}
+
+/// Writes `text` to a temporary file beside `file`, then renames it over `file` (as other
+/// editors save).
+fn save_by_rename(file: &Path, text: &str) {
+    let name = file.file_name().and_then(|n| n.to_str()).expect("a file name");
+    let temporary = file.with_file_name(format!(".{name}.swp"));
+    std::fs::write(&temporary, text).expect("the save");
+    std::fs::rename(&temporary, file).expect("the rename");
+}
+
+/// Replaces `from` with `to` in `file`, saved with `save`.
+fn edit(file: &Path, from: &str, to: &str, save: fn(&Path, &str)) {
+    let text = std::fs::read_to_string(file).expect("the source");
+    assert!(text.contains(from), "{} holds {from:?}", file.display());
+    save(file, &text.replacen(from, to, 1));
+}
+
+/// Waits until `GET /NAME` greets with `wanted`.
+async fn greets(host: &TestHost, name: &str, wanted: &str) {
+    eventually(&format!("{name} to answer {wanted:?}"), || async {
+        (greeting(host, name).await == wanted).then_some(())
+    })
+    .await;
+}
+
+/// The reason the host gives for refusing the plugin in `folder`, if it refuses it.
+async fn rejection(host: &TestHost, folder: &str) -> Option<String> {
+    let (_, body) = host.get("/_eddy/plugins").await;
+    let rejected = body["rejected"].as_array()?;
+    let entry = rejected
+        .iter()
+        .find(|r| r["dir"].as_str().is_some_and(|d| Path::new(d).ends_with(folder)))?;
+    entry["reason"].as_str().map(str::to_string)
+}
+
+/// In place, by rename, broken (reported with its file and line; the last good version serves),
+/// then fixed: the newest source serves each time.
+async fn follow_saves(lang: Lang, name: &str, entry: &str, broken: &str, error: &str) {
+    let (dir, host) = dev_host();
+    let folder = add_new_plugin(&host, dir.path(), name, lang).await;
+    let file = folder.join(entry);
+    assert_eq!(greeting(&host, name).await, format!("Hello from {name}"));
+
+    edit(&file, "Hello from", "Saved in place from", save_in_place);
+    greets(&host, name, &format!("Saved in place from {name}")).await;
+
+    edit(&file, "Saved in place from", "Saved by rename from", save_by_rename);
+    greets(&host, name, &format!("Saved by rename from {name}")).await;
+
+    let good = std::fs::read_to_string(&file).expect("the source");
+    save_in_place(&file, &format!("{good}\n{broken}\n"));
+    let reason = eventually("the broken save to be reported", || rejection(&host, name)).await;
+    assert!(reason.contains(entry) && reason.contains(error), "{reason}");
+    assert_eq!(greeting(&host, name).await, format!("Saved by rename from {name}"));
+
+    save_in_place(&file, &good.replacen("Saved by rename from", "Fixed from", 1));
+    greets(&host, name, &format!("Fixed from {name}")).await;
+    assert_eq!(rejection(&host, name).await, None, "the fixed version is no longer refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_javascript_plugin_serves_every_save_and_keeps_serving_through_a_broken_one() {
+    follow_saves(Lang::JavaScript, "greet-js", "index.js", "const = 1;", "Unexpected token").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_plugin_serves_every_save_and_keeps_serving_through_a_broken_one() {
+    follow_saves(Lang::Python, "greet-py", "app.py", "def broken(:", "SyntaxError").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_modules_saved_together_serve_together() {
+    let (dir, host) = dev_host();
+    let folder = add_new_plugin(&host, dir.path(), "parts-js", Lang::JavaScript).await;
+    let (entry, part) = (folder.join("index.js"), folder.join("src/words.js"));
+    std::fs::create_dir_all(folder.join("src")).expect("mkdir");
+    save_in_place(
+        &part,
+        "export const WORD = 'one';\nexport default function shout(s) { return s.toUpperCase(); }\n",
+    );
+    edit(
+        &entry,
+        "const NAME",
+        "import shout, { WORD } from './src/words.js';\nconst NAME",
+        save_in_place,
+    );
+    edit(&entry, "`Hello from ${NAME}`", "`${shout(WORD)} from ${NAME}`", save_in_place);
+    greets(&host, "parts-js", "ONE from parts-js").await;
+
+    // Both files at once: what serves is both edits, never one of them alone for good.
+    save_by_rename(
+        &part,
+        "export const WORD = 'two';\nexport default function shout(s) { return `${s}!`; }\n",
+    );
+    edit(&entry, "`${shout(WORD)} from", "`${shout(WORD)} also from", save_by_rename);
+    greets(&host, "parts-js", "two! also from parts-js").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_during_another_plugins_build_serves_and_so_does_that_build() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let hello = dir.path().join("hello");
+    write_hello(&hello, "1");
+    let root = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || eddy::tools::build::build_all(&root))
+        .await
+        .expect("the build task")
+        .expect("the first build");
+    share_toolchains(dir.path());
+    let data = tempfile::tempdir().expect("a data dir");
+    let host = TestHost::start_configured(dir.path(), data, |o| o.watch = Mode::Sources);
+    let folder = add_new_plugin(&host, dir.path(), "beside", Lang::JavaScript).await;
+
+    // A cargo build of hello starts; the JavaScript edit lands while it runs.
+    write_hello_source(&hello, "2");
+    edit(&folder.join("index.js"), "Hello from", "Edited during a build, from", save_in_place);
+    greets(&host, "beside", "Edited during a build, from beside").await;
+    eventually_within(SLOW_DEADLINE, "the Rust build to serve", || async {
+        (host.get("/hello").await.1 == Value::from(serde_json::json!({ "version": 2 })))
+            .then_some(())
+    })
+    .await;
+    assert_eq!(greeting(&host, "beside").await, "Edited during a build, from beside");
+}
