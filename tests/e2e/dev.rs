@@ -10,7 +10,7 @@ use std::path::Path;
 
 use eddy::plugins::watch::Mode;
 use eddy::tools::scaffold::{self, Lang};
-use serde_json::Value;
+use serde_json::json;
 
 use crate::harness::{SLOW_DEADLINE, TestHost, eventually, eventually_within};
 use crate::languages::{require_toolchain, share_toolchains};
@@ -170,8 +170,7 @@ async fn an_edit_during_another_plugins_build_serves_and_so_does_that_build() {
     edit(&folder.join("index.js"), "Hello from", "Edited during a build, from", save_in_place);
     greets(&host, "beside", "Edited during a build, from beside").await;
     eventually_within(SLOW_DEADLINE, "the Rust build to serve", || async {
-        (host.get("/hello").await.1 == Value::from(serde_json::json!({ "version": 2 })))
-            .then_some(())
+        (host.get("/hello").await.1 == json!({ "version": 2 })).then_some(())
     })
     .await;
     assert_eq!(greeting(&host, "beside").await, "Edited during a build, from beside");
