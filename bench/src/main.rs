@@ -17,12 +17,15 @@
 //! - `fairness` — a quiet plugin's latency while another is flooded with runaway calls;
 //! - `cluster` — one to three hosts on one PostgreSQL database: throughput and CPU (hosts and
 //!   database), write on one host → frame on another, start-up and memory with 1M stored keys.
+//! - `dev` — the edit loop of `eddy dev`: save → first response of the new version, per
+//!   language.
 //!
 //! The scenarios that measure the host's own CPU time or memory run the release binary
 //! (`target/release/eddy serve`) as a separate process ([`process`]).
 
 mod calls;
 mod cluster;
+mod dev;
 mod fairness;
 mod fixtures;
 mod hello;
@@ -39,9 +42,9 @@ mod triggers;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-const SCENARIOS: [&str; 10] = [
+const SCENARIOS: [&str; 11] = [
     "reload", "state", "http", "hello", "calls", "triggers", "sockets", "startup", "fairness",
-    "cluster",
+    "cluster", "dev",
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -76,6 +79,7 @@ fn main() -> anyhow::Result<()> {
                 "startup" => startup::run(&plugins).await,
                 "fairness" => fairness::run(&plugins).await,
                 "cluster" => cluster::run(&plugins).await,
+                "dev" => dev::run(&plugins).await,
                 _ => unreachable!("checked above"),
             }
         })?;
