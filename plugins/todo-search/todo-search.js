@@ -1,10 +1,11 @@
 // todo-search: finds todos by the words of their titles.
 //
-// The index lives in the state scope `todo-search-index`: one key per word, whose value is an
-// object with one field per todo holding that word (`{"01KAQ...": true}`). `index`, a state
-// trigger on `todos`, adds and removes a todo's fields as its title comes, changes and goes.
-// It writes with `set`/`remove` update ops, not read-modify-write, so two todos indexed at
-// once never lose each other's entry (ops are applied atomically per key, at commit).
+// The index lives in the state scope `todo-search-index`: one key per word and todo,
+// `<word>/<todo id>`, whose value is the todo's id. `index`, a state trigger on `todos`, sets
+// and deletes a todo's keys as its title comes, changes and goes: a create costs one write per
+// word of its title, however many todos share the word, and two todos indexed at once touch
+// different keys. A search lists each word's keys by prefix (`milk/`): words hold no `/`, so
+// the prefix of one word never matches another.
 
 import * as state from 'eddy:plugin/state@0.1.0';
 import { log } from 'eddy:plugin/log@0.1.0';
@@ -49,17 +50,16 @@ function search(request) {
   }
   let ids = null;
   for (let i = 0; i < wanted.length; i++) {
-    const entry = parse(state.get(INDEX, wanted[i])) ?? {};
+    // In key order, so in id order: ids are ULIDs, which sort in creation order.
+    const holding = state.list(INDEX, `${wanted[i]}/`, undefined, undefined).map(parse);
     if (ids === null) {
-      ids = Object.keys(entry);
+      ids = holding;
     } else {
-      const holding = new Set(Object.keys(entry));
-      ids = ids.filter((id) => holding.has(id));
+      const set = new Set(holding);
+      ids = ids.filter((id) => set.has(id));
     }
   }
-  // Ids are ULIDs: sorted, they are in creation order. A todo deleted since it was indexed
-  // (its trigger not yet run) is skipped.
-  ids.sort();
+  // A todo deleted since it was indexed (its trigger not yet run) is skipped.
   const todos = [];
   for (let i = 0; i < ids.length; i++) {
     const todo = parse(state.get(TODOS, ids[i]));
@@ -86,12 +86,11 @@ function index(change) {
   const before = new Set(words(parse(change.oldValue)?.title));
   const after = new Set(words(parse(change.newValue)?.title));
   const id = change.key;
-  const apply = (word, op) => state.update(INDEX, word, JSON.stringify([op]));
   for (const word of before) {
-    if (!after.has(word)) apply(word, { type: 'remove', path: id });
+    if (!after.has(word)) state.delete(INDEX, `${word}/${id}`);
   }
   for (const word of after) {
-    if (!before.has(word)) apply(word, { type: 'set', path: id, value: true });
+    if (!before.has(word)) state.set(INDEX, `${word}/${id}`, JSON.stringify(id));
   }
   log('debug', 'indexed todo', JSON.stringify({ id, words: [...after] }));
   return null;

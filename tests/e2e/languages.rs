@@ -164,8 +164,21 @@ async fn javascript_todo_search_finds_todos_by_title_words_and_follows_edits_del
             .then_some(())
     })
     .await;
-    let (_, index) = host.get("/probe/state/todo-search-index/oat").await;
-    assert_eq!(index, json!({ milk.clone(): true }), "the index keeps word -> ids in state");
+    let (_, index) = host.get(&format!("/probe/state/todo-search-index/oat%2F{milk}")).await;
+    assert_eq!(index, json!(milk.clone()), "the index keeps a key <word>/<id> in state");
+
+    // Todos created at once that share a word are all indexed under it, none lost, in
+    // creation order.
+    let titles: Vec<String> = (0..16).map(|i| format!("shared word {i}")).collect();
+    let creates = titles.iter().map(|title| create(&host, title));
+    let shared: Vec<String> =
+        futures_util::future::join_all(creates).await.iter().map(id).collect();
+    let mut in_order = shared.clone();
+    in_order.sort();
+    eventually("every concurrent create to be indexed", || async {
+        (search(&host, "shared%20word").await == in_order).then_some(())
+    })
+    .await;
 
     // A toggle keeps the words; search answers with the todo as it is now.
     assert_eq!(host.post("/todos/toggle", json!({ "id": milk })).await.0, 200);
