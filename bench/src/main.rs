@@ -18,7 +18,9 @@
 //! - `cluster` — one to three hosts on one PostgreSQL database: throughput and CPU (hosts and
 //!   database), write on one host → frame on another, start-up and memory with 1M stored keys.
 //! - `dev` — the edit loop of `eddy dev`: save → first response of the new version, per
-//!   language.
+//!   language;
+//! - `examples` — `POST /todos` with every example plugin loaded, beside the todos alone, and
+//!   the host CPU each example's trigger costs per create.
 //!
 //! The scenarios that measure the host's own CPU time or memory run the release binary
 //! (`target/release/eddy serve`) as a separate process ([`process`]).
@@ -26,6 +28,7 @@
 mod calls;
 mod cluster;
 mod dev;
+mod examples;
 mod fairness;
 mod fixtures;
 mod hello;
@@ -42,9 +45,9 @@ mod triggers;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 12] = [
     "reload", "state", "http", "hello", "calls", "triggers", "sockets", "startup", "fairness",
-    "cluster", "dev",
+    "cluster", "dev", "examples",
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -57,7 +60,7 @@ fn main() -> anyhow::Result<()> {
     let plugins = repo().join("plugins");
     // The Rust plugins the scenarios use are built here; the JavaScript and Python ones by the
     // scenario that uses them, when their toolchains are installed (they stay optional).
-    for plugin in ["todos", "hello"] {
+    for plugin in ["todos", "hello", "todo-summary"] {
         println!("building {} ...", plugins.join(plugin).display());
         eddy::tools::build::build_one(&plugins.join(plugin))?;
     }
@@ -80,6 +83,7 @@ fn main() -> anyhow::Result<()> {
                 "fairness" => fairness::run(&plugins).await,
                 "cluster" => cluster::run(&plugins).await,
                 "dev" => dev::run(&plugins).await,
+                "examples" => examples::run(&plugins).await,
                 _ => unreachable!("checked above"),
             }
         })?;
