@@ -175,3 +175,43 @@ async fn an_edit_during_another_plugins_build_serves_and_so_does_that_build() {
     .await;
     assert_eq!(greeting(&host, "beside").await, "Edited during a build, from beside");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_sources_the_engine_cannot_run_are_refused_with_the_reason() {
+    let (dir, host) = dev_host();
+    let folder = add_new_plugin(&host, dir.path(), "refused-js", Lang::JavaScript).await;
+    let entry = folder.join("index.js");
+    let good = std::fs::read_to_string(&entry).expect("the source");
+    std::fs::create_dir_all(folder.join("src")).expect("mkdir");
+    let cases: [(&str, &[(&str, &str)], &str); 3] = [
+        ("a package", &[("index.js", "import 'left-pad';\n")], "cannot import \"left-pad\""),
+        (
+            "a cycle",
+            &[
+                ("index.js", "import './src/a.js';\n"),
+                ("src/a.js", "import './b.js';\nexport const A = 1;\n"),
+                ("src/b.js", "import './a.js';\nexport const B = 1;\n"),
+            ],
+            "src/a.js -> src/b.js -> src/a.js",
+        ),
+        ("no handler", &[("index.js", "export const nothing = 1;\n")], "must export handler"),
+    ];
+    for (what, files, reason) in cases {
+        for (path, text) in files {
+            let text = if *path == "index.js" { format!("{text}{good}") } else { text.to_string() };
+            let text = if what == "no handler" { files[0].1.to_string() } else { text };
+            save_in_place(&folder.join(path), &text);
+        }
+        let said = eventually(&format!("{what} to be refused"), || async {
+            rejection(&host, "refused-js").await.filter(|r| r.contains(reason))
+        })
+        .await;
+        assert!(said.contains(reason), "{what}: {said}");
+        assert_eq!(greeting(&host, "refused-js").await, "Hello from refused-js", "{what}");
+        save_in_place(&entry, &good);
+        eventually("the good source to be taken back", || async {
+            rejection(&host, "refused-js").await.is_none().then_some(())
+        })
+        .await;
+    }
+}

@@ -25,3 +25,29 @@ impl dev::Host for CallCtx {
         Ok(dev::PluginSources { entry: sources.entry.clone(), files })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::runtime::Sources;
+    use crate::runtime::store::new_store;
+
+    #[tokio::test]
+    async fn only_a_development_engine_is_given_sources() {
+        let engine = wasmtime::Engine::default();
+        let mut plain = new_store(&engine, 1 << 20, None);
+        let refused = dev::Host::sources(plain.data_mut()).await.expect_err("no sources");
+        assert!(matches!(refused.code, wit::ErrorCode::Forbidden), "{}", refused.message);
+
+        let files = vec![("index.js".to_string(), "export const handler = {};".to_string())];
+        let sources = Sources { entry: "index.js".into(), files: files.clone() };
+        let mut engine_store = new_store(&engine, 1 << 20, Some(Arc::new(sources)));
+        let given = dev::Host::sources(engine_store.data_mut()).await.expect("its sources");
+        assert_eq!(given.entry, "index.js");
+        let given: Vec<(String, String)> =
+            given.files.into_iter().map(|f| (f.path, f.text)).collect();
+        assert_eq!(given, files);
+    }
+}
