@@ -183,7 +183,9 @@ async fn javascript_sources_the_engine_cannot_run_are_refused_with_the_reason() 
     let entry = folder.join("index.js");
     let good = std::fs::read_to_string(&entry).expect("the source");
     std::fs::create_dir_all(folder.join("src")).expect("mkdir");
-    let cases: [(&str, &[(&str, &str)], &str); 3] = [
+    // What is refused, the files saved for it (path, text), and what the reason must say.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 3] = [
         ("a package", &[("index.js", "import 'left-pad';\n")], "cannot import \"left-pad\""),
         (
             "a cycle",
