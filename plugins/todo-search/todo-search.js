@@ -112,7 +112,11 @@ function expect(event, tag) {
   return event.val;
 }
 
-/** What the host calls: `eddy:plugin/handler`. */
+/**
+ * What the host calls: `eddy:plugin/handler`. (`eddy.d.ts` declares the host's interfaces for
+ * editors, from the WIT; `jsconfig.json` has them check this file.)
+ * @type {typeof import('eddy:plugin/handler@0.1.0')}
+ */
 export const handler = {
   functions() {
     return Object.keys(FUNCTIONS);

@@ -88,3 +88,39 @@ fn a_plugin_that_exists_is_not_overwritten() {
     assert!(error.to_string().contains("already exists"), "{error}");
     assert!(!dir.path().join("twice/package.json").exists());
 }
+
+/// Runs TypeScript's checker on the JavaScript plugin at `dir` as an editor would (its
+/// `jsconfig.json`); returns what it said, or none when the plugin checks clean.
+fn type_errors(dir: &Path) -> Option<String> {
+    let tsc = plugins_dir().join("node_modules/.bin/tsc");
+    assert!(tsc.is_file(), "TypeScript is not installed: `npm install --prefix plugins`");
+    let output = std::process::Command::new(tsc)
+        .current_dir(dir)
+        .args(["-p", "jsconfig.json"])
+        .output()
+        .expect("running tsc");
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    (!output.status.success()).then_some(said)
+}
+
+#[test]
+fn a_new_javascript_plugin_type_checks_against_the_host_interfaces_and_a_wrong_call_does_not() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let folder =
+        eddy::tools::scaffold::create(dir.path(), "typed", Lang::JavaScript).expect("the scaffold");
+    assert_eq!(type_errors(&folder), None, "the plugin as made checks clean");
+    assert_eq!(type_errors(&plugins_dir().join("todo-search")), None, "so does the example");
+
+    // JSON text used as if it were the parsed value: the declarations say it is a string.
+    let index = folder.join("index.js");
+    let source = std::fs::read_to_string(&index).expect("the source");
+    let wrong =
+        source.replace("JSON.parse(counted.newValue ?? '{}').count", "counted.newValue.count");
+    assert_ne!(wrong, source, "the template parses the new value");
+    std::fs::write(&index, wrong).expect("the edit");
+    let said = type_errors(&folder).expect("a type error");
+    assert!(
+        said.contains("index.js") && said.contains("'count' does not exist on type 'string'"),
+        "{said}"
+    );
+}

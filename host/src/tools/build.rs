@@ -110,6 +110,9 @@ fn build_each(dir: &Path, dev: bool) -> anyhow::Result<()> {
         let name = plugin_dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
         let started = Instant::now();
         let language = detect(plugin_dir);
+        if language == Language::JavaScript {
+            super::typescript::refresh(plugin_dir, WIT)?;
+        }
         if dev
             && matches!(language, Language::JavaScript | Language::Python)
             && check(plugin_dir).is_ok()

@@ -9,3 +9,4 @@ pub mod client;
 pub mod dlq;
 pub mod engine;
 pub mod scaffold;
+pub mod typescript;

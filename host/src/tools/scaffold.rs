@@ -79,6 +79,9 @@ pub fn create(dir: &Path, name: &str, lang: Lang) -> anyhow::Result<PathBuf> {
             ("package.json", fill(JS_PACKAGE, name)),
             ("index.js", fill(JS_SOURCE, name)),
             ("README.md", fill(JS_README, name)),
+            // The host's interfaces as TypeScript declarations, so an editor checks the calls.
+            (super::typescript::DECLARATIONS, super::typescript::declarations(build::WIT)?),
+            ("jsconfig.json", JS_CONFIG.to_string()),
         ]),
         Lang::Python => files.extend([
             ("app.py", fill(PYTHON_SOURCE, name)),
@@ -218,6 +221,20 @@ const JS_PACKAGE: &str = r#"{
 }
 "#;
 
+/// Editors that read it (VS Code, or `tsc -p .`) check the plugin against `eddy.d.ts`.
+const JS_CONFIG: &str = r#"{
+  "compilerOptions": {
+    "checkJs": true,
+    "strict": false,
+    "noEmit": true,
+    "module": "es2022",
+    "target": "es2022",
+    "moduleResolution": "bundler"
+  },
+  "include": ["*.js", "src/**/*.js", "eddy.d.ts"]
+}
+"#;
+
 const JS_SOURCE: &str = r#"// @NAME@: an Eddy plugin. `GET /@NAME@` says hello and counts its calls in the state scope
 // `@NAME@`. The host calls `handler.handle(function, event)`; imports come from the WIT world
 // (`eddy:plugin/state@0.1.0`, `streams`, `invoke`, `log`).
@@ -233,7 +250,7 @@ const NAME = '@NAME@';
 function hello(request) {
   const ops = [{ type: 'increment', path: 'count', by: 1 }];
   const counted = state.update(NAME, 'calls', JSON.stringify(ops));
-  const calls = JSON.parse(counted.newValue).count;
+  const calls = JSON.parse(counted.newValue ?? '{}').count;
   const caller = request.identity?.subject ?? null;
   const message = caller === null ? `Hello from ${NAME}` : `Hello ${caller}, from ${NAME}`;
   return { plugin: NAME, message, caller, calls };
@@ -241,6 +258,7 @@ function hello(request) {
 
 const FUNCTIONS = { hello };
 
+/** @type {typeof import('eddy:plugin/handler@0.1.0')} */
 export const handler = {
   functions() {
     return Object.keys(FUNCTIONS);
@@ -272,6 +290,8 @@ the calls in the state scope `@NAME@`. With a token from one of the host's ident
   plugin may touch.
 - Build: `eddy build <plugins dir>`, with componentize-js from `node_modules` here or in the
   plugins directory (`npm install --save-dev @bytecodealliance/componentize-js@0.23.0`).
+- `eddy.d.ts`: the host's interfaces as TypeScript declarations (generated from its WIT;
+  `eddy build` keeps it current); with `jsconfig.json` an editor checks `index.js` against them.
 "#;
 
 const PYTHON_SOURCE: &str = r#""""@NAME@: an Eddy plugin. `GET /@NAME@` says hello and counts its calls in the state scope
