@@ -217,3 +217,20 @@ async fn javascript_sources_the_engine_cannot_run_are_refused_with_the_reason() 
         .await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_plugin_imports_the_standard_library_as_a_built_one_would() {
+    let (dir, host) = dev_host();
+    let folder = add_new_plugin(&host, dir.path(), "stdlib-py", Lang::Python).await;
+    let app = folder.join("app.py");
+    edit(
+        &app,
+        "import json\n",
+        "import json\nimport hashlib, statistics, base64, textwrap\n",
+        save_in_place,
+    );
+    let digest = "hashlib.sha256(b'eddy').hexdigest()[:8]";
+    let rest = "str(statistics.mean([1, 2, 3])) + base64.b64encode(b'hi').decode()";
+    edit(&app, "f\"Hello from {NAME}\"", &format!("{digest} + {rest}"), save_in_place);
+    greets(&host, "stdlib-py", "10344fbb2aGk=").await;
+}

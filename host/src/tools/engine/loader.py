@@ -13,17 +13,29 @@ import importlib.util
 import sys
 import traceback
 
-# Imported here so the engine's snapshot holds them: a plugin imports these as it would in a
-# component of its own.
-import json  # noqa: F401
-import datetime  # noqa: F401
-import re  # noqa: F401
-import math  # noqa: F401
-import collections  # noqa: F401
-import dataclasses  # noqa: F401
-import typing  # noqa: F401
 import componentize_py_types  # noqa: F401
 from componentize_py_types import Err
+
+# A component holds the modules its build imported, and no others: componentize-py snapshots
+# the interpreter after importing the app. The engine is built before any plugin is seen, so it
+# imports the standard library a plugin may use here, at build time; a plugin that imports a
+# module left out gets ModuleNotFoundError under `eddy dev` (a built component has every
+# module its app imports).
+STANDARD_LIBRARY = (
+    "abc", "array", "base64", "binascii", "bisect", "calendar", "cmath", "collections",
+    "collections.abc", "colorsys", "contextlib", "copy", "csv", "dataclasses", "datetime",
+    "decimal", "difflib", "email.utils", "enum", "fnmatch", "fractions", "functools", "graphlib",
+    "hashlib", "heapq", "hmac", "html", "html.parser", "inspect", "io", "ipaddress", "itertools",
+    "json", "keyword", "locale", "logging", "math", "numbers", "operator", "pprint", "random",
+    "re", "secrets", "shlex", "statistics", "string", "struct", "textwrap", "time", "timeit",
+    "traceback", "types", "typing", "unicodedata", "urllib.parse", "uuid", "warnings",
+    "weakref", "zlib", "zoneinfo",
+)
+for _name in STANDARD_LIBRARY:
+    try:
+        importlib.import_module(_name)
+    except ImportError:
+        pass
 from wit_world import exports
 from wit_world.imports import dev, invoke, log, state, streams, types  # noqa: F401
 
