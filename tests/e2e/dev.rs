@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::harness::{SLOW_DEADLINE, TestHost, eventually, eventually_within};
 use crate::languages::{require_toolchain, share_toolchains};
-use crate::reload::{write_hello, write_hello_source};
+use crate::reload::{built_hello, write_hello_source};
 
 /// A development-mode host on an empty plugins folder (so it starts at once, before any engine
 /// is built), with the toolchains of the repository's `plugins/`.
@@ -152,14 +152,8 @@ async fn javascript_modules_saved_together_serve_together() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edit_during_another_plugins_build_serves_and_so_does_that_build() {
-    let dir = tempfile::tempdir().expect("a temp dir");
+    let dir = built_hello().await;
     let hello = dir.path().join("hello");
-    write_hello(&hello, "1");
-    let root = dir.path().to_path_buf();
-    tokio::task::spawn_blocking(move || eddy::tools::build::build_all(&root))
-        .await
-        .expect("the build task")
-        .expect("the first build");
     share_toolchains(dir.path());
     let data = tempfile::tempdir().expect("a data dir");
     let host = TestHost::start_configured(dir.path(), data, |o| o.watch = Mode::Sources);

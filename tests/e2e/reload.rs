@@ -254,7 +254,7 @@ async fn a_restart_loads_compiled_components_from_the_cache() {
 
 /// A standalone Rust plugin `hello` answering `GET /hello` with `{"version": VERSION}`, built
 /// into the repository's plugin target directory so its dependencies are already compiled.
-pub fn write_hello(dir: &Path, version: &str) {
+fn write_hello(dir: &Path, version: &str) {
     let sdk = plugins_dir().join("../guest-sdk").canonicalize().expect("the SDK");
     // Where the repository's plugins were built (so the SDK's dependencies are compiled already).
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -278,6 +278,18 @@ pub fn write_hello(dir: &Path, version: &str) {
     write_hello_source(dir, version);
 }
 
+/// A plugins folder holding [`write_hello`]'s plugin at version 1, built.
+pub async fn built_hello() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    write_hello(&dir.path().join("hello"), "1");
+    let root = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || eddy::tools::build::build_all(&root))
+        .await
+        .expect("the build task")
+        .expect("the first build");
+    dir
+}
+
 pub fn write_hello_source(dir: &Path, version: &str) {
     let source = format!(
         "use eddy_sdk::plugin;\nplugin! {{ \"hello\" => hello }}\n\
@@ -288,14 +300,8 @@ pub fn write_hello_source(dir: &Path, version: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn development_mode_rebuilds_a_changed_source_and_keeps_serving_through_a_broken_build() {
-    let dir = tempfile::tempdir().expect("a temp dir");
+    let dir = built_hello().await;
     let hello = dir.path().join("hello");
-    write_hello(&hello, "1");
-    let root = dir.path().to_path_buf();
-    tokio::task::spawn_blocking(move || eddy::tools::build::build_all(&root))
-        .await
-        .expect("the build task")
-        .expect("the first build");
     let host =
         TestHost::start_in(dir.path(), tempfile::tempdir().expect("a data dir"), Mode::Sources);
     assert_eq!(host.get("/hello").await.1, json!({ "version": 1 }));

@@ -99,13 +99,21 @@ impl Engines {
         // acorn (the parser the engine reads modules with) comes from the node_modules that
         // holds componentize-js.
         let modules = tool.parent().and_then(Path::parent).context("componentize-js's folder")?;
-        let acorn = std::fs::read(modules.join("acorn/dist/acorn.mjs")).with_context(|| {
-            format!("acorn is not installed in {}: run `npm install` there", modules.display())
+        let acorn_file = modules.join("acorn/dist/acorn.mjs");
+        let read_acorn = || {
+            std::fs::read(&acorn_file).with_context(|| {
+                format!("acorn is not installed in {}: run `npm install` there", modules.display())
+            })
+        };
+        let features = keep.join(",");
+        let key = memo_key(&tool, &features, || {
+            let version =
+                std::fs::read(modules.join("@bytecodealliance/componentize-js/package.json"))
+                    .unwrap_or_default();
+            Ok(key("js", [JS_LOADER.as_bytes(), &read_acorn()?, &version, features.as_bytes()]))
         })?;
-        let version = std::fs::read(modules.join("@bytecodealliance/componentize-js/package.json"))
-            .unwrap_or_default();
-        let key = key("js", [JS_LOADER.as_bytes(), &acorn, &version, keep.join(",").as_bytes()]);
         let engine = self.engine(key, |out| {
+            let acorn = read_acorn()?;
             let work = Workspace::new(out)?;
             std::fs::write(work.path().join("loader.js"), JS_LOADER)?;
             std::fs::write(work.path().join("acorn.mjs"), &acorn)?;
@@ -122,12 +130,14 @@ impl Engines {
 
     fn python(&self, dir: &Path) -> anyhow::Result<FromSource> {
         let tool = componentize_py(dir)?;
-        let version = Command::new(&tool)
-            .arg("--version")
-            .output()
-            .map(|o| o.stdout)
-            .context("running componentize-py --version")?;
-        let key = key("py", [PY_LOADER.as_bytes(), &version]);
+        let key = memo_key(&tool, "", || {
+            let version = Command::new(&tool)
+                .arg("--version")
+                .output()
+                .map(|o| o.stdout)
+                .context("running componentize-py --version")?;
+            Ok(key("py", [PY_LOADER.as_bytes(), &version]))
+        })?;
         let engine = self.engine(key, |out| {
             let work = Workspace::new(out)?;
             std::fs::write(work.path().join(format!("{PY_MODULE}.py")), PY_LOADER)?;
@@ -181,6 +191,25 @@ impl Drop for Workspace {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// The engine key of `tool` with `extra` (a JavaScript plugin's WASI features), computed once
+/// per process: a save then reloads without running the tool or reading its files again. (A
+/// toolchain upgraded while `eddy dev` runs is seen at its next start.)
+fn memo_key(
+    tool: &Path,
+    extra: &str,
+    compute: impl FnOnce() -> anyhow::Result<String>,
+) -> anyhow::Result<String> {
+    static KEYS: std::sync::LazyLock<Mutex<HashMap<(PathBuf, String), String>>> =
+        std::sync::LazyLock::new(Default::default);
+    let wanted = (tool.to_path_buf(), extra.to_string());
+    if let Some(key) = KEYS.lock().unwrap_or_else(|e| e.into_inner()).get(&wanted) {
+        return Ok(key.clone());
+    }
+    let key = compute()?;
+    KEYS.lock().unwrap_or_else(|e| e.into_inner()).insert(wanted, key.clone());
+    Ok(key)
 }
 
 /// An engine's name: its language and a hash of everything it is built from (the contract
