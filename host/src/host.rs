@@ -97,11 +97,9 @@ impl Host {
             let triggers = triggers.clone();
             Arc::new(move |event| triggers.push(Delivery::state(event)))
         };
-        let has_subscribers = {
+        let bound_to = {
             let registry = registry.clone();
-            Arc::new(move |scope: &str, key: &str| {
-                registry.snapshot().state_subscribers(scope, key).next().is_some()
-            })
+            Arc::new(move |scope: &str, key: &str| registry.snapshot().bound_to(scope, key))
         };
         let on_stream = {
             let triggers = triggers.clone();
@@ -109,12 +107,11 @@ impl Host {
         };
         let (state, recovered, postgres) = match storage {
             Storage::Embedded(engine) => {
-                let (state, recovered) = State::open(engine, on_event, has_subscribers)?;
+                let (state, recovered) = State::open(engine, on_event, bound_to)?;
                 (state, recovered, None)
             }
             Storage::Postgres { url, host } => {
-                let (state, postgres) =
-                    State::open_postgres(&url, on_event, has_subscribers).await?;
+                let (state, postgres) = State::open_postgres(&url, on_event, bound_to).await?;
                 (state, Recovered::default(), Some((postgres, host)))
             }
         };
@@ -142,6 +139,7 @@ impl Host {
             state: state.clone(),
             policy: config.delivery.clone(),
             max_cascade_depth: config.max_cascade_depth,
+            absent: Default::default(),
         };
         Ok(Host(Arc::new(Shared {
             registry,

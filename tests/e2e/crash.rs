@@ -364,7 +364,7 @@ async fn acknowledged_writes_survive_kill_9_and_metrics_equal_the_truth() {
 }
 
 /// How many outbox events a restarted host found, from its `state opened` log line.
-fn undelivered(log: &str) -> Option<&str> {
+pub(crate) fn undelivered(log: &str) -> Option<&str> {
     let rest = log.lines().find(|l| l.contains("state opened"))?.split("undelivered=").nth(1)?;
     rest.split_whitespace().next()
 }

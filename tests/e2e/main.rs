@@ -26,4 +26,5 @@ mod reload;
 mod scaffold;
 mod streams;
 mod todos;
+mod unloaded;
 mod websocket;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::auth::KeySource;
 
 const FULL: &str = r#"
 listen = "0.0.0.0:8080"
@@ -27,6 +28,7 @@ plugin_concurrency = 16
 [delivery]
 max_attempts = 3
 retry_backoff_ms = 50
+plugin_wait_ms = 5000
 
 [streams]
 replay_window = 100
@@ -72,6 +74,7 @@ fn every_setting_of_a_full_file_reaches_the_serve_options() {
     assert_eq!(options.instances.plugin_concurrency, 16);
     assert_eq!(options.delivery.max_attempts, 3);
     assert_eq!(options.delivery.first_backoff, Duration::from_millis(50));
+    assert_eq!(options.delivery.plugin_wait, Duration::from_secs(5));
     assert_eq!(options.state.as_deref(), Some("postgres://eddy@db.internal:5432/eddy"));
     assert_eq!(options.streams.replay_window, 100);
     assert_eq!(options.streams.replay_max_age, Duration::from_secs(60));

@@ -164,6 +164,17 @@ impl Snapshot {
             .map(|(t, f)| (t, f))
     }
 
+    /// The ids of the functions bound to changes of `scope`/`key`, each once, in binding order.
+    pub fn bound_to(&self, scope: &str, key: &str) -> Vec<String> {
+        let mut ids: Vec<String> = Vec::new();
+        for (_, function) in self.state_subscribers(scope, key) {
+            if !ids.iter().any(|id| **id == *function.id) {
+                ids.push(function.id.to_string());
+            }
+        }
+        ids
+    }
+
     /// Functions bound to events of `stream`/`group`.
     pub fn stream_subscribers<'a>(
         &'a self,
@@ -188,6 +199,8 @@ pub struct Registry {
     writer: tokio::sync::Mutex<()>,
     /// Folder → why its last load failed; cleared when the folder loads or disappears.
     rejections: Mutex<BTreeMap<PathBuf, Rejection>>,
+    /// Woken whenever the snapshot is replaced.
+    replaced: tokio::sync::Notify,
 }
 
 impl Registry {
@@ -196,6 +209,7 @@ impl Registry {
             current: ArcSwap::from_pointee(Snapshot::default()),
             writer: tokio::sync::Mutex::new(()),
             rejections: Mutex::new(BTreeMap::new()),
+            replaced: tokio::sync::Notify::new(),
         }
     }
 
@@ -212,6 +226,13 @@ impl Registry {
 
     pub fn replace(&self, snapshot: Snapshot) {
         self.current.store(Arc::new(snapshot));
+        self.replaced.notify_waiters();
+    }
+
+    /// Resolves when the snapshot is next replaced; it counts from this call, not from the
+    /// first poll, so take it before looking at the snapshot it is to follow.
+    pub fn next_replacement(&self) -> tokio::sync::futures::Notified<'_> {
+        self.replaced.notified()
     }
 
     /// Records that loading the plugin in `dir` failed.

@@ -24,6 +24,12 @@ pub struct OutboxEvent {
     pub change: StateChange,
     /// Deliver to this function only (a replayed dead letter); none means every bound function.
     pub target: Option<String>,
+    /// The functions bound to the change when it was committed (ids: `todos::on-change`). Each
+    /// is owed the event even if it is not loaded when the event is delivered: the delivery
+    /// waits for it, then parks (`docs/triggers.md`). Events stored before this field existed
+    /// have none, and go to the functions bound at delivery only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bound: Vec<String>,
 }
 
 /// A delivery that failed every retry, parked until an operator replays it.

@@ -35,4 +35,4 @@ pub use error::StateError;
 pub use ops::{OpError, UpdateOutcome};
 pub use service::{Recovered, State};
 pub use txn::Txn;
-pub use writer::{Completion, HasSubscribers, OnEvent};
+pub use writer::{BoundTo, Completion, OnEvent};

@@ -24,9 +24,7 @@ use super::postgres::{self, Postgres};
 use super::reader::Reader;
 use super::store::Store;
 use super::txn::Txn;
-use super::writer::{
-    Completion, HasSubscribers, OnEvent, Request, TxWrite, Write, WriteResult, Writer,
-};
+use super::writer::{BoundTo, Completion, OnEvent, Request, TxWrite, Write, WriteResult, Writer};
 use crate::cause::Cause;
 
 /// The state service. Cheap to clone.
@@ -49,14 +47,14 @@ pub struct Recovered {
 impl State {
     /// Opens the embedded store over `engine`: loads what it holds into memory and starts the
     /// writer thread. Committed change events go to `on_event` (only for keys
-    /// `has_subscribers` says someone watches).
+    /// `bound_to` names a function for).
     pub fn open(
         engine: Box<dyn Engine>,
         on_event: OnEvent,
-        has_subscribers: HasSubscribers,
+        bound_to: BoundTo,
     ) -> Result<(State, Recovered), StateError> {
         let (store, shared) = Mirrored::open(engine)?;
-        State::start(Box::new(store), Reader::Mirror(shared), on_event, has_subscribers)
+        State::start(Box::new(store), Reader::Mirror(shared), on_event, bound_to)
     }
 
     /// Opens the shared store in the PostgreSQL database at `url` (creating or migrating its
@@ -64,11 +62,11 @@ impl State {
     pub async fn open_postgres(
         url: &str,
         on_event: OnEvent,
-        has_subscribers: HasSubscribers,
+        bound_to: BoundTo,
     ) -> Result<(State, Postgres), StateError> {
         let (store, reads, shared) = postgres::open(url).await?;
         let (state, _) =
-            State::start(Box::new(store), Reader::Postgres(reads), on_event, has_subscribers)?;
+            State::start(Box::new(store), Reader::Postgres(reads), on_event, bound_to)?;
         Ok((state, shared))
     }
 
@@ -77,7 +75,7 @@ impl State {
         mut store: Box<dyn Store>,
         reader: Reader,
         on_event: OnEvent,
-        has_subscribers: HasSubscribers,
+        bound_to: BoundTo,
     ) -> Result<(State, Recovered), StateError> {
         let name = store.name();
         let mut recovered = Recovered::default();
@@ -87,7 +85,7 @@ impl State {
             }
             recovered.events.push(event);
         }
-        let writer = Writer::new(store, on_event, has_subscribers);
+        let writer = Writer::new(store, on_event, bound_to);
         let (requests, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("eddy-state-writer".into())

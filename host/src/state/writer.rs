@@ -105,15 +105,15 @@ pub enum Request {
 
 /// Called with each committed change event, in commit order.
 pub type OnEvent = Arc<dyn Fn(OutboxEvent) + Send + Sync>;
-/// Whether any function is bound to changes of `(scope, key)`: events nobody listens to are not
-/// written to the outbox at all.
-pub type HasSubscribers = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+/// The ids of the functions bound to changes of `(scope, key)`. A change event records them;
+/// one nobody is bound to is not written to the outbox at all.
+pub type BoundTo = Arc<dyn Fn(&str, &str) -> Vec<String> + Send + Sync>;
 
 /// The thread's own state.
 pub struct Writer {
     store: Box<dyn Store>,
     on_event: OnEvent,
-    has_subscribers: HasSubscribers,
+    bound_to: BoundTo,
     /// When the oldest lazy round not yet synced was committed.
     unsynced_since: Option<Instant>,
 }
@@ -137,12 +137,8 @@ struct Round {
 }
 
 impl Writer {
-    pub fn new(
-        store: Box<dyn Store>,
-        on_event: OnEvent,
-        has_subscribers: HasSubscribers,
-    ) -> Writer {
-        Writer { store, on_event, has_subscribers, unsynced_since: None }
+    pub fn new(store: Box<dyn Store>, on_event: OnEvent, bound_to: BoundTo) -> Writer {
+        Writer { store, on_event, bound_to, unsynced_since: None }
     }
 
     /// Serves requests until asked to close or every sender is gone.
@@ -216,7 +212,7 @@ impl Writer {
         let mut events = BTreeSet::new();
         let mut seqs = 0;
         let mut watched = |scope: &str, key: &str| {
-            seqs += usize::from((self.has_subscribers)(scope, key));
+            seqs += usize::from(!(self.bound_to)(scope, key).is_empty());
         };
         for request in requests {
             match request {
@@ -341,6 +337,7 @@ impl Writer {
             let event = OutboxEvent {
                 seq: self.store.next_seq()?,
                 change: letter.event.change,
+                bound: vec![letter.function.clone()],
                 target: Some(letter.function),
             };
             round.batch.events.push(event);
@@ -397,7 +394,8 @@ impl Writer {
                 answers.push(WriteResult { old: old.clone(), new: new.clone(), errors });
             }
             let Some(kind) = kind else { continue };
-            if (self.has_subscribers)(&scope, &key) {
+            let bound = (self.bound_to)(&scope, &key);
+            if !bound.is_empty() {
                 let change = StateChange {
                     kind,
                     scope: scope.clone(),
@@ -406,7 +404,8 @@ impl Writer {
                     new_value: new.clone(),
                     cause,
                 };
-                let event = OutboxEvent { seq: self.store.next_seq()?, change, target: None };
+                let seq = self.store.next_seq()?;
+                let event = OutboxEvent { seq, change, target: None, bound };
                 round.batch.events.push(event);
             }
             round.staged.insert((scope, key), new);

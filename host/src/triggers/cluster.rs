@@ -187,7 +187,7 @@ async fn run_lane(lanes: Arc<Lanes>, lane: u32, stop: Arc<AtomicBool>) {
             let progress = &lanes.progress;
             progress.in_flight.fetch_add(1, Ordering::SeqCst);
             let delivery = Delivery::State { event, done: done.into_iter().collect() };
-            deliver::deliver(&lanes.dispatcher, delivery).await;
+            deliver::deliver(&lanes.dispatcher, delivery, &stopped).await;
             progress.in_flight.fetch_sub(1, Ordering::SeqCst);
             progress.ended.notify_waiters();
         }

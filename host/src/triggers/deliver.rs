@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::future::join_all;
 use serde_json::Value;
 
+use super::absent::{Absences, Found};
 use super::events::{state_event, stream_event};
 use super::policy::DeliveryPolicy;
 use crate::calls::{Calls, Invocation, Transaction};
@@ -55,10 +56,18 @@ pub struct Dispatcher {
     /// A cascade deeper than this (a handler's write firing a handler whose write fires ...)
     /// is stopped and logged: it is almost always a plugin bug, and unbounded it never ends.
     pub max_cascade_depth: u32,
+    /// Functions deliveries found not loaded, and since when.
+    pub absent: Absences,
 }
 
-/// Delivers one event to every function bound to it, and retires it when all are done.
-pub(super) async fn deliver(d: &Dispatcher, delivery: Delivery) {
+/// Delivers one event to every function owed it, and retires it when all are done. `stopped`
+/// says the host (or this lane's task) is stopping: a delivery waiting for a function that is
+/// not loaded then leaves the event in the outbox.
+pub(super) async fn deliver(
+    d: &Dispatcher,
+    delivery: Delivery,
+    stopped: &(dyn Fn() -> bool + Sync),
+) {
     let depth = delivery.cause().depth;
     let limit = d.max_cascade_depth;
     let too_deep = depth >= limit;
@@ -66,27 +75,20 @@ pub(super) async fn deliver(d: &Dispatcher, delivery: Delivery) {
         tracing::warn!(?delivery, depth, limit, "trigger cascade too deep: event dropped");
     }
     let cause = Cause { depth: depth + 1 };
-    let snapshot = d.registry.snapshot();
     match delivery {
         Delivery::State { event, done } => {
-            let change = &event.change;
-            let subscribers: Vec<_> = snapshot
-                .state_subscribers(&change.scope, &change.key)
-                .filter(|(_, f)| event.target.as_deref().is_none_or(|t| t == &*f.id))
-                .filter(|(_, f)| !done.contains(&*f.id))
-                .filter(|_| !too_deep)
-                .collect();
-            if subscribers.is_empty() {
+            let owed = if too_deep { Vec::new() } else { owed(d, &event, &done) };
+            if owed.is_empty() {
                 // Nobody (left) to deliver to: the event is done.
                 retire(d, &event, cause).await;
                 return;
             }
-            let wit_event = wit::Event::State(state_event(change));
-            let json = change.to_json();
-            let remaining = Mutex::new(subscribers.len());
-            join_all(subscribers.into_iter().map(|(trigger, function)| {
+            let wit_event = wit::Event::State(state_event(&event.change));
+            let json = event.change.to_json();
+            let remaining = Mutex::new(owed.len());
+            join_all(owed.iter().map(|id| {
                 let target = Target::State { event: &event, json: &json, remaining: &remaining };
-                deliver_to(d, function, trigger.condition.as_deref(), &wit_event, cause, target)
+                deliver_to(d, Callee::Owed(id), &wit_event, cause, target, stopped)
             }))
             .await;
         }
@@ -94,17 +96,32 @@ pub(super) async fn deliver(d: &Dispatcher, delivery: Delivery) {
             if too_deep {
                 return;
             }
+            let snapshot = d.registry.snapshot();
             let subscribers: Vec<_> =
                 snapshot.stream_subscribers(&stream.stream_name, &stream.group_id).collect();
             let wit_event = wit::Event::Stream(stream_event(&stream));
-            join_all(
-                subscribers.into_iter().map(|function| {
-                    deliver_to(d, function, None, &wit_event, cause, Target::Stream)
-                }),
-            )
+            join_all(subscribers.into_iter().map(|function| {
+                deliver_to(d, Callee::Loaded(function), &wit_event, cause, Target::Stream, stopped)
+            }))
             .await;
         }
     }
+}
+
+/// The ids of the functions still owed `event`: those bound to its change when it was
+/// committed and those bound now (a replayed dead letter: its one function), less those that
+/// handled it already.
+fn owed(d: &Dispatcher, event: &OutboxEvent, done: &HashSet<String>) -> Vec<String> {
+    let change = &event.change;
+    let mut owed: Vec<String> = Vec::new();
+    let now = d.registry.snapshot().bound_to(&change.scope, &change.key);
+    for id in event.bound.iter().chain(&now) {
+        let wanted = event.target.as_deref().is_none_or(|t| t == id);
+        if wanted && !done.contains(id) && !owed.contains(id) {
+            owed.push(id.clone());
+        }
+    }
+    owed
 }
 
 /// Takes an event nobody (left) is bound to out of the outbox.
@@ -129,59 +146,110 @@ enum Target<'a> {
     Stream,
 }
 
-/// Runs `function` for one event until an attempt succeeds or the policy's attempts run out.
+/// Who a delivery calls.
+#[derive(Clone, Copy)]
+enum Callee<'a> {
+    /// A stream event's subscriber, as found when the event came.
+    Loaded(&'a FunctionRef),
+    /// A function owed a state event, by id: looked up (and waited for)
+    /// before each attempt (`absent.rs`), so a retry runs the version a reload brought.
+    Owed(&'a str),
+}
+
+impl Callee<'_> {
+    fn id(&self) -> &str {
+        match self {
+            Callee::Loaded(function) => &function.id,
+            Callee::Owed(id) => id,
+        }
+    }
+}
+
+/// Runs `callee` for one event until an attempt succeeds or the policy's attempts run out.
 async fn deliver_to(
     d: &Dispatcher,
-    function: &FunctionRef,
-    condition: Option<&str>,
+    callee: Callee<'_>,
     event: &wit::Event,
     cause: Cause,
     target: Target<'_>,
+    stopped: &(dyn Fn() -> bool + Sync),
 ) {
+    let id = callee.id();
     let mut attempts = 0;
     loop {
+        let call = match (callee, &target) {
+            (Callee::Loaded(function), _) => Some((function.clone(), None)),
+            (Callee::Owed(id), Target::State { event, .. }) => {
+                let (scope, key) = (&event.change.scope, &event.change.key);
+                let wait = d.policy.plugin_wait;
+                match d.absent.find(&d.registry, wait, (id, scope, key), stopped).await {
+                    Found::Bound { function, condition } => Some((function, condition)),
+                    Found::Unbound => None,
+                    Found::Absent(reason) => {
+                        give_up(d, id, &target, reason, attempts).await;
+                        return;
+                    }
+                    Found::Stopping => return,
+                }
+            }
+            (Callee::Owed(_), Target::Stream) => return,
+        };
         attempts += 1;
-        let Err(error) = attempt(d, function, condition, event, cause, &target).await else {
+        let call = call.as_ref().map(|(function, condition)| (function, condition.as_deref()));
+        let Err(error) = attempt(d, id, call, event, cause, &target).await else {
             return;
         };
         if !d.policy.retries_after(attempts) {
-            give_up(d, function, &target, error, attempts).await;
+            give_up(d, id, &target, error, attempts).await;
             return;
         }
         let wait = d.policy.backoff(attempts);
-        tracing::warn!(function = %function.id, attempt = attempts, error, retry_in_ms = wait.as_millis() as u64, "trigger handler failed");
+        tracing::warn!(
+            function = id,
+            attempt = attempts,
+            error,
+            retry_in_ms = wait.as_millis() as u64,
+            "trigger handler failed"
+        );
         tokio::time::sleep(wait).await;
     }
 }
 
-/// One attempt: asks the condition, runs the handler in a fresh transaction and commits what
-/// it wrote with the mark that it handled the event. A skipped event commits the mark alone.
-/// On failure nothing of the attempt remains, and the error says why.
+/// One attempt for function `id`: asks the condition, runs the handler (`call`: the function
+/// and its condition) in a fresh transaction and commits what it wrote with the mark that it
+/// handled the event. A skipped event, or one whose function is no longer bound to it (no
+/// `call`), commits the mark alone. On failure nothing of the attempt remains, and the error
+/// says why.
 async fn attempt(
     d: &Dispatcher,
-    function: &FunctionRef,
-    condition: Option<&str>,
+    id: &str,
+    call: Option<(&FunctionRef, Option<&str>)>,
     event: &wit::Event,
     cause: Cause,
     target: &Target<'_>,
 ) -> Result<(), String> {
     let txn = Arc::new(tokio::sync::Mutex::new(Transaction::new(d.state.begin(cause))));
-    let holds = match (condition, target) {
-        (Some(condition), Target::State { json, .. }) => {
-            condition_holds(d, condition, json, cause).await
+    if let Some((function, condition)) = call {
+        let holds = match (condition, target) {
+            (Some(condition), Target::State { json, .. }) => {
+                condition_holds(d, condition, json, cause).await
+            }
+            _ => true,
+        };
+        if holds {
+            let invocation = Invocation::in_transaction(cause, txn.clone());
+            d.calls.call(function, event, &invocation).await.map_err(|e| e.to_string())?;
         }
-        _ => true,
-    };
-    if holds {
-        let invocation = Invocation::in_transaction(cause, txn.clone());
-        d.calls.call(function, event, &invocation).await.map_err(|e| e.to_string())?;
     }
     let txn = match Arc::try_unwrap(txn) {
         Ok(txn) => txn.into_inner().into_state(),
         Err(_) => {
             // Every holder of the transaction is gone once the call returns; if one is not,
             // its writes could still change: commit nothing, and try again.
-            tracing::error!(function = %function.id, "host bug: a handler's transaction is still shared after its call returned; the attempt fails");
+            tracing::error!(
+                function = id,
+                "host bug: a handler's transaction is still shared after its call returned; the attempt fails"
+            );
             return Err("the handler's transaction was still in use after it returned".into());
         }
     };
@@ -197,8 +265,7 @@ async fn attempt(
     let commit = {
         let mut left = remaining.lock().unwrap_or_else(|e| e.into_inner());
         *left -= 1;
-        let completion =
-            Completion { seq: event.seq, function: function.id.to_string(), last: *left == 0 };
+        let completion = Completion { seq: event.seq, function: id.to_owned(), last: *left == 0 };
         d.state.commit(txn, Some(completion))
     };
     commit.await.map_err(|e| {
@@ -208,26 +275,31 @@ async fn attempt(
 }
 
 /// Parks a delivery that failed every attempt.
-async fn give_up(
-    d: &Dispatcher,
-    function: &FunctionRef,
-    target: &Target<'_>,
-    error: String,
-    attempts: u32,
-) {
+async fn give_up(d: &Dispatcher, id: &str, target: &Target<'_>, error: String, attempts: u32) {
     let Target::State { event, remaining, .. } = target else {
-        tracing::error!(function = %function.id, attempts, error, "stream trigger failed every attempt: event dropped");
+        tracing::error!(
+            function = id,
+            attempts,
+            error,
+            "stream trigger failed every attempt: event dropped"
+        );
         return;
     };
-    tracing::error!(function = %function.id, seq = event.seq, attempts, error, "trigger delivery failed every attempt: parked as a dead letter");
+    tracing::error!(
+        function = id,
+        seq = event.seq,
+        attempts,
+        error,
+        "trigger delivery failed: parked as a dead letter"
+    );
     let parked = {
         let mut left = remaining.lock().unwrap_or_else(|e| e.into_inner());
         *left -= 1;
         let last = *left == 0;
-        d.state.park((*event).clone(), function.id.to_string(), error, attempts, last)
+        d.state.park((*event).clone(), id.to_owned(), error, attempts, last)
     };
     if let Err(e) = parked.await {
-        tracing::error!(function = %function.id, error = %e, "could not park the failed delivery");
+        tracing::error!(function = id, error = %e, "could not park the failed delivery");
     }
 }
 

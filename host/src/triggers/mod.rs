@@ -5,7 +5,8 @@
 //! handles one event at a time and waits for all of its handlers, retries included, before the
 //! next, so the events of one key reach each function in commit order while other keys proceed
 //! in parallel. This file holds the lanes; `deliver.rs` what happens to one event (one attempt
-//! per handler, then a retry loop) and what a lane needs to deliver ([`Dispatcher`]);
+//! per handler, then a retry loop) and what a lane needs to deliver ([`Dispatcher`]); `absent.rs`
+//! the wait for an owed function that is not loaded;
 //! `policy.rs` the retries; `events.rs` the events' WIT form.
 //!
 //! Reliability: each handler runs inside a transaction; when it succeeds, its writes commit
@@ -16,6 +17,7 @@
 //! the outbox still holds is delivered first. A cascade deeper than the configured limit is
 //! dropped with a warning.
 
+mod absent;
 mod cluster;
 mod deliver;
 mod events;
@@ -133,7 +135,8 @@ impl Triggers {
                         break;
                     }
                     progress.in_flight.fetch_add(1, Ordering::SeqCst);
-                    deliver::deliver(&dispatcher, delivery).await;
+                    let stopped = || progress.stopping.load(Ordering::SeqCst);
+                    deliver::deliver(&dispatcher, delivery, &stopped).await;
                     progress.in_flight.fetch_sub(1, Ordering::SeqCst);
                     progress.ended.notify_waiters();
                 }

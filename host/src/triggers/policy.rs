@@ -1,5 +1,6 @@
 //! How failed trigger deliveries are retried: a number of attempts with exponential backoff
-//! between them, then the dead-letter list (`docs/triggers.md`).
+//! between them, then the dead-letter list; and how long a delivery waits for a function that
+//! is not loaded (`docs/triggers.md`).
 
 use std::time::Duration;
 
@@ -12,6 +13,10 @@ pub struct DeliveryPolicy {
     pub first_backoff: Duration,
     /// Longest wait between attempts.
     pub max_backoff: Duration,
+    /// How long deliveries wait for a bound function that is not loaded (its plugin rejected,
+    /// removed, or not loaded yet), counted from when one first found it missing; then they
+    /// are parked.
+    pub plugin_wait: Duration,
 }
 
 impl Default for DeliveryPolicy {
@@ -20,6 +25,7 @@ impl Default for DeliveryPolicy {
             max_attempts: 5,
             first_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            plugin_wait: Duration::from_secs(60),
         }
     }
 }
@@ -47,6 +53,7 @@ mod tests {
             max_attempts: 10,
             first_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(1),
+            ..Default::default()
         };
         let waits: Vec<u64> = (1..=6).map(|a| policy.backoff(a).as_millis() as u64).collect();
         assert_eq!(waits, [100, 200, 400, 800, 1000, 1000]);

@@ -28,7 +28,7 @@ impl Fixture {
         let (state, _) = State::open(
             Box::new(MemoryEngine),
             Arc::new(|_| {}),
-            Arc::new(|_: &str, _: &str| false),
+            Arc::new(|_: &str, _: &str| Vec::new()),
         )
         .expect("state");
         let broadcasts = Arc::new(Mutex::new(Vec::new()));

@@ -59,7 +59,16 @@ fn event(seq: u64) -> OutboxEvent {
             cause: Cause::ROOT,
         },
         target: None,
+        bound: vec!["todos::on-change".to_owned()],
     }
+}
+
+#[test]
+fn an_event_stored_before_events_named_their_functions_still_reads() {
+    let mut stored = serde_json::to_value(event(7)).unwrap();
+    stored.as_object_mut().unwrap().remove("bound");
+    let read: OutboxEvent = serde_json::from_value(stored).unwrap();
+    assert_eq!(read, OutboxEvent { bound: vec![], ..event(7) });
 }
 
 fn dead_letter(id: u64) -> DeadLetter {

@@ -50,8 +50,13 @@ fn open(engine: Box<dyn Engine>) -> (State, Recovered, Events) {
     let events = Events::default();
     let sink = events.clone();
     let on_event = Arc::new(move |event| lock(&sink.0).push(event));
-    let has_subscribers = Arc::new(|scope: &str, _key: &str| scope != QUIET);
-    let (state, recovered) = State::open(engine, on_event, has_subscribers).expect("open");
+    let bound_to =
+        Arc::new(
+            |scope: &str, _key: &str| {
+                if scope == QUIET { vec![] } else { vec!["watcher::on-change".to_string()] }
+            },
+        );
+    let (state, recovered) = State::open(engine, on_event, bound_to).expect("open");
     (state, recovered, events)
 }
 
