@@ -98,6 +98,12 @@ impl From<StateError> for Error {
                 tracing::error!(error = %e, "state storage failed");
                 Error::internal("state storage failed")
             }
+            // The store logs its outages (rate limited); each refused call need not.
+            StateError::Full(_) => Error::new(
+                ErrorCode::Unavailable,
+                "the disk holding the state is full: writes are refused until space is freed",
+            ),
+            StateError::Unavailable(message) => Error::new(ErrorCode::Unavailable, message),
         }
     }
 }

@@ -14,6 +14,7 @@ mod cluster;
 mod crash;
 mod delivery;
 mod dev;
+mod disk;
 mod errors;
 mod fairness;
 mod grants;

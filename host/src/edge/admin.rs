@@ -71,7 +71,15 @@ pub async fn handle(
 ) -> Result<Response<Body>, Error> {
     let (method, path) = (request.method().clone(), request.uri().path().to_string());
     if (&method, path.as_str()) == (&Method::GET, "/_eddy/health") {
-        let body = json!({ "status": "ok", "state": host.state().engine() });
+        let state = host.state();
+        let body = match state.outage() {
+            None => json!({ "status": "ok", "state": state.engine() }),
+            Some(outage) => json!({
+                "status": "degraded",
+                "state": state.engine(),
+                "state_writes": { "refused": outage.reason, "since_ms": outage.since_ms },
+            }),
+        };
         return Ok(json_response(StatusCode::OK, body.to_string()));
     }
     let authorization = request.headers().get(hyper::header::AUTHORIZATION);

@@ -113,6 +113,12 @@ pub trait Engine: Send + 'static {
     /// [`Engine::load`]. A durable commit of an empty batch makes earlier lazy ones durable.
     fn commit(&mut self, batch: &Batch) -> Result<(), StateError>;
 
+    /// Starts over after a failed commit: closes and opens its storage again. What follows is
+    /// as after a crash: the next [`Engine::load`] reads the last durable commit.
+    fn reopen(&mut self) -> Result<(), StateError> {
+        Ok(())
+    }
+
     /// A short name for logs: `memory`, `redb`.
     fn name(&self) -> &'static str;
 }

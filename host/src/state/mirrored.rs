@@ -6,12 +6,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use super::engine::{Batch, DeadLetter, Engine, Loaded, OutboxEvent};
 use super::error::StateError;
 use super::mirror::Mirror;
+use super::outage::{Outage, OutageReport};
 use super::store::Store;
 
 /// What readers of the embedded store share with its writer.
@@ -19,6 +21,8 @@ use super::store::Store;
 pub struct Shared {
     pub mirror: RwLock<Mirror>,
     pub dead_letters: Mutex<BTreeMap<u64, DeadLetter>>,
+    /// Set while the store refuses writes (`outage.rs`).
+    pub outage: Mutex<Option<OutageReport>>,
 }
 
 impl Shared {
@@ -31,6 +35,11 @@ impl Shared {
     /// The parked deliveries, by id.
     pub fn dead_letters(&self) -> Vec<DeadLetter> {
         self.dead_letters.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
+    /// Why the store refuses writes, if it does.
+    pub fn outage(&self) -> Option<OutageReport> {
+        self.outage.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -46,6 +55,11 @@ pub struct Mirrored {
     next_dead_letter: u64,
     /// What the engine held when opened, until [`Store::recover`] hands it out.
     loaded: Option<Loaded>,
+    /// Set from a failed commit until a commit succeeds again.
+    outage: Option<Outage>,
+    /// Events a reopen found in the outbox that memory had retired (by lazy commits the failure
+    /// lost): to be delivered again.
+    lost: Vec<OutboxEvent>,
 }
 
 impl Mirrored {
@@ -61,6 +75,8 @@ impl Mirrored {
             next_seq: 0,
             next_dead_letter: 0,
             loaded: None,
+            outage: None,
+            lost: Vec::new(),
         };
         store.adopt(&loaded);
         tracing::info!(
@@ -120,6 +136,30 @@ impl Mirrored {
     }
 }
 
+impl Mirrored {
+    /// Opens the engine again after a failure and makes memory equal to what it holds, as a
+    /// restart would; events it still holds that memory had retired are delivered again.
+    fn reopen(&mut self) -> Result<(), StateError> {
+        self.engine.reopen()?;
+        let loaded = self.engine.load()?;
+        let lost = loaded.outbox.iter().filter(|e| !self.outbox.contains(&e.seq)).cloned();
+        self.lost.extend(lost);
+        // Seqs and ids handed out since the last durable commit may be in flight: never reuse
+        // them.
+        let (next_seq, next_dead_letter) = (self.next_seq, self.next_dead_letter);
+        self.adopt(&loaded);
+        self.next_seq = self.next_seq.max(next_seq);
+        self.next_dead_letter = self.next_dead_letter.max(next_dead_letter);
+        Ok(())
+    }
+
+    /// Shows health the outage (or its end).
+    fn show_outage(&self) {
+        let report = self.outage.as_ref().map(|o| o.report().clone());
+        *self.shared.outage.lock().unwrap_or_else(|e| e.into_inner()) = report;
+    }
+}
+
 impl Store for Mirrored {
     fn recover(&mut self) -> Result<Vec<(OutboxEvent, Vec<String>)>, StateError> {
         let Some(loaded) = self.loaded.take() else { return Ok(Vec::new()) };
@@ -173,22 +213,52 @@ impl Store for Mirrored {
     fn end(&mut self) {}
 
     fn commit(&mut self, batch: &mut Batch) -> Result<(), StateError> {
+        let name = self.engine.name();
+        if let Some(outage) = &mut self.outage {
+            if !outage.retry_in().is_zero() {
+                return Err(outage.refuse());
+            }
+            if let Err(e) = self.reopen() {
+                let outage = self.outage.as_mut().expect("an outage");
+                outage.failed_again(name, &e);
+                let refused = outage.refuse();
+                self.show_outage();
+                return Err(refused);
+            }
+        }
         batch.next_seq = self.next_seq;
         batch.next_dead_letter = self.next_dead_letter;
         match self.engine.commit(batch) {
             Ok(()) => {
                 self.publish(batch);
+                if let Some(outage) = self.outage.take() {
+                    outage.ended(name);
+                    self.show_outage();
+                }
                 Ok(())
             }
             Err(e) => {
-                tracing::error!(engine = self.engine.name(), error = %e, "state commit failed; rereading the store");
-                match self.engine.load() {
-                    Ok(loaded) => self.adopt(&loaded),
-                    Err(e) => tracing::error!(error = %e, "rereading the store failed"),
-                }
-                Err(e)
+                let outage = match self.outage.take() {
+                    Some(mut outage) => {
+                        outage.failed_again(name, &e);
+                        outage
+                    }
+                    None => Outage::begin(name, &e),
+                };
+                let outage = self.outage.insert(outage);
+                let refused = outage.refuse();
+                self.show_outage();
+                Err(refused)
             }
         }
+    }
+
+    fn retry_in(&self) -> Option<Duration> {
+        self.outage.as_ref().map(Outage::retry_in)
+    }
+
+    fn take_lost(&mut self) -> Vec<OutboxEvent> {
+        std::mem::take(&mut self.lost)
     }
 
     fn name(&self) -> &'static str {

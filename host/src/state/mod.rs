@@ -3,7 +3,8 @@
 //! to a [`reader`] — the embedded store's in-memory mirror (`mirror.rs`), or the shared
 //! database; writes are checked (`checks.rs`), then applied in order by one writer thread per
 //! host (`writer.rs`) that commits them in groups through a [`store`]: `mirrored.rs` (the
-//! embedded store: the mirror over a storage [`engine`], `redb` on disk or memory for tests)
+//! embedded store: the mirror over a storage [`engine`], `redb` on disk or memory for tests;
+//! after a failed commit it refuses writes and reopens the engine with backoff, `outage.rs`)
 //! or [`postgres`] (the shared store, which any number of hosts use at once), together with the
 //! change events they fire (the outbox the trigger dispatcher drains) and, for trigger
 //! handlers, the mark that their event was delivered ([`Txn`]). The update [`ops`] are pure
@@ -20,6 +21,7 @@ mod error;
 mod mirror;
 mod mirrored;
 pub mod ops;
+mod outage;
 mod path;
 pub mod postgres;
 mod reader;
@@ -33,6 +35,7 @@ pub use change::{Change, ChangeKind, LANES, StateChange, lane};
 pub use checks::{MAX_KEY_BYTES, MAX_SCOPE_BYTES, MAX_VALUE_BYTES};
 pub use error::StateError;
 pub use ops::{OpError, UpdateOutcome};
+pub use outage::OutageReport;
 pub use service::{Recovered, State};
 pub use txn::Txn;
 pub use writer::{BoundTo, Completion, OnEvent};

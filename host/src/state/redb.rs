@@ -15,13 +15,15 @@
 //! protection only from an attacker who controls the crash timing). The sync dominates, which is
 //! why the state writer groups many writes into one batch.
 
+use std::any::Any;
 use std::fmt::Display;
+use std::io::ErrorKind;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 use ::redb::{
-    Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition,
-    WriteTransaction,
+    CommitError, Database, DatabaseError, Durability, ReadableDatabase, ReadableTable,
+    StorageError, TableDefinition, TableError, TransactionError, WriteTransaction,
 };
 use serde_json::Value;
 
@@ -53,7 +55,8 @@ const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 /// A durable [`Engine`] backed by one redb file, used by the state writer thread only.
 pub struct RedbEngine {
-    db: Database,
+    /// None after [`Engine::reopen`] dropped the handle and could not open the file again.
+    db: Option<Database>,
     /// The file, for error messages.
     path: PathBuf,
     /// `(next_seq, next_dead_letter)` as last committed, so an empty batch that does not move
@@ -74,26 +77,39 @@ impl RedbEngine {
     /// file and the tables as needed. Fails if another process (or another handle in this one)
     /// holds the file.
     pub fn open(path: &Path) -> Result<RedbEngine, StateError> {
-        let shown = path.display();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|err| {
                 StateError::Storage(format!("creating directory {}: {err}", parent.display()))
             })?;
         }
-        let db = Database::builder().set_cache_size(CACHE_BYTES).create(path).map_err(|err| {
-            StateError::Storage(match err {
-                DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
-                    format!(
-                        "{shown} is already open elsewhere \
-                         (is another eddy using this data directory?)"
-                    )
-                }
-                err => format!("opening {shown}: {err}"),
-            })
-        })?;
-        let mut engine = RedbEngine { db, path: path.to_owned(), meta: (0, 0), unsynced: false };
+        let mut engine =
+            RedbEngine { db: None, path: path.to_owned(), meta: (0, 0), unsynced: false };
+        engine.db = Some(engine.open_file()?);
         engine.meta = engine.create_tables()?;
         Ok(engine)
+    }
+
+    /// Opens (or creates) the file; redb repairs it first if it was not closed cleanly.
+    fn open_file(&self) -> Result<Database, StateError> {
+        let shown = self.path.display();
+        let builder = Database::builder().set_cache_size(CACHE_BYTES).create(&self.path);
+        builder.map_err(|err| match err {
+            DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
+                StateError::Storage(format!(
+                    "{shown} is already open elsewhere (is another eddy using this data \
+                     directory?)"
+                ))
+            }
+            DatabaseError::Storage(e) if is_full(&e) => {
+                StateError::Full(format!("opening {shown}: {e}"))
+            }
+            err => StateError::Storage(format!("opening {shown}: {err}")),
+        })
+    }
+
+    fn db(&self) -> Result<&Database, StateError> {
+        let closed = || StateError::Storage(format!("{} is not open", self.path.display()));
+        self.db.as_ref().ok_or_else(closed)
     }
 
     /// Creates any missing table (so reads never meet a missing one) and reads the counters.
@@ -133,15 +149,19 @@ impl RedbEngine {
     /// header) until the next Immediate commit, whose root covers it; a crash before that
     /// reopens at the last Immediate commit.
     fn begin(&self, what: &str, durability: Durability) -> Result<WriteTransaction, StateError> {
-        let mut txn = self.db.begin_write().map_err(self.fail(format!("{what}: begin")))?;
+        let mut txn = self.db()?.begin_write().map_err(self.fail(format!("{what}: begin")))?;
         txn.set_durability(durability).map_err(self.fail(format!("{what}: setting durability")))?;
         Ok(txn)
     }
 
-    /// Maps a redb (or JSON) error to a [`StateError::Storage`] naming the file and the operation.
-    /// Lazy: nothing is formatted unless the error happens.
-    fn fail<E: Display>(&self, what: impl Display) -> impl FnOnce(E) -> StateError {
-        move |err| StateError::Storage(format!("{}: {what}: {err}", self.path.display()))
+    /// Maps a redb (or JSON) error to a [`StateError::Storage`] naming the file and the operation
+    /// ([`StateError::Full`] when the disk is full). Lazy: nothing is formatted unless the error
+    /// happens.
+    fn fail<E: Display + 'static>(&self, what: impl Display) -> impl FnOnce(E) -> StateError {
+        move |err| {
+            let message = format!("{}: {what}: {err}", self.path.display());
+            if is_full(&err) { StateError::Full(message) } else { StateError::Storage(message) }
+        }
     }
 
     /// The body of [`Engine::commit`], inside `txn`. Tables are opened once each and JSON is
@@ -219,7 +239,7 @@ impl RedbEngine {
 
 impl Engine for RedbEngine {
     fn load(&mut self) -> Result<Loaded, StateError> {
-        let txn = self.db.begin_read().map_err(self.fail("load: begin"))?;
+        let txn = self.db()?.begin_read().map_err(self.fail("load: begin"))?;
         let mut loaded = Loaded::default();
 
         let entries = txn.open_table(ENTRIES).map_err(self.fail("load: opening entries"))?;
@@ -279,9 +299,37 @@ impl Engine for RedbEngine {
         Ok(())
     }
 
+    /// Drops the handle (after an I/O error redb refuses every transaction until the file is
+    /// opened again) and opens the file again, which repairs it if needed. What lazy commits
+    /// held and no durable commit covered is gone, as after a crash.
+    fn reopen(&mut self) -> Result<(), StateError> {
+        self.db = None;
+        self.unsynced = false;
+        self.db = Some(self.open_file()?);
+        self.meta = self.create_tables()?;
+        Ok(())
+    }
+
     fn name(&self) -> &'static str {
         "redb"
     }
+}
+
+/// Whether `err`, a redb error, is the disk (or the user's disk quota) being full.
+fn is_full(err: &dyn Any) -> bool {
+    let storage = if let Some(e) = err.downcast_ref::<StorageError>() {
+        Some(e)
+    } else if let Some(CommitError::Storage(e)) = err.downcast_ref() {
+        Some(e)
+    } else if let Some(TransactionError::Storage(e)) = err.downcast_ref() {
+        Some(e)
+    } else if let Some(TableError::Storage(e)) = err.downcast_ref() {
+        Some(e)
+    } else {
+        None
+    };
+    matches!(storage, Some(StorageError::Io(e))
+        if matches!(e.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded))
 }
 
 #[cfg(test)]

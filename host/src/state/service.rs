@@ -99,6 +99,15 @@ impl State {
         self.engine
     }
 
+    /// Why the store refuses writes, while it does (the embedded store, after a failed commit:
+    /// `outage.rs`).
+    pub fn outage(&self) -> Option<super::outage::OutageReport> {
+        match &self.reader {
+            Reader::Mirror(shared) => shared.outage(),
+            Reader::Postgres(_) => None,
+        }
+    }
+
     /// The committed value of `key` in `scope`, or `None`.
     pub async fn get(&self, scope: &str, key: &str) -> Result<Option<Value>, StateError> {
         check_key(scope, key)?;

@@ -11,6 +11,7 @@
 //! to [`commit`](Store::commit) as one [`Batch`]: committed together, or not at all.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -59,6 +60,16 @@ pub trait Store: Send + 'static {
     /// the store fills in the batch's counters. After `Err` none of it is visible, and the
     /// store is ready for the next round.
     fn commit(&mut self, batch: &mut Batch) -> Result<(), StateError>;
+
+    /// While the store refuses commits after a failure: how long until it tries again.
+    fn retry_in(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Events to deliver again: a store that recovered from a failure found them still owed.
+    fn take_lost(&mut self) -> Vec<OutboxEvent> {
+        Vec::new()
+    }
 
     /// A short name for logs: `memory`, `redb`, `postgres`.
     fn name(&self) -> &'static str;

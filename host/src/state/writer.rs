@@ -150,7 +150,9 @@ impl Writer {
                     Err(_) => break,
                 },
                 Some(since) => {
+                    // A store refusing commits after a failure says when to try again.
                     let wait = LAZY_IDLE.min(LAZY_MAX.saturating_sub(since.elapsed()));
+                    let wait = wait.max(self.store.retry_in().unwrap_or_default());
                     match requests.recv_timeout(wait) {
                         Ok(request) => request,
                         Err(RecvTimeoutError::Timeout) => {
@@ -436,7 +438,7 @@ impl Writer {
             Err(_) => {}
         }
         if result.is_ok() {
-            for event in round.batch.events.drain(..) {
+            for event in round.batch.events.drain(..).chain(self.store.take_lost()) {
                 (self.on_event)(event);
             }
         }

@@ -87,7 +87,9 @@ impl From<StateError> for StreamError {
     fn from(error: StateError) -> Self {
         match error {
             StateError::Invalid(message) => StreamError::Invalid(message),
-            StateError::Storage(message) => StreamError::Storage(message),
+            StateError::Storage(message)
+            | StateError::Full(message)
+            | StateError::Unavailable(message) => StreamError::Storage(message),
             StateError::Forbidden(message) => StreamError::Forbidden(message),
         }
     }

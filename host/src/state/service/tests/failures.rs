@@ -13,6 +13,8 @@ struct Inner {
     /// Each commit: whether its batch was lazy, and whether it was empty.
     commits: Mutex<Vec<(bool, bool)>>,
     failing: AtomicBool,
+    /// Commits asked for, failed ones included.
+    attempts: AtomicUsize,
     hold: Mutex<Hold>,
     released: Condvar,
 }
@@ -66,6 +68,7 @@ impl Engine for TestEngine {
 
     fn commit(&mut self, batch: &Batch) -> Result<(), StateError> {
         let failing = self.0.failing.load(Ordering::SeqCst);
+        self.0.attempts.fetch_add(1, Ordering::SeqCst);
         {
             let mut hold = lock(&self.0.hold);
             hold.waiting += 1;
@@ -202,6 +205,7 @@ async fn a_failed_commit_fails_every_request_of_its_round_and_applies_none_of_th
     assert!(is_storage(&park.await));
     assert!(is_storage(&replay.await));
     engine.fail(false);
+    until_writes_work(&state).await;
 
     assert_eq!(mirrored(&state).await, engine.entries(), "the mirror is what the engine holds");
     assert_eq!(get(&state, "s", "a").await, Some(json!({"n": 1})));
@@ -265,4 +269,35 @@ async fn a_txn_that_wrote_nothing_runs_its_actions_without_waiting_for_its_mark(
     assert!(ran.load(Ordering::SeqCst), "ran when the commit was asked for");
     // The mark's commit still reports its own failure, so the delivery is retried.
     assert!(is_storage(&commit.await));
+}
+
+/// Waits (up to 10 s) until the store, refusing writes since a failed commit, takes them again.
+async fn until_writes_work(state: &State) {
+    for _ in 0..500 {
+        if state.set(QUIET, "recovered", json!(true), ROOT).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("writes never worked again");
+}
+
+#[tokio::test]
+async fn after_a_failed_commit_writes_are_refused_without_touching_the_engine_until_it_recovers() {
+    let engine = TestEngine::default();
+    let (state, _, _) = open(Box::new(engine.clone()));
+    engine.fail(true);
+    assert!(is_storage(&state.set("s", "a", json!(1), ROOT).await));
+    let tried = engine.0.attempts.load(Ordering::SeqCst);
+    let refused = state.set("s", "b", json!(1), ROOT).await;
+    assert!(matches!(&refused, Err(StateError::Unavailable(m)) if m.contains("try again")));
+    let now = engine.0.attempts.load(Ordering::SeqCst);
+    assert_eq!(now, tried, "a refused write never reached the engine");
+    assert!(state.outage().is_some(), "health sees the outage");
+    engine.fail(false);
+    until_writes_work(&state).await;
+    assert!(state.outage().is_none());
+    state.set("s", "c", json!(1), ROOT).await.expect("writes work again");
+    assert_eq!(get(&state, "s", "a").await, None);
+    assert_eq!(get(&state, "s", "c").await, Some(json!(1)));
 }

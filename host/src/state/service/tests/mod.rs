@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
@@ -73,8 +73,9 @@ fn is_invalid<T>(result: &Result<T, StateError>) -> bool {
     matches!(result, Err(StateError::Invalid(_)))
 }
 
+/// Whether `result` says the storage failed (or refuses writes since it did).
 fn is_storage<T>(result: &Result<T, StateError>) -> bool {
-    matches!(result, Err(StateError::Storage(_)))
+    matches!(result, Err(StateError::Storage(_) | StateError::Unavailable(_)))
 }
 
 fn increment(path: &str) -> Value {
