@@ -13,6 +13,41 @@
 //! let all: Vec<Todo> = state::list("todos")?;
 //! # Ok(()) }
 //! ```
+//!
+//! # Read-modify-write
+//!
+//! Two calls that each [`get`] a key, change the value and [`set`] it can both succeed, and the
+//! first change is lost. Update ops ([`update`]) are atomic, so use them where an op says what
+//! you mean (`increment`). Otherwise write with [`set_if`] (or [`update_if`], [`delete_if`]),
+//! passing the value you read: the host applies the write only if the key still holds it, and
+//! otherwise fails with [`ErrorCode::Conflict`](crate::ErrorCode::Conflict) and changes
+//! nothing. Read again and retry:
+//!
+//! ```no_run
+//! use eddy_sdk::{state, Error, ErrorCode, Result};
+//! use serde_json::Value;
+//!
+//! /// Flips `done`; exactly one of two concurrent flips wins each round, the other retries.
+//! fn flip(id: &str) -> Result<bool> {
+//!     loop {
+//!         let Some(old) = state::get::<Value>("tasks", id)? else {
+//!             return Err(Error::not_found(format!("no task {id}")));
+//!         };
+//!         let mut new = old.clone();
+//!         let done = new["done"] != true;
+//!         new["done"] = done.into();
+//!         match state::set_if("tasks", id, Some(&old), &new) {
+//!             Ok(_) => return Ok(done),
+//!             Err(e) if e.code() == ErrorCode::Conflict => continue,
+//!             Err(e) => return Err(e),
+//!         }
+//!     }
+//! }
+//! ```
+//!
+//! Pass the value exactly as read (a [`serde_json::Value`]): a struct that drops or adds fields
+//! on the way through would never match. Values compare as JSON, so member order and the
+//! spelling of numbers do not matter.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -44,6 +79,37 @@ pub fn update(scope: &str, key: &str, ops: &[Op]) -> Result<UpdateResult> {
 /// Removes `key`, returning its old value (`None` if it was missing; then nothing fires).
 pub fn delete(scope: &str, key: &str) -> Result<Option<Value>> {
     parse_opt(host::delete(scope, key)?.as_deref(), "a state value")
+}
+
+/// [`set`] on a condition: replaces the value at `key` only if the key holds `expect` when the
+/// write applies (`None`: only if the key is missing, to create it once). Otherwise fails with
+/// [`ErrorCode::Conflict`](crate::ErrorCode::Conflict) and changes nothing. See
+/// [Read-modify-write](self#read-modify-write).
+pub fn set_if<T: Serialize + ?Sized>(
+    scope: &str,
+    key: &str,
+    expect: Option<&Value>,
+    value: &T,
+) -> Result<Change> {
+    let expect = expect.map(Value::to_string);
+    let value = serde_json::to_string(value)?;
+    host::set_if(scope, key, expect.as_deref(), &value)?.try_into()
+}
+
+/// [`update`] on a condition, as [`set_if`].
+pub fn update_if(
+    scope: &str,
+    key: &str,
+    expect: Option<&Value>,
+    ops: &[Op],
+) -> Result<UpdateResult> {
+    let expect = expect.map(Value::to_string);
+    host::update_if(scope, key, expect.as_deref(), &ops_json(ops))?.try_into()
+}
+
+/// [`delete`] on a condition, as [`set_if`]: removes `key` only if it holds `expect`.
+pub fn delete_if(scope: &str, key: &str, expect: &Value) -> Result<()> {
+    Ok(host::delete_if(scope, key, &expect.to_string())?)
 }
 
 /// Every value of `scope`, in key order.

@@ -24,7 +24,8 @@
 //! - [`calls`] — running functions: invocations, the capability check, builtins, execution.
 //! - [`runtime`] — wasmtime: engine, compile cache, instances, limits, the guest's imports.
 //! - [`triggers`] — delivery of state changes and stream events to bound functions.
-//! - [`state`] — scoped JSON storage, update ops, transactions, the outbox, dead letters.
+//! - [`state`] — scoped JSON storage, update ops, conditional writes, transactions, the outbox,
+//!   dead letters.
 //! - [`streams`] — stream groups, items, frames and the WebSocket protocol.
 //! - [`tools`] — `eddy build`, `eddy new`, `eddy dlq` and their HTTP client.
 //! - [`error`] — the one error type a caller sees, and its HTTP statuses.

@@ -182,7 +182,8 @@ declare module 'eddy:plugin/types@0.1.0' {
 
 /**
  * The database: JSON values under keys, grouped in named scopes. Writes are atomic per key and
- * fire the `state` triggers bound to the key after they commit.
+ * fire the `state` triggers bound to the key after they commit. The `-if` writes apply only if
+ * the key still holds what the caller read, so concurrent read-modify-writes never lose one.
  */
 declare module 'eddy:plugin/state@0.1.0' {
   import type { Json as Json } from 'eddy:plugin/types@0.1.0';
@@ -212,6 +213,26 @@ declare module 'eddy:plugin/state@0.1.0' {
    */
   export function delete_(scope: string, key: string): Json | undefined;
   export { delete_ as delete };
+  /**
+   * `set` on a condition, for read-modify-write: replaces the value at `key` only if the key
+   * holds `expect` at the moment the write applies (none: only if the key is missing, to
+   * create it once). Otherwise it fails with `conflict` and changes nothing; read the key
+   * again and retry. Values compare as JSON: member order and how a number is spelled do not
+   * matter. Inside a trigger handler the condition is checked now and again at commit, where
+   * a conflict fails the handler's whole transaction (and the handler is retried).
+   * @throws a ComponentError whose `payload` is the Error
+   */
+  export function setIf(scope: string, key: string, expect: Json | undefined, value: Json): Change;
+  /**
+   * `update` on a condition, as `set-if`.
+   * @throws a ComponentError whose `payload` is the Error
+   */
+  export function updateIf(scope: string, key: string, expect: Json | undefined, ops: Json): UpdateResult;
+  /**
+   * `delete` on a condition, as `set-if`: removes `key` only if it holds `expect`.
+   * @throws a ComponentError whose `payload` is the Error
+   */
+  export function deleteIf(scope: string, key: string, expect: Json): void;
   /**
    * Values of the scope in key order: only keys starting with `prefix`, only keys after
    * `after` (for paging), at most `limit` of them.

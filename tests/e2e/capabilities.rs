@@ -68,6 +68,60 @@ async fn builtins_are_callable_by_id_through_invoke() {
 }
 
 #[tokio::test]
+async fn a_conditional_write_whose_key_changed_answers_409_and_changes_nothing() {
+    let host = TestHost::start();
+    let call = async |builtin: &str, payload: Value| {
+        host.post(&format!("/probe/call/{builtin}"), payload).await
+    };
+    let conflict = |(status, body): (reqwest::StatusCode, Value)| {
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(body["error"]["code"], "conflict", "{body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("cas/k")), "{body}");
+    };
+    let k = |extra: Value| {
+        let mut payload = json!({ "scope": "cas", "key": "k" });
+        payload
+            .as_object_mut()
+            .expect("an object")
+            .extend(extra.as_object().cloned().unwrap_or_default());
+        payload
+    };
+
+    // Builtins: `expect: null` creates once; the value read replaces; a stale one is refused.
+    let (status, created) =
+        call("state::set", k(json!({ "value": { "v": 1 }, "expect": null }))).await;
+    assert_eq!(
+        (status.as_u16(), created),
+        (200, json!({ "old_value": null, "new_value": { "v": 1 } }))
+    );
+    conflict(call("state::set", k(json!({ "value": { "v": 9 }, "expect": null }))).await);
+    let (status, _) =
+        call("state::set", k(json!({ "value": { "v": 2 }, "expect": { "v": 1 } }))).await;
+    assert_eq!(status, 200);
+    let stale = json!({ "v": 1 });
+    let ops = json!([{ "type": "increment", "path": "v", "by": 1 }]);
+    conflict(call("state::set", k(json!({ "value": { "v": 9 }, "expect": stale }))).await);
+    conflict(call("state::update", k(json!({ "ops": ops, "expect": stale }))).await);
+    conflict(call("state::delete", k(json!({ "expect": stale }))).await);
+    let (_, value) = host.get("/probe/state/cas/k").await;
+    assert_eq!(value, json!({ "v": 2 }), "no conflicting write changed it");
+
+    // The `set-if` import, through the SDK: the guest gets a `conflict` error, which its `?`
+    // turns into the function's 409.
+    let (status, _) =
+        host.post("/probe/state-if/cas/k", json!({ "expect": { "v": 2 }, "value": 3 })).await;
+    assert_eq!(status, 200);
+    conflict(host.post("/probe/state-if/cas/k", json!({ "expect": { "v": 2 }, "value": 4 })).await);
+    let (status, old) = call("state::delete", k(json!({ "expect": 3 }))).await;
+    assert_eq!((status.as_u16(), old), (200, json!(3)));
+    let (status, _) =
+        host.post("/probe/state-if/cas/k", json!({ "expect": null, "value": 5 })).await;
+    assert_eq!(status, 200, "a deleted key is missing again");
+    let (_, value) = host.get("/probe/state/cas/k").await;
+    assert_eq!(value, json!(5));
+}
+
+#[tokio::test]
 async fn invoke_void_runs_the_call_after_returning() {
     let host = TestHost::start();
     let (status, reply) = host.post("/probe/later", json!({ "v": 1 })).await;

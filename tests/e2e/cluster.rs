@@ -178,3 +178,40 @@ async fn the_shared_replay_window_keeps_only_its_last_frames_and_a_resume_past_i
     assert!(kept < 100, "{kept} of {CREATES} frames kept for a window of {WINDOW}");
     assert!(kept >= WINDOW as i64, "{kept} frames kept for a window of {WINDOW}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toggles_and_deletes_racing_through_two_hosts_have_one_winner_every_round() {
+    let hosts = hosts_on(&fresh_database("races"), 2);
+    let create = async |title: &str| {
+        let (status, todo) = hosts[0].post("/todos", json!({ "title": title })).await;
+        assert_eq!(status, 200, "{todo}");
+        todo["id"].as_str().expect("an id").to_owned()
+    };
+    // The toggles' conditional writes meet in the database, under the key's lock.
+    let id = create("contested").await;
+    for round in 0..50 {
+        let ((a, first), (b, second)) = tokio::join!(
+            hosts[0].post("/todos/toggle", json!({ "id": id })),
+            hosts[1].post("/todos/toggle", json!({ "id": id })),
+        );
+        assert_eq!((a.as_u16(), b.as_u16()), (200, 200), "round {round}: {first} {second}");
+        assert_ne!(first["completed"], second["completed"], "round {round}: a flip was lost");
+    }
+    for round in 0..50 {
+        let id = create("doomed").await;
+        let ((toggle, body), (delete, _)) = tokio::join!(
+            hosts[0].post("/todos/toggle", json!({ "id": id })),
+            hosts[1].post("/todos/delete", json!({ "id": id })),
+        );
+        assert_eq!(delete, 200, "round {round}");
+        assert!([200, 404].contains(&toggle.as_u16()), "round {round}: {toggle} {body}");
+        let (_, list) = hosts[1].get("/todos").await;
+        let back = list.as_array().expect("a list").iter().any(|t| t["id"] == id.as_str());
+        assert!(!back, "round {round}: the deleted todo {id} is back");
+    }
+    let (_, list) = hosts[0].get("/todos").await;
+    assert_eq!(
+        list.as_array().map(|l| (l.len(), l[0]["completed"].clone())),
+        Some((1, json!(false)))
+    );
+}

@@ -97,3 +97,51 @@ async fn metrics_equal_the_truth_after_creates_toggles_and_deletes() {
     assert_eq!((list.len(), completed), (9, 2), "the listed truth");
     metrics_become(&host, json!({ "total": 9, "completed": 2 })).await;
 }
+
+/// How many times each race is run: every round is two concurrent requests on one todo.
+const RACES: usize = 100;
+
+#[tokio::test]
+async fn two_concurrent_toggles_of_a_todo_flip_it_twice_every_time() {
+    let host = TestHost::start();
+    let id = create(&host, "contested").await["id"].as_str().expect("an id").to_string();
+    let toggle = || host.post("/todos/toggle", json!({ "id": id }));
+    for round in 0..RACES {
+        let ((a, first), (b, second)) = tokio::join!(toggle(), toggle());
+        assert_eq!((a.as_u16(), b.as_u16()), (200, 200), "round {round}: {first} {second}");
+        // One flip saw the other's result: between them they answer both values.
+        assert_ne!(first["completed"], second["completed"], "round {round}: a flip was lost");
+        let (_, list) = host.get("/todos").await;
+        assert_eq!(list[0]["completed"], false, "round {round}: flipped twice, back to open");
+    }
+    metrics_become(&host, json!({ "total": 1, "completed": 0 })).await;
+}
+
+#[tokio::test]
+async fn a_toggle_racing_a_delete_never_brings_the_todo_back() {
+    let host = TestHost::start();
+    let (mut toggled, mut too_late) = (0, 0);
+    for round in 0..RACES {
+        let id = create(&host, "doomed").await["id"].as_str().expect("an id").to_string();
+        let ((toggle, toggle_body), (delete, delete_body)) = tokio::join!(
+            host.post("/todos/toggle", json!({ "id": id })),
+            host.post("/todos/delete", json!({ "id": id })),
+        );
+        assert_eq!(
+            (delete.as_u16(), delete_body),
+            (200, json!({ "deleted": id })),
+            "round {round}: the delete wins or comes after the toggle"
+        );
+        match toggle.as_u16() {
+            // The toggle landed first, and the delete removed the toggled todo.
+            200 => toggled += 1,
+            // The delete landed first: the toggle found nothing to flip.
+            404 => too_late += 1,
+            other => panic!("round {round}: the toggle answered {other}: {toggle_body}"),
+        }
+        let (_, list) = host.get("/todos").await;
+        assert_eq!(list, json!([]), "round {round}: a deleted todo is back");
+    }
+    assert_eq!(toggled + too_late, RACES);
+    metrics_become(&host, json!({ "total": 0, "completed": 0 })).await;
+}

@@ -2,15 +2,17 @@
 //! SDK): `state::get/set/update/delete/list/list_groups` and
 //! `stream::send/get/set/update/delete/list`, with the JSON payloads and results documented in
 //! `docs/state.md` and `docs/streams.md`, so code written against the iii model ports over
-//! unchanged. A builtin is only a spelling: its payload is parsed into the same [`Request`] a
-//! WIT import makes, which is checked and carried out the same way.
+//! unchanged. A state write's payload may add `expect` to make it conditional (`set-if` and
+//! its kin in the WIT). A builtin is only a spelling: its payload is parsed into the same
+//! [`Request`] a WIT import makes, which is checked and carried out the same way.
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
 use crate::error::Error;
 use crate::runtime::{Reply, Request};
+use crate::state::Expect;
 
 const BUILTINS: &[&str] = &[
     "state::get",
@@ -38,11 +40,17 @@ struct Key {
     key: String,
 }
 
+/// `expect`, when a write's payload has one, makes it conditional: the key must hold that
+/// value when the write applies (`null`: the key must be missing, as `state::get` answers
+/// `null` for a missing key), or the call fails with `conflict` and changes nothing. Without
+/// the field the write is unconditional.
 #[derive(Deserialize)]
 struct SetPayload {
     scope: String,
     key: String,
     value: Value,
+    #[serde(default, deserialize_with = "expected")]
+    expect: Option<Expect>,
 }
 
 #[derive(Deserialize)]
@@ -50,6 +58,24 @@ struct UpdatePayload {
     scope: String,
     key: String,
     ops: Value,
+    #[serde(default, deserialize_with = "expected")]
+    expect: Option<Expect>,
+}
+
+#[derive(Deserialize)]
+struct DeletePayload {
+    scope: String,
+    key: String,
+    #[serde(default, deserialize_with = "expected")]
+    expect: Option<Expect>,
+}
+
+/// An `expect` field that is present: `null` expects a missing key, any other value itself.
+fn expected<'de, D: Deserializer<'de>>(field: D) -> Result<Option<Expect>, D::Error> {
+    Ok(Some(match Value::deserialize(field)? {
+        Value::Null => Expect::Absent,
+        value => Expect::Value(value),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -113,16 +139,16 @@ pub fn request(id: &str, body: Value) -> Result<Request, Error> {
             Request::StateGet { scope, key }
         }
         "state::set" => {
-            let SetPayload { scope, key, value } = payload(id, body)?;
-            Request::StateSet { scope, key, value }
+            let SetPayload { scope, key, value, expect } = payload(id, body)?;
+            Request::StateSet { scope, key, value, expect }
         }
         "state::update" => {
-            let UpdatePayload { scope, key, ops } = payload(id, body)?;
-            Request::StateUpdate { scope, key, ops }
+            let UpdatePayload { scope, key, ops, expect } = payload(id, body)?;
+            Request::StateUpdate { scope, key, ops, expect }
         }
         "state::delete" => {
-            let Key { scope, key } = payload(id, body)?;
-            Request::StateDelete { scope, key }
+            let DeletePayload { scope, key, expect } = payload(id, body)?;
+            Request::StateDelete { scope, key, expect }
         }
         "state::list" => {
             let ListPayload { scope, prefix, after, limit } = payload(id, body)?;
@@ -208,6 +234,28 @@ mod tests {
                 "stream_name": "st", "group_id": "g", "item_id": "i", "type": "t",
             });
             assert!(request(id, body).is_ok(), "{id}");
+        }
+    }
+
+    #[test]
+    fn a_write_is_conditional_only_when_its_payload_has_expect_and_null_expects_no_key() {
+        let write = |id: &str, extra: Value| {
+            let mut body = json!({ "scope": "s", "key": "k", "value": 1, "ops": [] });
+            body.as_object_mut()
+                .expect("an object")
+                .extend(extra.as_object().cloned().unwrap_or_default());
+            match request(id, body).expect("parsed") {
+                Request::StateSet { expect, .. }
+                | Request::StateUpdate { expect, .. }
+                | Request::StateDelete { expect, .. } => expect,
+                other => panic!("{id} parsed into {other:?}"),
+            }
+        };
+        for id in ["state::set", "state::update", "state::delete"] {
+            assert_eq!(write(id, json!({})), None, "{id}");
+            assert_eq!(write(id, json!({ "expect": null })), Some(Expect::Absent), "{id}");
+            let expect = write(id, json!({ "expect": { "n": 1 } }));
+            assert_eq!(expect, Some(Expect::Value(json!({ "n": 1 }))), "{id}");
         }
     }
 

@@ -29,23 +29,23 @@ pub(super) async fn execute(
             Some(txn) => txn.state.get(&scope, &key).await?,
             None => state.get(&scope, &key).await?,
         }),
-        Request::StateSet { scope, key, value } => {
+        Request::StateSet { scope, key, value, expect } => {
             if let Some(mut txn) = invocation.txn().await {
-                return Ok(Reply::Change(txn.state.set(&scope, &key, value).await?));
+                return Ok(Reply::Change(txn.state.set_if(&scope, &key, expect, value).await?));
             }
-            Reply::Change(state.set(&scope, &key, value, cause).await?)
+            Reply::Change(state.set_if(&scope, &key, expect, value, cause).await?)
         }
-        Request::StateUpdate { scope, key, ops } => {
+        Request::StateUpdate { scope, key, ops, expect } => {
             if let Some(mut txn) = invocation.txn().await {
-                return Ok(Reply::Updated(txn.state.update(&scope, &key, &ops).await?));
+                return Ok(Reply::Updated(txn.state.update_if(&scope, &key, expect, &ops).await?));
             }
-            Reply::Updated(state.update(&scope, &key, &ops, cause).await?)
+            Reply::Updated(state.update_if(&scope, &key, expect, &ops, cause).await?)
         }
-        Request::StateDelete { scope, key } => {
+        Request::StateDelete { scope, key, expect } => {
             if let Some(mut txn) = invocation.txn().await {
-                return Ok(Reply::Value(txn.state.delete(&scope, &key).await?));
+                return Ok(Reply::Value(txn.state.delete_if(&scope, &key, expect).await?));
             }
-            Reply::Value(state.delete(&scope, &key, cause).await?)
+            Reply::Value(state.delete_if(&scope, &key, expect, cause).await?)
         }
         Request::StateList { scope, prefix, after, limit } => {
             let (prefix, after) = (prefix.as_deref(), after.as_deref());

@@ -73,9 +73,14 @@ mod tests {
         let (sc, k, st, g, i) = (s(scope), s("k"), s(stream), s("g"), s("i"));
         vec![
             Request::StateGet { scope: sc.clone(), key: k.clone() },
-            Request::StateSet { scope: sc.clone(), key: k.clone(), value: json!(1) },
-            Request::StateUpdate { scope: sc.clone(), key: k.clone(), ops: json!([]) },
-            Request::StateDelete { scope: sc.clone(), key: k },
+            Request::StateSet { scope: sc.clone(), key: k.clone(), value: json!(1), expect: None },
+            Request::StateUpdate {
+                scope: sc.clone(),
+                key: k.clone(),
+                ops: json!([]),
+                expect: None,
+            },
+            Request::StateDelete { scope: sc.clone(), key: k, expect: None },
             Request::StateList { scope: sc, prefix: None, after: None, limit: None },
             Request::StreamSend {
                 stream: st.clone(),
@@ -133,7 +138,8 @@ mod tests {
         let get = Request::StateGet { scope: s("config"), key: s("k") };
         let list =
             Request::StateList { scope: s("config"), prefix: None, after: None, limit: None };
-        let set = Request::StateSet { scope: s("config"), key: s("k"), value: json!(1) };
+        let set =
+            Request::StateSet { scope: s("config"), key: s("k"), value: json!(1), expect: None };
         assert!(check("p", &caps, &get).is_ok() && check("p", &caps, &list).is_ok());
         let error = check("p", &caps, &set).expect_err("refused");
         assert!(

@@ -10,6 +10,7 @@ use super::bindings::wit;
 use super::store::CallCtx;
 use super::view::{Reply, Request, mismatch};
 use crate::error::{Error, ErrorCode};
+use crate::state::Expect;
 
 type GuestResult<T> = Result<T, wit::Error>;
 
@@ -35,6 +36,14 @@ impl From<Error> for wit::Error {
 fn parse(what: &str, text: &str) -> GuestResult<Value> {
     serde_json::from_str(text)
         .map_err(|e| Error::bad_request(format!("{what} is not valid JSON: {e}")).into())
+}
+
+/// The condition of a `*-if` import: the JSON text the key must hold, or none for "absent".
+fn expected(text: Option<&str>) -> GuestResult<Expect> {
+    Ok(match text {
+        Some(text) => Expect::Value(parse("expect", text)?),
+        None => Expect::Absent,
+    })
 }
 
 fn text(value: &Value) -> String {
@@ -117,7 +126,19 @@ impl state::Host for CallCtx {
 
     async fn set(&mut self, scope: String, key: String, value: String) -> GuestResult<wit::Change> {
         let value = parse("value", &value)?;
-        change(self.perform(Request::StateSet { scope, key, value })).await
+        change(self.perform(Request::StateSet { scope, key, value, expect: None })).await
+    }
+
+    async fn set_if(
+        &mut self,
+        scope: String,
+        key: String,
+        expect: Option<String>,
+        value: String,
+    ) -> GuestResult<wit::Change> {
+        let expect = Some(expected(expect.as_deref())?);
+        let value = parse("value", &value)?;
+        change(self.perform(Request::StateSet { scope, key, value, expect })).await
     }
 
     async fn update(
@@ -127,11 +148,28 @@ impl state::Host for CallCtx {
         ops: String,
     ) -> GuestResult<wit::UpdateResult> {
         let ops = parse("ops", &ops)?;
-        updated(self.perform(Request::StateUpdate { scope, key, ops })).await
+        updated(self.perform(Request::StateUpdate { scope, key, ops, expect: None })).await
+    }
+
+    async fn update_if(
+        &mut self,
+        scope: String,
+        key: String,
+        expect: Option<String>,
+        ops: String,
+    ) -> GuestResult<wit::UpdateResult> {
+        let expect = Some(expected(expect.as_deref())?);
+        let ops = parse("ops", &ops)?;
+        updated(self.perform(Request::StateUpdate { scope, key, ops, expect })).await
     }
 
     async fn delete(&mut self, scope: String, key: String) -> GuestResult<Option<String>> {
-        value(self.perform(Request::StateDelete { scope, key })).await
+        value(self.perform(Request::StateDelete { scope, key, expect: None })).await
+    }
+
+    async fn delete_if(&mut self, scope: String, key: String, expect: String) -> GuestResult<()> {
+        let expect = Some(expected(Some(&expect))?);
+        value(self.perform(Request::StateDelete { scope, key, expect })).await.map(drop)
     }
 
     async fn list(

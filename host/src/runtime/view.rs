@@ -12,7 +12,7 @@ use std::pin::Pin;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::state::{Change, UpdateOutcome};
+use crate::state::{Change, Expect, UpdateOutcome};
 
 /// Everything a guest can ask of the host. Values are parsed JSON; names are as the guest gave
 /// them (checked by the host).
@@ -22,19 +22,23 @@ pub enum Request {
         scope: String,
         key: String,
     },
+    /// `set`, or `set-if` when `expect` is given (as for update and delete).
     StateSet {
         scope: String,
         key: String,
         value: Value,
+        expect: Option<Expect>,
     },
     StateUpdate {
         scope: String,
         key: String,
         ops: Value,
+        expect: Option<Expect>,
     },
     StateDelete {
         scope: String,
         key: String,
+        expect: Option<Expect>,
     },
     StateList {
         scope: String,

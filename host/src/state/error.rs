@@ -1,13 +1,17 @@
 //! [`StateError`]: why a state call failed, as every part of state reports it.
 
 /// Why a state call failed. The outer layers map it: `Invalid` is the caller's fault and the
-/// guest sees a bad request; `Storage` is ours and the guest sees an internal error;
-/// `Unavailable` (and `Full`) say to try again later.
+/// guest sees a bad request; `Conflict` is a conditional write whose key no longer held what it
+/// expected (HTTP 409); `Storage` is ours and the guest sees an internal error; `Unavailable`
+/// (and `Full`) say to try again later.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StateError {
     /// The caller's input is wrong (bad scope or key, ops not an array, value too large...).
     #[error("{0}")]
     Invalid(String),
+    /// A conditional write's key did not hold what the write expected: nothing was written.
+    #[error("{0}")]
+    Conflict(String),
     /// The storage failed.
     #[error("storage failed: {0}")]
     Storage(String),

@@ -12,12 +12,14 @@
 //!
 //! This file is only the map: imports run one way, `service` → `txn` → `reader`, `writer` →
 //! `store` ← `mirrored`, `postgres` → `engine`, `mirror`, `ops` → `path`, with the rules in
-//! `checks` and the shared types in `change` and `error`.
+//! `checks`, a conditional write's condition in `expect`, and the shared types in `change` and
+//! `error`.
 
 mod change;
 mod checks;
 pub mod engine;
 mod error;
+mod expect;
 mod mirror;
 mod mirrored;
 pub mod ops;
@@ -34,6 +36,7 @@ mod writer;
 pub use change::{Change, ChangeKind, LANES, StateChange, lane};
 pub use checks::{MAX_KEY_BYTES, MAX_SCOPE_BYTES, MAX_VALUE_BYTES};
 pub use error::StateError;
+pub use expect::Expect;
 pub use ops::{OpError, UpdateOutcome};
 pub use outage::OutageReport;
 pub use service::{Recovered, State};

@@ -5,7 +5,9 @@
 //! queued (group commit), and only then answers: an acknowledged write survives a crash. Writes
 //! that change nothing (a set to an equal value, an update whose ops leave the value as it was, a
 //! delete of a missing key) write nothing and fire nothing, so a trigger never wakes up for a
-//! non-event. A trigger handler's writes go through a [`Txn`] instead and commit together with
+//! non-event. A write may carry a condition ([`Expect`]: the value it read, or that the key is
+//! absent), which the writer checks as it applies the write: read-modify-write without lost
+//! updates. A trigger handler's writes go through a [`Txn`] instead and commit together with
 //! the mark that its event was delivered, so a crash can neither lose nor repeat them.
 
 use std::collections::{HashMap, HashSet};
@@ -18,6 +20,7 @@ use super::change::Change;
 use super::checks::{check_key, check_ops, check_scope, check_size};
 use super::engine::{DeadLetter, Engine, OutboxEvent};
 use super::error::StateError;
+use super::expect::Expect;
 use super::mirrored::Mirrored;
 use super::ops::UpdateOutcome;
 use super::postgres::{self, Postgres};
@@ -123,9 +126,24 @@ impl State {
         value: Value,
         cause: Cause,
     ) -> Result<Change, StateError> {
+        self.set_if(scope, key, None, value, cause).await
+    }
+
+    /// [`State::set`] on a condition: when `expect` is given, the writer applies the write only
+    /// if the key holds what it expects at that moment, and otherwise fails with
+    /// [`StateError::Conflict`] and changes nothing. The conflict is answered once the round
+    /// that decided it is committed, so a read after it sees the value that won.
+    pub async fn set_if(
+        &self,
+        scope: &str,
+        key: &str,
+        expect: Option<Expect>,
+        value: Value,
+        cause: Cause,
+    ) -> Result<Change, StateError> {
         check_key(scope, key)?;
         check_size(&value)?;
-        let result = self.write(scope, key, Write::Set(value), cause).await?;
+        let result = self.write(scope, key, Write::Set(value), expect, cause).await?;
         Ok(Change { old_value: result.old, new_value: result.new })
     }
 
@@ -140,9 +158,21 @@ impl State {
         ops: &Value,
         cause: Cause,
     ) -> Result<UpdateOutcome, StateError> {
+        self.update_if(scope, key, None, ops, cause).await
+    }
+
+    /// [`State::update`] on a condition, as [`State::set_if`].
+    pub async fn update_if(
+        &self,
+        scope: &str,
+        key: &str,
+        expect: Option<Expect>,
+        ops: &Value,
+        cause: Cause,
+    ) -> Result<UpdateOutcome, StateError> {
         check_key(scope, key)?;
         check_ops(ops)?;
-        let result = self.write(scope, key, Write::Update(ops.clone()), cause).await?;
+        let result = self.write(scope, key, Write::Update(ops.clone()), expect, cause).await?;
         Ok(UpdateOutcome { old_value: result.old, new_value: result.new, errors: result.errors })
     }
 
@@ -154,8 +184,19 @@ impl State {
         key: &str,
         cause: Cause,
     ) -> Result<Option<Value>, StateError> {
+        self.delete_if(scope, key, None, cause).await
+    }
+
+    /// [`State::delete`] on a condition, as [`State::set_if`].
+    pub async fn delete_if(
+        &self,
+        scope: &str,
+        key: &str,
+        expect: Option<Expect>,
+        cause: Cause,
+    ) -> Result<Option<Value>, StateError> {
         check_key(scope, key)?;
-        Ok(self.write(scope, key, Write::Delete, cause).await?.old)
+        Ok(self.write(scope, key, Write::Delete, expect, cause).await?.old)
     }
 
     async fn write(
@@ -163,9 +204,10 @@ impl State {
         scope: &str,
         key: &str,
         write: Write,
+        expect: Option<Expect>,
         cause: Cause,
     ) -> Result<WriteResult, StateError> {
-        let change = TxWrite { scope: scope.to_owned(), key: key.to_owned(), write };
+        let change = TxWrite { scope: scope.to_owned(), key: key.to_owned(), write, expect };
         self.ask(|reply| Request::Write { change, cause, reply }).await
     }
 

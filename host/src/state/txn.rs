@@ -2,8 +2,11 @@
 //! its own writes (an overlay on committed state) and the results it gets are computed as the
 //! writes would apply now; at commit the writer applies them again, in order, against the state
 //! current then (so `increment`s from concurrent handlers add up exactly), all or nothing, with
-//! the mark that the handler's event was delivered. Actions that must not run for a handler that
-//! fails (a `stream::send`) wait in the transaction too and run after the commit.
+//! the mark that the handler's event was delivered. A conditional write is checked twice: when
+//! the handler makes it (against what the handler sees) and at commit (against what is there
+//! then); a conflict at commit fails the whole transaction, and the handler runs again. Actions
+//! that must not run for a handler that fails (a `stream::send`) wait in the transaction too and
+//! run after the commit.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,6 +15,7 @@ use serde_json::Value;
 use super::change::Change;
 use super::checks::{check_key, check_ops, check_scope, check_size};
 use super::error::StateError;
+use super::expect::Expect;
 use super::ops::{self, UpdateOutcome};
 use super::reader::Reader;
 use super::writer::{TxWrite, Write};
@@ -67,12 +71,25 @@ impl Txn {
         key: &str,
         value: Value,
     ) -> Result<Change, StateError> {
+        self.set_if(scope, key, None, value).await
+    }
+
+    /// [`Txn::set`] on a condition: fails with a conflict at once when the key, as this
+    /// transaction sees it, does not hold what `expect` says; and again at commit, failing the
+    /// whole transaction, when another write changed the key meanwhile.
+    pub async fn set_if(
+        &mut self,
+        scope: &str,
+        key: &str,
+        expect: Option<Expect>,
+        value: Value,
+    ) -> Result<Change, StateError> {
         check_size(&value)?;
-        let old = self.get(scope, key).await?;
+        let old = self.expected(scope, key, expect.as_ref()).await?;
         // Recorded even when it changes nothing now: another write may change the key before
         // this commits, and the commit must still leave `value` there. A write that is a no-op
         // at commit time writes and fires nothing.
-        self.record(scope, key, Write::Set(value.clone()), Some(value.clone()));
+        self.record(scope, key, Write::Set(value.clone()), expect, Some(value.clone()));
         Ok(Change { old_value: old, new_value: Some(value) })
     }
 
@@ -82,19 +99,54 @@ impl Txn {
         key: &str,
         ops: &Value,
     ) -> Result<UpdateOutcome, StateError> {
+        self.update_if(scope, key, None, ops).await
+    }
+
+    /// [`Txn::update`] on a condition, as [`Txn::set_if`].
+    pub async fn update_if(
+        &mut self,
+        scope: &str,
+        key: &str,
+        expect: Option<Expect>,
+        ops: &Value,
+    ) -> Result<UpdateOutcome, StateError> {
         check_ops(ops)?;
-        let old = self.get(scope, key).await?;
+        let old = self.expected(scope, key, expect.as_ref()).await?;
         let (new, errors) = ops::apply_to_key(old.as_ref(), ops)?;
         if let Some(new) = &new {
             check_size(new)?;
         }
-        self.record(scope, key, Write::Update(ops.clone()), new.clone());
+        self.record(scope, key, Write::Update(ops.clone()), expect, new.clone());
         Ok(UpdateOutcome { old_value: old, new_value: new, errors })
     }
 
     pub async fn delete(&mut self, scope: &str, key: &str) -> Result<Option<Value>, StateError> {
+        self.delete_if(scope, key, None).await
+    }
+
+    /// [`Txn::delete`] on a condition, as [`Txn::set_if`].
+    pub async fn delete_if(
+        &mut self,
+        scope: &str,
+        key: &str,
+        expect: Option<Expect>,
+    ) -> Result<Option<Value>, StateError> {
+        let old = self.expected(scope, key, expect.as_ref()).await?;
+        self.record(scope, key, Write::Delete, expect, None);
+        Ok(old)
+    }
+
+    /// The value of `key` as this transaction sees it, if it meets `expect`.
+    async fn expected(
+        &self,
+        scope: &str,
+        key: &str,
+        expect: Option<&Expect>,
+    ) -> Result<Option<Value>, StateError> {
         let old = self.get(scope, key).await?;
-        self.record(scope, key, Write::Delete, None);
+        if let Some(expect) = expect {
+            expect.check(scope, key, old.as_ref())?;
+        }
         Ok(old)
     }
 
@@ -148,8 +200,15 @@ impl Txn {
         Ok(groups)
     }
 
-    fn record(&mut self, scope: &str, key: &str, write: Write, value: Option<Value>) {
-        self.writes.push(TxWrite { scope: scope.to_owned(), key: key.to_owned(), write });
+    fn record(
+        &mut self,
+        scope: &str,
+        key: &str,
+        write: Write,
+        expect: Option<Expect>,
+        value: Option<Value>,
+    ) {
+        self.writes.push(TxWrite { scope: scope.to_owned(), key: key.to_owned(), write, expect });
         self.overlay.insert((scope.to_owned(), key.to_owned()), value);
     }
 }

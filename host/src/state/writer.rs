@@ -20,6 +20,7 @@ use super::change::{ChangeKind, StateChange};
 use super::checks::check_size;
 use super::engine::{Batch, DeadLetter, OutboxEvent};
 use super::error::StateError;
+use super::expect::Expect;
 use super::ops::{self, OpError};
 use super::store::Store;
 use crate::cause::Cause;
@@ -54,6 +55,9 @@ pub struct TxWrite {
     pub scope: String,
     pub key: String,
     pub write: Write,
+    /// What the key must hold when the write applies, or the write (and its whole
+    /// transaction) fails with a conflict; `None`: no condition.
+    pub expect: Option<Expect>,
 }
 
 /// Which delivery a committed transaction completes.
@@ -249,9 +253,9 @@ impl Writer {
                             let _ = reply.send(r.map(|()| result).map_err(|e| e.clone()));
                         }));
                     }
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
-                    }
+                    // Answered after the round's commit, like a success: a caller that reads
+                    // again after a conflict then sees the write it lost to.
+                    Err(e) => round.replies.push(Box::new(move |_| drop(reply.send(Err(e))))),
                 }
             }
             Request::Commit { writes, cause, completion, reply } => {
@@ -271,7 +275,7 @@ impl Writer {
                     }
                 }
                 if let Err(e) = self.stage(round, writes, cause, false) {
-                    let _ = reply.send(Err(e));
+                    round.replies.push(Box::new(move |_| drop(reply.send(Err(e)))));
                     return;
                 }
                 if let Some(c) = completion {
@@ -350,7 +354,8 @@ impl Writer {
         Ok(replayed)
     }
 
-    /// Applies `writes` in order on top of what the round staged; all or nothing. Returns each
+    /// Applies `writes` in order on top of what the round staged; all or nothing (a write whose
+    /// key does not hold what it expects fails them all with a conflict). Returns each
     /// write's result when `results` is asked for (a trigger handler's commit needs none, and
     /// so its values move into the change events instead of being copied).
     fn stage(
@@ -365,12 +370,15 @@ impl Writer {
         let mut local: HashMap<(String, String), Option<Value>> = HashMap::new();
         let mut applied = Vec::with_capacity(writes.len());
         {
-            for TxWrite { scope, key, write } in writes {
+            for TxWrite { scope, key, write, expect } in writes {
                 let slot = (scope, key);
                 let old = match local.get(&slot).or_else(|| round.staged.get(&slot)) {
                     Some(staged) => staged.clone(),
                     None => self.store.value(&slot.0, &slot.1)?,
                 };
+                if let Some(expect) = expect {
+                    expect.check(&slot.0, &slot.1, old.as_ref())?;
+                }
                 let (new, errors) = match write {
                     // A value set was size-checked when it was queued.
                     Write::Set(value) => (Some(value), Vec::new()),

@@ -91,6 +91,8 @@ impl From<StateError> for StreamError {
             | StateError::Full(message)
             | StateError::Unavailable(message) => StreamError::Storage(message),
             StateError::Forbidden(message) => StreamError::Forbidden(message),
+            // Stream items have no conditional writes; a conflict is the caller's to resolve.
+            StateError::Conflict(message) => StreamError::Invalid(message),
         }
     }
 }

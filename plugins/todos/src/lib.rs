@@ -4,7 +4,7 @@
 //! triggers: `on-change` pushes it to the stream `todos-live` (group `all`), and
 //! `update-metrics` keeps the counts in `todo-metrics/global` with increment ops.
 
-use eddy_sdk::{Error, Json, Op, Result, StateEvent, id, plugin, state, stream, time};
+use eddy_sdk::{Error, ErrorCode, Json, Op, Result, StateEvent, id, plugin, state, stream, time};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -21,6 +21,9 @@ plugin! {
 const TODOS: &str = "todos";
 const METRICS_SCOPE: &str = "todo-metrics";
 const METRICS_KEY: &str = "global";
+/// How often a toggle reads again after losing a race: each loss means another write to the
+/// todo committed, so only a todo written this often at once runs out.
+const TOGGLE_TRIES: usize = 16;
 
 #[derive(Serialize, Deserialize)]
 struct Todo {
@@ -69,16 +72,29 @@ fn list() -> Result<Vec<Todo>> {
     state::list(TODOS)
 }
 
-/// `POST /todos/toggle {id}`: flips `completed`.
+/// `POST /todos/toggle {id}`: flips `completed`. The flip is written only if the todo is still
+/// the one read (`set_if`); when another request changed or deleted it in between, the toggle
+/// reads it again. So two concurrent toggles flip it twice, and a toggle never brings back a
+/// todo deleted meanwhile: it answers 404.
 fn toggle(Json(ById { id }): Json<ById>) -> Result<Value> {
-    let mut todo: Todo = state::get(TODOS, &id)?.ok_or_else(|| no_todo(&id))?;
-    todo.completed = !todo.completed;
-    todo.updated_at = Some(time::now_rfc3339());
-    state::set(TODOS, &id, &todo)?;
-    Ok(json!({ "id": id, "completed": todo.completed }))
+    for _ in 0..TOGGLE_TRIES {
+        let old: Value = state::get(TODOS, &id)?.ok_or_else(|| no_todo(&id))?;
+        let mut todo: Todo = serde_json::from_value(old.clone())?;
+        todo.completed = !todo.completed;
+        todo.updated_at = Some(time::now_rfc3339());
+        match state::set_if(TODOS, &id, Some(&old), &todo) {
+            Ok(_) => return Ok(json!({ "id": id, "completed": todo.completed })),
+            Err(e) if e.code() == ErrorCode::Conflict => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::conflict(format!(
+        "todo {id} is changing too fast; try again"
+    )))
 }
 
-/// `POST /todos/delete {id}`: removes a todo.
+/// `POST /todos/delete {id}`: removes a todo. One atomic write whatever the todo holds, so it
+/// needs no condition: of two deletes, one answers 404.
 fn delete(Json(ById { id }): Json<ById>) -> Result<Value> {
     state::delete(TODOS, &id)?.ok_or_else(|| no_todo(&id))?;
     Ok(json!({ "deleted": id }))

@@ -24,6 +24,8 @@ struct Hold {
     held: bool,
     /// Commits waiting for the release.
     waiting: usize,
+    /// Commits let through while held.
+    passes: usize,
 }
 
 impl TestEngine {
@@ -37,6 +39,12 @@ impl TestEngine {
 
     fn release(&self) {
         lock(&self.0.hold).held = false;
+        self.0.released.notify_all();
+    }
+
+    /// Lets one held commit through, and holds the next.
+    fn release_one(&self) {
+        lock(&self.0.hold).passes += 1;
         self.0.released.notify_all();
     }
 
@@ -72,8 +80,11 @@ impl Engine for TestEngine {
         {
             let mut hold = lock(&self.0.hold);
             hold.waiting += 1;
-            while hold.held {
+            while hold.held && hold.passes == 0 {
                 hold = self.0.released.wait(hold).unwrap_or_else(|e| e.into_inner());
+            }
+            if hold.held {
+                hold.passes -= 1;
             }
             hold.waiting -= 1;
         }
@@ -300,4 +311,33 @@ async fn after_a_failed_commit_writes_are_refused_without_touching_the_engine_un
     state.set("s", "c", json!(1), ROOT).await.expect("writes work again");
     assert_eq!(get(&state, "s", "a").await, None);
     assert_eq!(get(&state, "s", "c").await, Some(json!(1)));
+}
+
+#[tokio::test]
+async fn a_conflict_is_answered_once_the_write_it_lost_to_is_committed() {
+    let engine = TestEngine::default();
+    let (state, _, _) = open(Box::new(engine.clone()));
+    state.set("s", "k", json!(0), ROOT).await.expect("set");
+    let expect = || Some(crate::state::Expect::Value(json!(0)));
+
+    // Two writes expecting 0 queue up behind a held commit, so they share the next round.
+    engine.hold();
+    let held = queued(state.set("s", "other", json!(1), ROOT));
+    wait_until("the writer is committing", || engine.waiting() == 1).await;
+    let winner = queued(state.set_if("s", "k", expect(), json!(1), ROOT));
+    let mut loser = queued(state.set_if("s", "k", expect(), json!(2), ROOT));
+    let commits = engine.commits().len();
+    engine.release_one();
+    held.await.expect("the held round committed");
+    wait_until("their round is committing", || {
+        engine.commits().len() == commits + 1 && engine.waiting() == 1
+    })
+    .await;
+    let poll = loser.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+    assert!(poll.is_pending(), "the loser is answered only after the winner's commit");
+
+    engine.release();
+    assert_eq!(winner.await.expect("the winner").new_value, Some(json!(1)));
+    assert!(matches!(loser.await, Err(StateError::Conflict(_))));
+    assert_eq!(get(&state, "s", "k").await, Some(json!(1)), "a read after it sees the winner");
 }

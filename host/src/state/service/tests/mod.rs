@@ -1,7 +1,8 @@
 //! Tests of the state service as its callers use it: [`State`] over the memory engine for the
 //! behaviour of writes, reads, change events, transactions, completions and dead letters; over
 //! [`RedbEngine`] for what survives a close and reopen; and over [`TestEngine`], which fails or
-//! holds commits on demand, for what a failed commit leaves behind.
+//! holds commits on demand, for what a failed commit leaves behind. `conditional.rs` covers
+//! conditional writes (`set_if` and its kin).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
@@ -128,6 +129,7 @@ fn queued<F: Future>(future: F) -> Pin<Box<F>> {
     future
 }
 
+mod conditional;
 mod deliveries;
 mod durability;
 mod failures;
