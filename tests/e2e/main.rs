@@ -22,6 +22,7 @@ mod isolation;
 mod languages;
 mod operator;
 mod plugins;
+mod protocol;
 mod reload;
 mod scaffold;
 mod streams;

@@ -70,13 +70,15 @@ pub async fn handle(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Error> {
     let (method, path) = (request.method().clone(), request.uri().path().to_string());
-    if (&method, path.as_str()) == (&Method::GET, "/_eddy/health") {
+    // HEAD is GET without the body, which hyper leaves out of the response.
+    let routed = if method == Method::HEAD { Method::GET } else { method.clone() };
+    if (&routed, path.as_str()) == (&Method::GET, "/_eddy/health") {
         let body = json!({ "status": "ok", "state": host.state().engine() });
         return Ok(json_response(StatusCode::OK, body.to_string()));
     }
     let authorization = request.headers().get(hyper::header::AUTHORIZATION);
     access.check(peer, authorization.map(|value| value.as_bytes()))?;
-    let body = match (&method, path.as_str()) {
+    let body = match (&routed, path.as_str()) {
         (&Method::GET, "/_eddy/plugins") => plugins(host),
         (&Method::GET, "/_eddy/dlq") => dead_letters(host).await?,
         (&Method::POST, "/_eddy/dlq/replay") => {

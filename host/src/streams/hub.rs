@@ -12,9 +12,10 @@ use crate::cause::Cause;
 
 use crate::state::{Change, UpdateOutcome};
 
+use super::client::{Client, ClientId, ClientReceivers};
 use super::commit::ItemWrite;
 use super::frame::{FrameEvent, SentEvent, Subscription};
-use super::group::{Client, ClientId, ClientReceivers, Group, GroupName};
+use super::group::{Group, GroupName};
 use super::shared::{Cluster, Snapshot};
 use super::types::{StreamChange, StreamError, StreamEvent, StreamsConfig, check_name, group_name};
 

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::client::CloseReason;
 use super::commit::ItemWrite;
-use super::group::{CloseReason, GroupName, Ingested};
+use super::group::{GroupName, Ingested};
 use super::hub::Streams;
 use super::shared::{Announced, Cluster};
 use super::types::{StreamError, StreamEvent, StreamsConfig};

@@ -11,13 +11,16 @@
 //!
 //! # Layout
 //! - `hub`: [`Streams`], the hub every caller shares; `types`: its public types.
-//! - `group`: one group's seq, window, items and members.
+//! - `group`: one group's seq, window, items and members; `client`: the hub's handle on one
+//!   socket (its bounded queue); `close`: why and how a socket is closed.
 //! - `frame`: the JSON frames and client messages.
 //! - `shared`: streams on the shared store (PostgreSQL): frames numbered and kept in the
 //!   database, fanned out to every host; `commit`: a host's writes to a group committed
 //!   together; `mirror`: the hub's side of it.
 //! - `socket`: [`serve_socket`], the loop that runs one WebSocket client.
 
+mod client;
+mod close;
 mod commit;
 mod frame;
 mod group;
@@ -27,6 +30,7 @@ mod shared;
 mod socket;
 mod types;
 
+pub use close::{SocketError, Violation};
 pub use frame::Subscription;
 #[cfg(fuzzing)]
 pub(crate) use frame::parse_client_message;

@@ -14,12 +14,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tracing::Instrument;
 
+use super::client::{Client, ClientReceivers, CloseReason};
+use super::close::{SocketError, close_frame};
 use super::frame::{ClientMessage, Subscription, error_frame, parse_client_message};
-use super::group::{Client, ClientReceivers, CloseReason};
 use super::hub::Streams;
 use super::types::check_name;
 use crate::auth::Identity;
@@ -52,7 +51,7 @@ pub async fn serve_socket<S, E>(
 ) where
     S: Sink<Message> + Stream<Item = Result<Message, E>> + Send + Unpin + 'static,
     S::Error: Display,
-    E: Display,
+    E: SocketError,
 {
     let (client, receivers) = streams.connect();
     let span = tracing::debug_span!("stream_socket", client = client.id);
@@ -71,6 +70,7 @@ pub async fn serve_socket<S, E>(
             }
         }
         let (sink, incoming) = socket.split();
+        let client = session.client.clone();
         {
             let writer = write_loop(sink, receivers);
             let reader = read_loop(&mut session, incoming, max_message_bytes);
@@ -80,7 +80,13 @@ pub async fn serve_socket<S, E>(
                     // Our close is out (or the socket is dead): let the reader take the answer.
                     let _ = tokio::time::timeout(CLOSE_GRACE, &mut reader).await;
                 }
-                () = &mut reader => {}
+                () = &mut reader => {
+                    // The client broke the protocol (or had been told to go): get the close
+                    // frame out before the connection ends. The writer gives up by itself.
+                    if client.is_closing() {
+                        writer.await;
+                    }
+                }
             }
         }
         session.leave_all();
@@ -246,12 +252,13 @@ impl Session {
     }
 }
 
-/// Reads client messages until the socket ends. Once the host has decided to close the socket it
-/// only drains, waiting for the client's close.
+/// Reads client messages until the socket ends (or breaks the protocol: then the client is
+/// closed with the breach's code). Once the host has decided to close the socket it only
+/// drains, waiting for the client's close.
 async fn read_loop<St, E>(session: &mut Session, mut incoming: St, max_message_bytes: usize)
 where
     St: Stream<Item = Result<Message, E>> + Unpin,
-    E: Display,
+    E: SocketError,
 {
     loop {
         let expiry = session.expiry().filter(|_| !session.client.is_closing());
@@ -268,6 +275,10 @@ where
             Ok(message) => message,
             Err(error) => {
                 tracing::debug!(%error, "stream socket read ended");
+                // Nothing more can be read; a breach of the protocol still gets its close.
+                if let Some(reason) = CloseReason::for_read_error(&error) {
+                    session.client.close(reason);
+                }
                 return;
             }
         };
@@ -342,20 +353,6 @@ async fn closing(close: &mut watch::Receiver<Option<CloseReason>>) -> CloseReaso
         // The hub's side is gone, so nobody can ask for a close any more.
         None => std::future::pending().await,
     }
-}
-
-fn close_frame(reason: CloseReason) -> CloseFrame {
-    let (code, reason) = match reason {
-        // 1013 "try again later": reconnecting with `since` is the way to catch up.
-        CloseReason::TooSlow => (CloseCode::Again, "too slow"),
-        CloseReason::TooBig => (CloseCode::Size, "message too big"),
-        CloseReason::Binary => (CloseCode::Unsupported, "binary messages are not supported"),
-        CloseReason::Refused => (CloseCode::Policy, "join refused"),
-        CloseReason::Expired => (CloseCode::Policy, "token expired"),
-        // 1013 too: reconnect with `since` (and get a sync).
-        CloseReason::Lost => (CloseCode::Again, "frames lost; reconnect"),
-    };
-    CloseFrame { code, reason: reason.into() }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::streams::MAX_NAME_BYTES;
-use crate::streams::group::ClientReceivers;
+use crate::streams::client::ClientReceivers;
 
 type Recorded = Arc<Mutex<Vec<StreamEvent>>>;
 

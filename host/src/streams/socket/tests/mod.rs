@@ -38,6 +38,8 @@ impl fmt::Display for HungUp {
     }
 }
 
+impl SocketError for HungUp {}
+
 /// The host's end of a fake WebSocket: client messages come in through an unbounded channel,
 /// host messages go out through a bounded one (a client that never reads fills it).
 struct FakeSocket {
