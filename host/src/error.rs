@@ -112,6 +112,7 @@ impl From<StreamError> for Error {
         match e {
             StreamError::Invalid(message) => Error::bad_request(message),
             StreamError::Forbidden(message) => Error::new(ErrorCode::Forbidden, message),
+            StreamError::Limit(message) => Error::new(ErrorCode::Unavailable, message),
             StreamError::Storage(_) => {
                 tracing::error!(error = %e, "stream storage failed");
                 Error::internal("stream storage failed")

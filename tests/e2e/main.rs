@@ -25,6 +25,7 @@ mod plugins;
 mod protocol;
 mod reload;
 mod scaffold;
+mod stream_caps;
 mod streams;
 mod todos;
 mod websocket;

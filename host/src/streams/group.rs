@@ -66,6 +66,9 @@ pub(crate) struct Group {
     members: HashMap<ClientId, Member>,
     /// When the group last broadcast or lost its last member, for dropping idle groups.
     last_active: Instant,
+    /// The socket whose join created the group, counted against its cap while the group
+    /// exists (`locked.rs`); none for groups a plugin's write created.
+    pub creator: Option<ClientId>,
 }
 
 impl Group {
@@ -78,6 +81,7 @@ impl Group {
             items: BTreeMap::new(),
             members: HashMap::new(),
             last_active: now,
+            creator: None,
         }
     }
 
@@ -228,6 +232,13 @@ impl Group {
         self.members.is_empty()
             && (mirror || self.items.is_empty())
             && now.saturating_duration_since(self.last_active) >= ttl
+    }
+
+    /// A group nobody needs: no members, no items (or a shared store keeps them, `mirror`) and
+    /// no frames to replay — a client resuming on it would get a sync of nothing anyway, so it
+    /// goes at once (its seq stays the hub's floor).
+    pub fn is_unneeded(&self, mirror: bool) -> bool {
+        self.members.is_empty() && (mirror || self.items.is_empty()) && self.window.is_empty()
     }
 
     /// Whether every frame after `since` is still in the window.

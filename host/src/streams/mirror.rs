@@ -136,9 +136,7 @@ impl Streams {
                 "frames lost to this host; its clients resume with a sync"
             );
             group.close_all(CloseReason::Lost);
-            if let Some(groups) = hub.streams.get_mut(name.stream) {
-                groups.remove(name.group);
-            }
+            hub.remove_group(name);
         }
     }
 }

@@ -20,16 +20,15 @@ use super::client::{Client, ClientReceivers, CloseReason};
 use super::close::{SocketError, close_frame};
 use super::frame::{ClientMessage, Subscription, error_frame, parse_client_message};
 use super::hub::Streams;
-use super::types::check_name;
+use super::types::{StreamError, check_name};
 use crate::auth::Identity;
 
 /// The subscription id of the subscription a socket opened on `/stream/{stream}/{group}` starts
 /// with; `leave` accepts it like any other.
 pub const INITIAL_SUBSCRIPTION_ID: &str = "initial";
 
-/// The most subscriptions one socket may hold, so one client cannot make every broadcast scan
-/// an unbounded list.
-pub const MAX_SUBSCRIPTIONS_PER_SOCKET: usize = 256;
+/// The error frame's code for a join past one of the host's caps.
+const LIMIT_EXCEEDED: &str = "limit_exceeded";
 
 /// How long the writer tries to get a close frame out to a client that is not reading.
 const CLOSE_SEND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -58,12 +57,13 @@ pub async fn serve_socket<S, E>(
     async move {
         tracing::debug!("stream client connected");
         let max_message_bytes = streams.config().max_message_bytes;
-        let Access { authorize, verify, identity } = access;
+        let Access { declared, authorize, verify, identity } = access;
         let identity = identity.map(Arc::new);
         let subscriptions = HashMap::new();
-        let mut session = Session { streams, client, subscriptions, authorize, verify, identity };
+        let mut session =
+            Session { streams, client, subscriptions, declared, authorize, verify, identity };
         if let Some(initial) = initial {
-            if session.admits(&initial).await {
+            if session.check_join(&initial).await.is_ok() {
                 session.join(INITIAL_SUBSCRIPTION_ID.to_owned(), initial).await;
             } else {
                 session.client.close(CloseReason::Refused);
@@ -90,6 +90,7 @@ pub async fn serve_socket<S, E>(
             }
         }
         session.leave_all();
+        session.streams.disconnect(session.client.id);
         tracing::debug!("stream client disconnected");
     }
     .instrument(span)
@@ -105,6 +106,9 @@ pub type Authorize = Arc<
         + Sync,
 >;
 
+/// Whether a loaded plugin declares a stream: only those can be joined.
+pub type Declared = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// Checks the token of an `auth` message: the identity it proves, or why not.
 pub type Verify = Arc<
     dyn Fn(String) -> futures_util::future::BoxFuture<'static, Result<Identity, String>>
@@ -115,6 +119,8 @@ pub type Verify = Arc<
 /// Who a socket's client is, and what decides its joins.
 #[derive(Default)]
 pub struct Access {
+    /// Asked before every join: streams it denies cannot be joined. Without it, any can.
+    pub declared: Option<Declared>,
     /// Asked before every join, when the host guards some streams.
     pub authorize: Option<Authorize>,
     /// Checks `auth` messages; without it they are refused.
@@ -129,6 +135,8 @@ struct Session {
     client: Arc<Client>,
     /// subscription id -> (stream name, group id).
     subscriptions: HashMap<String, (String, String)>,
+    /// Whether a stream may be joined at all.
+    declared: Option<Declared>,
     /// Asked before every join, when the host guards some streams.
     authorize: Option<Authorize>,
     /// Checks `auth` messages.
@@ -138,12 +146,24 @@ struct Session {
 }
 
 impl Session {
-    /// Whether the join may happen.
-    async fn admits(&self, target: &Subscription) -> bool {
-        match &self.authorize {
+    /// Whether the join may happen: its names are valid, a loaded plugin declares its stream,
+    /// and the stream's authoriser (if any) admits it. Otherwise the error frame's code and
+    /// message.
+    async fn check_join(&self, target: &Subscription) -> Result<(), (&'static str, String)> {
+        let (stream, group) = (&target.stream_name, &target.group_id);
+        self.streams.check_names(stream, group).map_err(|e| ("bad_request", e.to_string()))?;
+        if self.declared.as_ref().is_some_and(|declared| !declared(stream)) {
+            return Err(("not_found", format!("no loaded plugin declares stream {stream:?}")));
+        }
+        let admitted = match &self.authorize {
             Some(authorize) => authorize(target.clone(), self.identity.clone()).await,
             None => true,
+        };
+        if !admitted {
+            tracing::debug!(%stream, %group, "stream join refused");
+            return Err(("forbidden", format!("joining {stream}/{group} was refused")));
         }
+        Ok(())
     }
 
     /// When the socket's token expires, if it has one.
@@ -184,14 +204,9 @@ impl Session {
                     since: join.since,
                     epoch: join.epoch,
                 };
-                if self.admits(&target).await {
-                    self.join(join.subscription_id, target).await;
-                } else {
-                    tracing::debug!(stream = %target.stream_name, group = %target.group_id, "stream join refused");
-                    self.client.deliver(error_frame(
-                        "forbidden",
-                        &format!("joining {}/{} was refused", target.stream_name, target.group_id),
-                    ));
+                match self.check_join(&target).await {
+                    Ok(()) => self.join(join.subscription_id, target).await,
+                    Err((code, message)) => self.reply(code, &message),
                 }
             }
             Ok(ClientMessage::Leave { subscription_id }) => self.leave(&subscription_id),
@@ -206,10 +221,12 @@ impl Session {
             return self.reply_error(&error.to_string());
         }
         self.leave(&subscription_id);
-        if self.subscriptions.len() >= MAX_SUBSCRIPTIONS_PER_SOCKET {
-            return self.reply_error(&format!(
-                "a socket may hold at most {MAX_SUBSCRIPTIONS_PER_SOCKET} subscriptions"
-            ));
+        let cap = self.streams.config().max_subscriptions_per_socket;
+        if self.subscriptions.len() >= cap {
+            let message = format!(
+                "a socket may hold at most {cap} subscriptions (max_subscriptions_per_socket)"
+            );
+            return self.reply(LIMIT_EXCEEDED, &message);
         }
         match self.streams.join(&self.client, &subscription_id, &target).await {
             Ok(true) => {
@@ -223,7 +240,7 @@ impl Session {
             }
             // The client is being closed; nothing more to do.
             Ok(false) => {}
-            Err(error) => self.reply_error(&error.to_string()),
+            Err(error) => self.reply(error_code(&error), &error.to_string()),
         }
     }
 
@@ -298,6 +315,16 @@ where
             // the stream then ends.
             Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_) => {}
         }
+    }
+}
+
+/// The error frame's code for a failed join.
+fn error_code(error: &StreamError) -> &'static str {
+    match error {
+        StreamError::Invalid(_) => "bad_request",
+        StreamError::Forbidden(_) => "forbidden",
+        StreamError::Limit(_) => LIMIT_EXCEEDED,
+        StreamError::Storage(_) => "unavailable",
     }
 }
 
