@@ -142,6 +142,11 @@ impl HostProcess {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The host's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What the host has logged so far.
     pub fn log(&self) -> String {
         String::from_utf8_lossy(&self.log.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
