@@ -1,6 +1,6 @@
 //! `eddy.toml`: the host's settings — where it listens and keeps its data, the identity
 //! providers whose tokens it accepts, who may use the operator endpoints, which browser origins
-//! may call it, and its limits. Read strictly like
+//! may call it, and its limits (`config/limits.rs`). Read strictly like
 //! `plugin.toml` (`toml_file.rs`): an unknown key or a bad value stops the host with the file,
 //! the line and the reason. Relative paths are taken from the file's folder. Flags on the
 //! command line override what the file says ([`Config::apply`] runs first). The reference is
@@ -22,6 +22,9 @@ use crate::toml_file::{FileError, TomlFile};
 use identity::{RawAdmin, RawProvider, admin_access, auth_provider};
 
 mod identity;
+
+mod limits;
+use limits::{RawDelivery, RawLimits, RawStreams};
 
 /// The name of the file the host looks for in its working directory.
 pub const FILE_NAME: &str = "eddy.toml";
@@ -83,36 +86,6 @@ struct RawCors {
     max_age_secs: Option<u64>,
 }
 
-/// `[limits]`: each one overrides the host's default.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLimits {
-    max_body_bytes: Option<Spanned<usize>>,
-    max_connections: Option<Spanned<usize>>,
-    request_timeout_ms: Option<Spanned<u64>>,
-    call_timeout_ms: Option<Spanned<u64>>,
-    call_memory_mib: Option<Spanned<usize>>,
-    instances: Option<Spanned<u32>>,
-    plugin_concurrency: Option<Spanned<u32>>,
-}
-
-/// `[streams]`: each group's replay window, for clients that resume with `since`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStreams {
-    replay_window: Option<Spanned<u64>>,
-    replay_max_age_secs: Option<Spanned<u64>>,
-}
-
-/// `[delivery]`: retries of failed trigger deliveries.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDelivery {
-    max_attempts: Option<Spanned<u32>>,
-    retry_backoff_ms: Option<Spanned<u64>>,
-    plugin_wait_ms: Option<Spanned<u64>>,
-}
-
 impl Config {
     /// The file `--config` names, or `eddy.toml` in the working directory if there is one, or
     /// no settings at all.
@@ -164,13 +137,7 @@ impl Config {
             ),
             None => None,
         };
-        check_limits(&file, &raw.limits)?;
-        check_streams(&file, &raw.streams)?;
-        if let Some(attempts) = &raw.delivery.max_attempts
-            && *attempts.get_ref() == 0
-        {
-            return Err(file.error(Some(attempts.span()), "max_attempts must be at least 1"));
-        }
+        limits::check(&file, &raw.limits, &raw.delivery, &raw.streams)?;
         Ok(Config {
             listen,
             plugins: raw.plugins.map(|p| dir.join(p)),
@@ -212,49 +179,8 @@ impl Config {
         if let Some(auth) = &self.auth {
             options.auth = auth.clone();
         }
-        let limits = &self.limits;
-        if let Some(bytes) = value(&limits.max_body_bytes) {
-            options.http.max_body_bytes = bytes;
-        }
-        if let Some(n) = value(&limits.max_connections) {
-            options.http.max_connections = n;
-        }
-        if let Some(ms) = value(&limits.request_timeout_ms) {
-            options.http.request_timeout = Duration::from_millis(ms);
-        }
-        if let Some(ms) = value(&limits.call_timeout_ms) {
-            options.instances.timeout = Duration::from_millis(ms);
-        }
-        if let Some(mib) = value(&limits.call_memory_mib) {
-            options.instances.memory_bytes = mib << 20;
-        }
-        if let Some(n) = value(&limits.instances) {
-            options.instances.concurrent_instances = n;
-        }
-        if let Some(n) = value(&limits.plugin_concurrency) {
-            options.instances.plugin_concurrency = n;
-        }
-        if let Some(n) = value(&self.delivery.max_attempts) {
-            options.delivery.max_attempts = n;
-        }
-        if let Some(ms) = value(&self.delivery.retry_backoff_ms) {
-            options.delivery.first_backoff = Duration::from_millis(ms);
-        }
-        if let Some(ms) = value(&self.delivery.plugin_wait_ms) {
-            options.delivery.plugin_wait = Duration::from_millis(ms);
-        }
-        if let Some(frames) = value(&self.streams.replay_window) {
-            options.streams.replay_window = frames as usize;
-        }
-        if let Some(secs) = value(&self.streams.replay_max_age_secs) {
-            options.streams.replay_max_age = Duration::from_secs(secs);
-        }
+        limits::apply(&self.limits, &self.delivery, &self.streams, options);
     }
-}
-
-/// The value of a setting the file gives.
-fn value<T: Copy>(setting: &Option<Spanned<T>>) -> Option<T> {
-    setting.as_ref().map(|s| *s.get_ref())
 }
 
 fn cors_policy(file: &TomlFile<'_>, cors: RawCors) -> Result<CorsPolicy, FileError> {
@@ -285,50 +211,6 @@ fn cors_policy(file: &TomlFile<'_>, cors: RawCors) -> Result<CorsPolicy, FileErr
         allow_credentials: cors.allow_credentials,
         max_age: cors.max_age_secs.map_or(defaults.max_age, Duration::from_secs),
     })
-}
-
-/// A number setting, when given, between `min` and `max`.
-fn in_range(
-    file: &TomlFile<'_>,
-    value: &Option<Spanned<u64>>,
-    name: &str,
-    min: u64,
-    max: u64,
-) -> Result<(), FileError> {
-    match value {
-        Some(v) if !(min..=max).contains(v.get_ref()) => Err(file.error(
-            Some(v.span()),
-            format!("{name} must be between {min} and {max}, not {}", v.get_ref()),
-        )),
-        _ => Ok(()),
-    }
-}
-
-fn check_streams(file: &TomlFile<'_>, streams: &RawStreams) -> Result<(), FileError> {
-    in_range(file, &streams.replay_window, "replay_window", 0, 1_000_000)?;
-    in_range(file, &streams.replay_max_age_secs, "replay_max_age_secs", 1, 30 * 24 * 3600)
-}
-
-fn check_limits(file: &TomlFile<'_>, limits: &RawLimits) -> Result<(), FileError> {
-    let widen = |v: &Option<Spanned<usize>>| {
-        v.as_ref().map(|v| Spanned::new(v.span(), *v.get_ref() as u64))
-    };
-    let widen32 = |v: &Option<Spanned<u32>>| {
-        v.as_ref().map(|v| Spanned::new(v.span(), u64::from(*v.get_ref())))
-    };
-    in_range(file, &widen(&limits.max_body_bytes), "max_body_bytes", 1, 1 << 30)?;
-    in_range(file, &widen(&limits.max_connections), "max_connections", 1, 1_000_000)?;
-    in_range(file, &limits.request_timeout_ms, "request_timeout_ms", 1, 3_600_000)?;
-    let max_timeout = crate::plugins::manifest::MAX_TIMEOUT_MS;
-    in_range(file, &limits.call_timeout_ms, "call_timeout_ms", 1, max_timeout)?;
-    in_range(file, &widen(&limits.call_memory_mib), "call_memory_mib", 1, 1024)?;
-    in_range(file, &widen32(&limits.instances), "instances", 1, 10_000)?;
-    let pool =
-        limits.instances.as_ref().map_or(
-            u64::from(crate::runtime::InstanceLimits::default().concurrent_instances),
-            |n| u64::from(*n.get_ref()),
-        );
-    in_range(file, &widen32(&limits.plugin_concurrency), "plugin_concurrency", 1, pool)
 }
 
 /// `state = "postgres://USER@HOST/DB"`: a PostgreSQL URL the client library accepts.

@@ -21,6 +21,9 @@ pub enum ErrorCode {
     /// The host is too busy for the call right now; try again shortly (`Retry-After`).
     Unavailable,
     Timeout,
+    /// The request needs something HTTP allows but the host does not do (a transfer coding
+    /// other than `chunked`).
+    NotImplemented,
     Internal,
 }
 
@@ -36,6 +39,7 @@ impl ErrorCode {
             ErrorCode::Conflict => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::Internal => 500,
+            ErrorCode::NotImplemented => 501,
             ErrorCode::Unavailable => 503,
             ErrorCode::Timeout => 504,
         }
@@ -53,6 +57,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "conflict",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Timeout => "timeout",
+            ErrorCode::NotImplemented => "not_implemented",
             ErrorCode::Internal => "internal",
         }
     }
@@ -114,6 +119,7 @@ impl From<StreamError> for Error {
         match e {
             StreamError::Invalid(message) => Error::bad_request(message),
             StreamError::Forbidden(message) => Error::new(ErrorCode::Forbidden, message),
+            StreamError::Limit(message) => Error::new(ErrorCode::Unavailable, message),
             StreamError::Storage(_) => {
                 tracing::error!(error = %e, "stream storage failed");
                 Error::internal("stream storage failed")

@@ -138,13 +138,13 @@ impl HostProcess {
         host
     }
 
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
     /// The host's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
     }
 
     /// What the host has logged so far.

@@ -33,6 +33,9 @@ plugin_wait_ms = 5000
 [streams]
 replay_window = 100
 replay_max_age_secs = 60
+max_subscriptions_per_socket = 32
+max_groups_per_socket = 16
+max_groups = 5000
 "#;
 
 fn env(name: &str) -> Option<String> {
@@ -78,6 +81,9 @@ fn every_setting_of_a_full_file_reaches_the_serve_options() {
     assert_eq!(options.state.as_deref(), Some("postgres://eddy@db.internal:5432/eddy"));
     assert_eq!(options.streams.replay_window, 100);
     assert_eq!(options.streams.replay_max_age, Duration::from_secs(60));
+    assert_eq!(options.streams.max_subscriptions_per_socket, 32);
+    assert_eq!(options.streams.max_groups_per_socket, 16);
+    assert_eq!(options.streams.max_groups, 5000);
 }
 
 #[test]
@@ -104,6 +110,7 @@ fn bad_values_name_their_line_and_what_to_write() {
         ("listen = \"localhost\"", 1, "must be an address like"),
         ("state = \"mysql://db/eddy\"", 1, "must be a PostgreSQL URL"),
         ("[streams]\nreplay_max_age_secs = 0", 2, "between 1 and"),
+        ("[streams]\nmax_groups = 0", 2, "max_groups must be between 1 and"),
         ("[cors]\nallow_origins = [\"app.example.com\"]", 2, "must look like"),
         ("[cors]\nallow_origins = [\"https://a.example/x\"]", 2, "with no path"),
         ("[cors]\nallow_origins = [\"*\"]\nallow_credentials = true", 2, "refuse credentials"),

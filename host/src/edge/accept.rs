@@ -91,6 +91,9 @@ pub async fn serve(
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
             .max_headers(limits.max_headers)
+            // The head's size is checked once it is parsed, too: a head that arrived in a few
+            // large reads can be complete before the buffer's cap is ever reached.
+            .max_header_size(limits.max_header_bytes)
             .max_buf_size(limits.max_header_bytes.max(8192));
         tokio::spawn(async move {
             let _permit = permit;

@@ -1,6 +1,7 @@
 //! The host's own endpoints under `/_eddy/`: whether the host is up (`GET /_eddy/health`, open
-//! to all), and, for operators only ([`AdminAccess`]), what is loaded (`GET /_eddy/plugins`) and
-//! the dead-letter list (`GET /_eddy/dlq`, `POST /_eddy/dlq/replay`). Plugins can never bind
+//! to all), and, for operators only ([`AdminAccess`]), what is loaded (`GET /_eddy/plugins`),
+//! how many stream groups the host holds against its caps (`GET /_eddy/streams`), and the
+//! dead-letter list (`GET /_eddy/dlq`, `POST /_eddy/dlq/replay`). Plugins can never bind
 //! routes here.
 
 use std::net::IpAddr;
@@ -70,7 +71,9 @@ pub async fn handle(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Error> {
     let (method, path) = (request.method().clone(), request.uri().path().to_string());
-    if (&method, path.as_str()) == (&Method::GET, "/_eddy/health") {
+    // HEAD is GET without the body, which hyper leaves out of the response.
+    let routed = if method == Method::HEAD { Method::GET } else { method.clone() };
+    if (&routed, path.as_str()) == (&Method::GET, "/_eddy/health") {
         let state = host.state();
         let body = match state.outage() {
             None => json!({ "status": "ok", "state": state.engine() }),
@@ -84,8 +87,17 @@ pub async fn handle(
     }
     let authorization = request.headers().get(hyper::header::AUTHORIZATION);
     access.check(peer, authorization.map(|value| value.as_bytes()))?;
-    let body = match (&method, path.as_str()) {
+    let body = match (&routed, path.as_str()) {
         (&Method::GET, "/_eddy/plugins") => plugins(host),
+        (&Method::GET, "/_eddy/streams") => {
+            let config = host.streams().config();
+            json!({
+                "groups": host.streams().group_count(),
+                "max_groups": config.max_groups,
+                "max_groups_per_socket": config.max_groups_per_socket,
+                "max_subscriptions_per_socket": config.max_subscriptions_per_socket,
+            })
+        }
         (&Method::GET, "/_eddy/dlq") => dead_letters(host).await?,
         (&Method::POST, "/_eddy/dlq/replay") => {
             let body = read_json_body(request, 64 * 1024).await?;
@@ -103,7 +115,8 @@ pub async fn handle(
             }
             json!({ "replayed": replayed })
         }
-        (_, "/_eddy/health" | "/_eddy/plugins" | "/_eddy/dlq" | "/_eddy/dlq/replay") => {
+        (_, "/_eddy/health" | "/_eddy/plugins" | "/_eddy/streams" | "/_eddy/dlq")
+        | (_, "/_eddy/dlq/replay") => {
             return Err(Error::new(
                 ErrorCode::MethodNotAllowed,
                 format!("{method} is not allowed on {path}"),

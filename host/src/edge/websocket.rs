@@ -1,7 +1,8 @@
 //! The WebSocket endpoints: `GET /stream/{stream}/{group}[?since=SEQ&epoch=E]` (subscribed at
-//! once) and `GET /streams` (subscriptions by join/leave messages). This file only checks the
-//! page's origin and does the HTTP upgrade on the shared port; the protocol itself lives in
-//! [`crate::streams`] (`docs/streams.md`).
+//! once) and `GET /streams` (subscriptions by join/leave messages). This file checks the page's
+//! origin, that the streams a socket joins are ones a loaded plugin declares, and does the HTTP
+//! upgrade on the shared port; the protocol itself lives in [`crate::streams`]
+//! (`docs/streams.md`).
 
 use std::sync::Arc;
 
@@ -47,6 +48,12 @@ pub async fn upgrade(
         ));
     }
     let initial = initial_subscription(request.uri().path(), request.uri().query())?;
+    if let Some(initial) = &initial {
+        host.streams().check_names(&initial.stream_name, &initial.group_id)?;
+        if !host.registry().snapshot().declares_stream(&initial.stream_name) {
+            return Err(undeclared(&initial.stream_name));
+        }
+    }
     let is_upgrade = request
         .headers()
         .get(header::UPGRADE)
@@ -67,7 +74,11 @@ pub async fn upgrade(
     let identity = identify(&settings.auth, token, RouteAuth::Optional).await?;
     let streams = host.streams().clone();
     let max_message = host.streams().config().max_message_bytes;
+    let declaring = host.clone();
     let access = Access {
+        declared: Some(Arc::new(move |stream: &str| {
+            declaring.registry().snapshot().declares_stream(stream)
+        })),
         authorize: Some(authorizer(host, &request, query)),
         verify: settings.auth.is_configured().then(|| verifier(&settings.auth)),
         identity,
@@ -106,6 +117,11 @@ pub async fn upgrade(
         HeaderValue::from_str(&accept).map_err(|_| Error::internal("bad accept key"))?,
     );
     Ok(response)
+}
+
+/// A join to a stream no loaded plugin declares.
+fn undeclared(stream: &str) -> Error {
+    Error::not_found(format!("no loaded plugin declares stream {stream:?}"))
 }
 
 /// Checks the tokens of `auth` messages with the host's providers.

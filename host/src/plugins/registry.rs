@@ -137,6 +137,14 @@ impl Snapshot {
         Ok(snapshot)
     }
 
+    /// Whether a loaded plugin declares `stream`: grants itself it (`[capabilities] streams`,
+    /// a pattern may match) or governs its joins (`[streams.NAME]`). Clients may join only
+    /// such streams.
+    pub fn declares_stream(&self, stream: &str) -> bool {
+        self.stream_authorizers.contains_key(stream)
+            || self.plugins.values().any(|plugin| plugin.manifest.capabilities.may_stream(stream))
+    }
+
     /// The function that authorises joins to `stream`, if any plugin guards it.
     pub fn stream_authorizer(&self, stream: &str) -> Option<&str> {
         self.stream_authorizers.get(stream).map(|(function, _)| function.as_str())

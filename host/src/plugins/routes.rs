@@ -4,7 +4,8 @@
 //! many routes exist, and `GET /x/:p` still serves `GET /x/y` when only `POST` binds `/x/y`.
 //! Routes are written `/todos/:id`; `:name` segments become path parameters. Request paths are
 //! matched percent-decoded (except `%2F` and `%25`, which stay escaped so a parameter can hold
-//! a slash or a percent sign), so `/café` is reachable as `/caf%C3%A9`.
+//! a slash or a percent sign), so `/café` is reachable as `/caf%C3%A9`. A path bound for GET
+//! answers HEAD with the same binding, unless HEAD is bound there itself.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -105,7 +106,11 @@ impl<T> Routes<T> {
     /// Routes one request. `path` is the raw (still percent-encoded) request path.
     pub fn find(&self, method: &str, path: &str) -> RouteMatch<'_, T> {
         let path = normalize(path);
-        if let Some(matched) = self.trees.get(method).and_then(|tree| tree.at(&path).ok()) {
+        let lookup = |method: &str| self.trees.get(method).and_then(|tree| tree.at(&path).ok());
+        // HEAD is GET without the body (RFC 9110): a path bound for GET answers it too.
+        let matched =
+            lookup(method).or_else(|| (method == "HEAD").then(|| lookup("GET")).flatten());
+        if let Some(matched) = matched {
             let params = matched
                 .params
                 .iter()
@@ -116,8 +121,12 @@ impl<T> Routes<T> {
             let binding = &self.bindings[*matched.value];
             return RouteMatch::Found { target: &binding.target, route: &binding.pattern, params };
         }
-        let allow: Vec<&str> =
-            self.methods(&path).into_iter().filter(|other| *other != method).collect();
+        let mut allow = self.methods(&path);
+        if allow.contains(&"GET") && !allow.contains(&"HEAD") {
+            allow.push("HEAD");
+            allow.sort_unstable();
+        }
+        allow.retain(|other| *other != method);
         if allow.is_empty() { RouteMatch::NotFound } else { RouteMatch::MethodNotAllowed { allow } }
     }
 
@@ -258,7 +267,37 @@ mod tests {
         let routes = todos();
         assert_eq!(
             routes.find("DELETE", "/todos"),
-            RouteMatch::MethodNotAllowed { allow: vec!["GET", "POST"] }
+            RouteMatch::MethodNotAllowed { allow: vec!["GET", "HEAD", "POST"] }
+        );
+    }
+
+    #[test]
+    fn head_is_answered_by_the_get_route_unless_bound_itself() {
+        let routes = todos();
+        assert_eq!(
+            routes.find("HEAD", "/todos/7"),
+            RouteMatch::Found {
+                target: &4,
+                route: "/todos/:id",
+                params: vec![("id".into(), "7".into())]
+            }
+        );
+        assert_eq!(
+            routes.find("HEAD", "/todos/toggle"),
+            RouteMatch::Found {
+                target: &4,
+                route: "/todos/:id",
+                params: vec![("id".into(), "toggle".into())]
+            },
+            "like GET, HEAD falls back to the parameter route"
+        );
+        let own =
+            Routes::build([binding("GET", "/a", "p", 1), binding("HEAD", "/a", "p", 2)]).unwrap();
+        assert!(matches!(own.find("HEAD", "/a"), RouteMatch::Found { target: &2, .. }));
+        let post_only = Routes::build([binding("POST", "/a", "p", 1)]).unwrap();
+        assert_eq!(
+            post_only.find("HEAD", "/a"),
+            RouteMatch::MethodNotAllowed { allow: vec!["POST"] }
         );
     }
 

@@ -26,7 +26,7 @@ impl From<Error> for wit::Error {
             ErrorCode::Conflict => wit::ErrorCode::Conflict,
             ErrorCode::Timeout => wit::ErrorCode::Timeout,
             ErrorCode::Unavailable => wit::ErrorCode::Unavailable,
-            ErrorCode::Internal => wit::ErrorCode::Internal,
+            ErrorCode::Internal | ErrorCode::NotImplemented => wit::ErrorCode::Internal,
         };
         wit::Error { code, message: e.message }
     }

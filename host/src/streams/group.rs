@@ -8,97 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::client::{Client, ClientId, CloseReason};
 use super::frame::{FrameEvent, stream_frame};
-
-/// Identifies a connected socket inside the hub.
-pub(crate) type ClientId = u64;
-
-/// Why the host closes a socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CloseReason {
-    /// Its queue filled up: it reads slower than the group writes.
-    TooSlow,
-    /// It sent a message over `max_message_bytes`.
-    TooBig,
-    /// It sent a binary message; the protocol is JSON text.
-    Binary,
-    /// The join its URL asked for was refused.
-    Refused,
-    /// Its token expired and was not refreshed.
-    Expired,
-    /// Its group lost frames it cannot replay (a shared store's window moved past them while
-    /// this host was cut off): it must reconnect, with `since`, and gets a sync.
-    Lost,
-}
-
-/// The hub's handle on one connected socket: where its frames go and how to close it.
-pub(crate) struct Client {
-    pub id: ClientId,
-    /// Frames waiting for the socket's writer. Bounded, so a slow reader costs a bounded amount
-    /// of memory; the hub only ever `try_send`s into it.
-    queue: mpsc::Sender<Utf8Bytes>,
-    /// Set once, when the host decides to close the socket; the writer watches it.
-    close: watch::Sender<Option<CloseReason>>,
-}
-
-/// The socket's side of a [`Client`]: the frames to write and the close signal.
-pub(crate) struct ClientReceivers {
-    pub queue: mpsc::Receiver<Utf8Bytes>,
-    pub close: watch::Receiver<Option<CloseReason>>,
-}
-
-impl Client {
-    /// A client whose queue holds `capacity` frames (at least one).
-    pub fn new(id: ClientId, capacity: usize) -> (Arc<Client>, ClientReceivers) {
-        let (queue, queue_rx) = mpsc::channel(capacity.max(1));
-        let (close, close_rx) = watch::channel(None);
-        let client = Arc::new(Client { id, queue, close });
-        let receivers = ClientReceivers { queue: queue_rx, close: close_rx };
-        (client, receivers)
-    }
-
-    /// Queues a frame without waiting. A full queue closes the client as too slow: the frame is
-    /// lost to it, and it must reconnect (with `since`) to catch up. False when not queued.
-    pub fn deliver(&self, frame: Utf8Bytes) -> bool {
-        if self.is_closing() {
-            return false;
-        }
-        match self.queue.try_send(frame) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
-                tracing::debug!(client = self.id, "stream client too slow, closing it");
-                self.close(CloseReason::TooSlow);
-                false
-            }
-            Err(TrySendError::Closed(_)) => false,
-        }
-    }
-
-    /// Asks the socket to close; the first reason wins.
-    pub fn close(&self, reason: CloseReason) {
-        self.close.send_if_modified(|current| {
-            let first = current.is_none();
-            if first {
-                *current = Some(reason);
-            }
-            first
-        });
-    }
-
-    /// Whether the host has decided to close this socket.
-    pub fn is_closing(&self) -> bool {
-        self.close.borrow().is_some()
-    }
-
-    /// How many more frames fit in the queue right now.
-    fn free_slots(&self) -> usize {
-        self.queue.capacity()
-    }
-}
 
 /// What [`Group::ingest`] did with a frame.
 #[derive(Debug, PartialEq, Eq)]
@@ -153,6 +66,9 @@ pub(crate) struct Group {
     members: HashMap<ClientId, Member>,
     /// When the group last broadcast or lost its last member, for dropping idle groups.
     last_active: Instant,
+    /// The socket whose join created the group, counted against its cap while the group
+    /// exists (`locked.rs`); none for groups a plugin's write created.
+    pub creator: Option<ClientId>,
 }
 
 impl Group {
@@ -165,6 +81,7 @@ impl Group {
             items: BTreeMap::new(),
             members: HashMap::new(),
             last_active: now,
+            creator: None,
         }
     }
 
@@ -317,6 +234,13 @@ impl Group {
             && now.saturating_duration_since(self.last_active) >= ttl
     }
 
+    /// A group nobody needs: no members, no items (or a shared store keeps them, `mirror`) and
+    /// no frames to replay — a client resuming on it would get a sync of nothing anyway, so it
+    /// goes at once (its seq stays the hub's floor).
+    pub fn is_unneeded(&self, mirror: bool) -> bool {
+        self.members.is_empty() && (mirror || self.items.is_empty()) && self.window.is_empty()
+    }
+
     /// Whether every frame after `since` is still in the window.
     fn window_covers(&self, since: u64) -> bool {
         since < self.seq && self.window.front().is_some_and(|oldest| oldest.seq <= since + 1)
@@ -345,6 +269,7 @@ impl Group {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::streams::client::ClientReceivers;
     use serde_json::json;
 
     const NAME: GroupName<'static> = GroupName { stream: "s", group: "g" };

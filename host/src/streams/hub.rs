@@ -1,10 +1,9 @@
 //! [`Streams`], the hub every caller shares: the groups, their seq counters, replay windows,
 //! items and subscribers, behind one lock; and the hub's public types.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::Value;
 
@@ -12,18 +11,13 @@ use crate::cause::Cause;
 
 use crate::state::{Change, UpdateOutcome};
 
+use super::client::{Client, ClientId, ClientReceivers};
 use super::commit::ItemWrite;
 use super::frame::{FrameEvent, SentEvent, Subscription};
-use super::group::{Client, ClientId, ClientReceivers, Group, GroupName};
+use super::group::{Group, GroupName};
+use super::locked::Hub;
 use super::shared::{Cluster, Snapshot};
 use super::types::{StreamChange, StreamError, StreamEvent, StreamsConfig, check_name, group_name};
-
-/// How long a group with no subscribers and no items keeps its seq and replay window after its
-/// last activity, so a client that reconnects within it still catches up from the window.
-pub(super) const IDLE_GROUP_TTL: Duration = Duration::from_secs(10 * 60);
-
-/// How often the hub looks for idle groups to drop (checked on writes and joins; no timer).
-const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The stream hub: groups, their seq counters, replay windows, items and subscribers. Cheap to
 /// clone (an `Arc`); every clone is the same hub.
@@ -49,59 +43,6 @@ pub(super) struct Shared {
     pub(super) cluster: Option<Cluster>,
 }
 
-/// Everything behind the hub's lock. The lock is a std `Mutex`, never held across an await.
-pub(super) struct Hub {
-    /// The hub's epoch, which every group numbers its frames in.
-    epoch: Arc<str>,
-    /// stream name -> group id -> group.
-    pub(super) streams: HashMap<String, HashMap<String, Group>>,
-    /// The highest seq any dropped group reached. A group created later starts from it, so a
-    /// client holding a `since` from a dropped group of the same name can never mistake the new
-    /// group's frames for the ones it missed: it gets a sync.
-    seq_floor: u64,
-    last_sweep: Instant,
-    /// Events numbered but not yet handed to `on_event`, in order.
-    pub(super) events: VecDeque<StreamEvent>,
-    /// Whether some caller is currently handing `events` to `on_event`.
-    delivering: bool,
-}
-
-impl Hub {
-    fn group(&mut self, name: GroupName<'_>, now: Instant) -> &mut Group {
-        let (floor, epoch) = (self.seq_floor, self.epoch.clone());
-        self.streams
-            .entry(name.stream.to_owned())
-            .or_default()
-            .entry(name.group.to_owned())
-            .or_insert_with(|| Group::new(floor, epoch, now))
-    }
-
-    pub(super) fn existing_group(&mut self, name: GroupName<'_>) -> Option<&mut Group> {
-        self.streams.get_mut(name.stream)?.get_mut(name.group)
-    }
-
-    /// Drops groups nobody can need any more (see [`Group::is_idle`]), at most once per
-    /// [`SWEEP_INTERVAL`].
-    fn sweep(&mut self, now: Instant, mirror: bool) {
-        if now.saturating_duration_since(self.last_sweep) < SWEEP_INTERVAL {
-            return;
-        }
-        self.last_sweep = now;
-        let mut floor = self.seq_floor;
-        self.streams.retain(|_, groups| {
-            groups.retain(|_, group| {
-                let idle = group.is_idle(now, IDLE_GROUP_TTL, mirror);
-                if idle {
-                    floor = floor.max(group.seq());
-                }
-                !idle
-            });
-            !groups.is_empty()
-        });
-        self.seq_floor = floor;
-    }
-}
-
 impl Streams {
     /// An empty hub. `on_event` is told of every broadcast, after its frame is queued; it is
     /// called outside the hub's lock (so it may call back into the hub), one event at a time and
@@ -120,14 +61,7 @@ impl Streams {
             Some(cluster) => cluster.epoch.clone(),
             None => crate::clock::unique_name().into(),
         };
-        let hub = Hub {
-            epoch: epoch.clone(),
-            streams: HashMap::new(),
-            seq_floor: 0,
-            last_sweep: Instant::now(),
-            events: VecDeque::new(),
-            delivering: false,
-        };
+        let hub = Hub::new(epoch.clone());
         Streams {
             shared: Arc::new(Shared {
                 config,
@@ -429,26 +363,27 @@ impl Streams {
             let mut hub = self.lock();
             let now = Instant::now();
             let fresh = snapshot.is_some();
+            let config = &self.shared.config;
             let group = match snapshot.take() {
-                Some(snapshot) => {
-                    let epoch = self.shared.epoch.clone();
-                    hub.streams
-                        .entry(name.stream.to_owned())
-                        .or_default()
-                        .entry(name.group.to_owned())
-                        .or_insert_with(|| {
-                            let Snapshot { seq, items, frames } = snapshot;
-                            Group::mirror(seq, epoch, items, frames, now)
-                        })
-                }
+                Some(snapshot) => hub.group_for_join(name, client.id, config, |_, epoch| {
+                    let Snapshot { seq, items, frames } = snapshot;
+                    Group::mirror(seq, epoch, items, frames, now)
+                })?,
                 None if shared => match hub.existing_group(name) {
                     Some(group) => group,
                     None => continue,
                 },
-                None => hub.group(name, now),
+                None => hub.group_for_join(name, client.id, config, |floor, epoch| {
+                    Group::new(floor, epoch, now)
+                })?,
             };
             let only = target.id.as_deref();
-            break (group.join(name, client, subscription_id, only, since), fresh);
+            let joined = group.join(name, client, subscription_id, only, since);
+            if !joined {
+                // The client is closing: a group made for it alone goes at once.
+                hub.drop_if_unneeded(name, shared);
+            }
+            break (joined, fresh);
         };
         if mirrored_now {
             // Frames committed after the snapshot may have been announced before the group
@@ -462,9 +397,23 @@ impl Streams {
     pub(super) fn leave(&self, client: ClientId, subscription_id: &str, stream: &str, group: &str) {
         let mut hub = self.lock();
         let now = Instant::now();
-        if let Some(group) = hub.existing_group(GroupName { stream, group }) {
+        let name = GroupName { stream, group };
+        if let Some(group) = hub.existing_group(name) {
             group.leave(client, subscription_id, now);
         }
+        // A group nobody needs any more (no members, items or frames) goes at once.
+        hub.drop_if_unneeded(name, self.shared.cluster.is_some());
+    }
+
+    /// A socket has gone (after leaving its groups): what it created no longer counts against
+    /// it.
+    pub(super) fn disconnect(&self, client: ClientId) {
+        self.lock().forget_client(client);
+    }
+
+    /// How many groups this host holds now (mirrors included, on the shared store).
+    pub fn group_count(&self) -> usize {
+        self.lock().group_count()
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, Hub> {

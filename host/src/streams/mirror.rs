@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::client::CloseReason;
 use super::commit::ItemWrite;
-use super::group::{CloseReason, GroupName, Ingested};
+use super::group::{GroupName, Ingested};
 use super::hub::Streams;
 use super::shared::{Announced, Cluster};
 use super::types::{StreamError, StreamEvent, StreamsConfig};
@@ -135,9 +136,7 @@ impl Streams {
                 "frames lost to this host; its clients resume with a sync"
             );
             group.close_all(CloseReason::Lost);
-            if let Some(groups) = hub.streams.get_mut(name.stream) {
-                groups.remove(name.group);
-            }
+            hub.remove_group(name);
         }
     }
 }

@@ -10,26 +10,34 @@
 //! What clients can rely on: `docs/streams.md`.
 //!
 //! # Layout
-//! - `hub`: [`Streams`], the hub every caller shares; `types`: its public types.
-//! - `group`: one group's seq, window, items and members.
+//! - `hub`: [`Streams`], the hub every caller shares; `locked`: what its lock guards (the
+//!   groups, their count and creators, within the caps); `types`: its public types.
+//! - `group`: one group's seq, window, items and members; `client`: the hub's handle on one
+//!   socket (its bounded queue); `close`: why and how a socket is closed.
 //! - `frame`: the JSON frames and client messages.
 //! - `shared`: streams on the shared store (PostgreSQL): frames numbered and kept in the
 //!   database, fanned out to every host; `commit`: a host's writes to a group committed
 //!   together; `mirror`: the hub's side of it.
 //! - `socket`: [`serve_socket`], the loop that runs one WebSocket client.
 
+mod client;
+mod close;
 mod commit;
 mod frame;
 mod group;
 mod hub;
+mod locked;
 mod mirror;
 mod shared;
 mod socket;
 mod types;
 
+pub use close::{SocketError, Violation};
 pub use frame::Subscription;
 #[cfg(fuzzing)]
 pub(crate) use frame::parse_client_message;
 pub use hub::Streams;
-pub use socket::{Access, Authorize, Verify, serve_socket};
-pub use types::{MAX_NAME_BYTES, StreamChange, StreamError, StreamEvent, StreamsConfig};
+pub use socket::{Access, Authorize, Declared, Verify, serve_socket};
+pub use types::{
+    MAX_GROUP_NAME_BYTES, MAX_NAME_BYTES, StreamChange, StreamError, StreamEvent, StreamsConfig,
+};

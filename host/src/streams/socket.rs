@@ -14,23 +14,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tracing::Instrument;
 
+use super::client::{Client, ClientReceivers, CloseReason};
+use super::close::{SocketError, close_frame};
 use super::frame::{ClientMessage, Subscription, error_frame, parse_client_message};
-use super::group::{Client, ClientReceivers, CloseReason};
 use super::hub::Streams;
-use super::types::check_name;
+use super::types::{StreamError, check_name};
 use crate::auth::Identity;
 
 /// The subscription id of the subscription a socket opened on `/stream/{stream}/{group}` starts
 /// with; `leave` accepts it like any other.
 pub const INITIAL_SUBSCRIPTION_ID: &str = "initial";
 
-/// The most subscriptions one socket may hold, so one client cannot make every broadcast scan
-/// an unbounded list.
-pub const MAX_SUBSCRIPTIONS_PER_SOCKET: usize = 256;
+/// The error frame's code for a join past one of the host's caps.
+const LIMIT_EXCEEDED: &str = "limit_exceeded";
 
 /// How long the writer tries to get a close frame out to a client that is not reading.
 const CLOSE_SEND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -52,25 +50,27 @@ pub async fn serve_socket<S, E>(
 ) where
     S: Sink<Message> + Stream<Item = Result<Message, E>> + Send + Unpin + 'static,
     S::Error: Display,
-    E: Display,
+    E: SocketError,
 {
     let (client, receivers) = streams.connect();
     let span = tracing::debug_span!("stream_socket", client = client.id);
     async move {
         tracing::debug!("stream client connected");
         let max_message_bytes = streams.config().max_message_bytes;
-        let Access { authorize, verify, identity } = access;
+        let Access { declared, authorize, verify, identity } = access;
         let identity = identity.map(Arc::new);
         let subscriptions = HashMap::new();
-        let mut session = Session { streams, client, subscriptions, authorize, verify, identity };
+        let mut session =
+            Session { streams, client, subscriptions, declared, authorize, verify, identity };
         if let Some(initial) = initial {
-            if session.admits(&initial).await {
+            if session.check_join(&initial).await.is_ok() {
                 session.join(INITIAL_SUBSCRIPTION_ID.to_owned(), initial).await;
             } else {
                 session.client.close(CloseReason::Refused);
             }
         }
         let (sink, incoming) = socket.split();
+        let client = session.client.clone();
         {
             let writer = write_loop(sink, receivers);
             let reader = read_loop(&mut session, incoming, max_message_bytes);
@@ -80,10 +80,17 @@ pub async fn serve_socket<S, E>(
                     // Our close is out (or the socket is dead): let the reader take the answer.
                     let _ = tokio::time::timeout(CLOSE_GRACE, &mut reader).await;
                 }
-                () = &mut reader => {}
+                () = &mut reader => {
+                    // The client broke the protocol (or had been told to go): get the close
+                    // frame out before the connection ends. The writer gives up by itself.
+                    if client.is_closing() {
+                        writer.await;
+                    }
+                }
             }
         }
         session.leave_all();
+        session.streams.disconnect(session.client.id);
         tracing::debug!("stream client disconnected");
     }
     .instrument(span)
@@ -99,6 +106,9 @@ pub type Authorize = Arc<
         + Sync,
 >;
 
+/// Whether a loaded plugin declares a stream: only those can be joined.
+pub type Declared = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// Checks the token of an `auth` message: the identity it proves, or why not.
 pub type Verify = Arc<
     dyn Fn(String) -> futures_util::future::BoxFuture<'static, Result<Identity, String>>
@@ -109,6 +119,8 @@ pub type Verify = Arc<
 /// Who a socket's client is, and what decides its joins.
 #[derive(Default)]
 pub struct Access {
+    /// Asked before every join: streams it denies cannot be joined. Without it, any can.
+    pub declared: Option<Declared>,
     /// Asked before every join, when the host guards some streams.
     pub authorize: Option<Authorize>,
     /// Checks `auth` messages; without it they are refused.
@@ -123,6 +135,8 @@ struct Session {
     client: Arc<Client>,
     /// subscription id -> (stream name, group id).
     subscriptions: HashMap<String, (String, String)>,
+    /// Whether a stream may be joined at all.
+    declared: Option<Declared>,
     /// Asked before every join, when the host guards some streams.
     authorize: Option<Authorize>,
     /// Checks `auth` messages.
@@ -132,12 +146,24 @@ struct Session {
 }
 
 impl Session {
-    /// Whether the join may happen.
-    async fn admits(&self, target: &Subscription) -> bool {
-        match &self.authorize {
+    /// Whether the join may happen: its names are valid, a loaded plugin declares its stream,
+    /// and the stream's authoriser (if any) admits it. Otherwise the error frame's code and
+    /// message.
+    async fn check_join(&self, target: &Subscription) -> Result<(), (&'static str, String)> {
+        let (stream, group) = (&target.stream_name, &target.group_id);
+        self.streams.check_names(stream, group).map_err(|e| ("bad_request", e.to_string()))?;
+        if self.declared.as_ref().is_some_and(|declared| !declared(stream)) {
+            return Err(("not_found", format!("no loaded plugin declares stream {stream:?}")));
+        }
+        let admitted = match &self.authorize {
             Some(authorize) => authorize(target.clone(), self.identity.clone()).await,
             None => true,
+        };
+        if !admitted {
+            tracing::debug!(%stream, %group, "stream join refused");
+            return Err(("forbidden", format!("joining {stream}/{group} was refused")));
         }
+        Ok(())
     }
 
     /// When the socket's token expires, if it has one.
@@ -178,14 +204,9 @@ impl Session {
                     since: join.since,
                     epoch: join.epoch,
                 };
-                if self.admits(&target).await {
-                    self.join(join.subscription_id, target).await;
-                } else {
-                    tracing::debug!(stream = %target.stream_name, group = %target.group_id, "stream join refused");
-                    self.client.deliver(error_frame(
-                        "forbidden",
-                        &format!("joining {}/{} was refused", target.stream_name, target.group_id),
-                    ));
+                match self.check_join(&target).await {
+                    Ok(()) => self.join(join.subscription_id, target).await,
+                    Err((code, message)) => self.reply(code, &message),
                 }
             }
             Ok(ClientMessage::Leave { subscription_id }) => self.leave(&subscription_id),
@@ -200,10 +221,12 @@ impl Session {
             return self.reply_error(&error.to_string());
         }
         self.leave(&subscription_id);
-        if self.subscriptions.len() >= MAX_SUBSCRIPTIONS_PER_SOCKET {
-            return self.reply_error(&format!(
-                "a socket may hold at most {MAX_SUBSCRIPTIONS_PER_SOCKET} subscriptions"
-            ));
+        let cap = self.streams.config().max_subscriptions_per_socket;
+        if self.subscriptions.len() >= cap {
+            let message = format!(
+                "a socket may hold at most {cap} subscriptions (max_subscriptions_per_socket)"
+            );
+            return self.reply(LIMIT_EXCEEDED, &message);
         }
         match self.streams.join(&self.client, &subscription_id, &target).await {
             Ok(true) => {
@@ -217,7 +240,7 @@ impl Session {
             }
             // The client is being closed; nothing more to do.
             Ok(false) => {}
-            Err(error) => self.reply_error(&error.to_string()),
+            Err(error) => self.reply(error_code(&error), &error.to_string()),
         }
     }
 
@@ -246,12 +269,13 @@ impl Session {
     }
 }
 
-/// Reads client messages until the socket ends. Once the host has decided to close the socket it
-/// only drains, waiting for the client's close.
+/// Reads client messages until the socket ends (or breaks the protocol: then the client is
+/// closed with the breach's code). Once the host has decided to close the socket it only
+/// drains, waiting for the client's close.
 async fn read_loop<St, E>(session: &mut Session, mut incoming: St, max_message_bytes: usize)
 where
     St: Stream<Item = Result<Message, E>> + Unpin,
-    E: Display,
+    E: SocketError,
 {
     loop {
         let expiry = session.expiry().filter(|_| !session.client.is_closing());
@@ -268,6 +292,10 @@ where
             Ok(message) => message,
             Err(error) => {
                 tracing::debug!(%error, "stream socket read ended");
+                // Nothing more can be read; a breach of the protocol still gets its close.
+                if let Some(reason) = CloseReason::for_read_error(&error) {
+                    session.client.close(reason);
+                }
                 return;
             }
         };
@@ -287,6 +315,16 @@ where
             // the stream then ends.
             Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_) => {}
         }
+    }
+}
+
+/// The error frame's code for a failed join.
+fn error_code(error: &StreamError) -> &'static str {
+    match error {
+        StreamError::Invalid(_) => "bad_request",
+        StreamError::Forbidden(_) => "forbidden",
+        StreamError::Limit(_) => LIMIT_EXCEEDED,
+        StreamError::Storage(_) => "unavailable",
     }
 }
 
@@ -342,20 +380,6 @@ async fn closing(close: &mut watch::Receiver<Option<CloseReason>>) -> CloseReaso
         // The hub's side is gone, so nobody can ask for a close any more.
         None => std::future::pending().await,
     }
-}
-
-fn close_frame(reason: CloseReason) -> CloseFrame {
-    let (code, reason) = match reason {
-        // 1013 "try again later": reconnecting with `since` is the way to catch up.
-        CloseReason::TooSlow => (CloseCode::Again, "too slow"),
-        CloseReason::TooBig => (CloseCode::Size, "message too big"),
-        CloseReason::Binary => (CloseCode::Unsupported, "binary messages are not supported"),
-        CloseReason::Refused => (CloseCode::Policy, "join refused"),
-        CloseReason::Expired => (CloseCode::Policy, "token expired"),
-        // 1013 too: reconnect with `since` (and get a sync).
-        CloseReason::Lost => (CloseCode::Again, "frames lost; reconnect"),
-    };
-    CloseFrame { code, reason: reason.into() }
 }
 
 #[cfg(test)]

@@ -8,8 +8,12 @@ use crate::state::StateError;
 
 use super::group::GroupName;
 
-/// The longest stream name, group id, item id or event id accepted, in bytes.
+/// The longest item id, event id or subscription id accepted, in bytes.
 pub const MAX_NAME_BYTES: usize = 256;
+
+/// The longest stream name or group id accepted, in bytes. Every frame repeats both, and a
+/// client can name groups at will: short names keep both in check.
+pub const MAX_GROUP_NAME_BYTES: usize = 128;
 
 /// Limits of the stream hub.
 #[derive(Debug, Clone)]
@@ -23,6 +27,14 @@ pub struct StreamsConfig {
     pub max_message_bytes: usize,
     /// On the shared store, frames older than this leave the replay window. Default 1 hour.
     pub replay_max_age: std::time::Duration,
+    /// Subscriptions one socket may hold at once. Default 256.
+    pub max_subscriptions_per_socket: usize,
+    /// Groups one socket's joins may have created that still exist (a group goes when nobody
+    /// needs it). Default 64.
+    pub max_groups_per_socket: usize,
+    /// Groups the host holds at once; a join that needs a new group past it is refused (a
+    /// plugin's write never is). Default 100,000.
+    pub max_groups: usize,
 }
 
 impl Default for StreamsConfig {
@@ -32,6 +44,9 @@ impl Default for StreamsConfig {
             client_queue: 1024,
             max_message_bytes: 64 * 1024,
             replay_max_age: std::time::Duration::from_secs(3600),
+            max_subscriptions_per_socket: 256,
+            max_groups_per_socket: 64,
+            max_groups: 100_000,
         }
     }
 }
@@ -81,6 +96,9 @@ pub enum StreamError {
     /// The shared store failed (streams on PostgreSQL).
     #[error("stream storage failed: {0}")]
     Storage(String),
+    /// A join past one of the host's caps (`StreamsConfig`).
+    #[error("{0}")]
+    Limit(String),
 }
 
 impl From<StateError> for StreamError {
@@ -101,8 +119,8 @@ pub(super) fn group_name<'a>(
     stream: &'a str,
     group: &'a str,
 ) -> Result<GroupName<'a>, StreamError> {
-    check_name("stream name", stream)?;
-    check_name("group id", group)?;
+    check_group_name("stream name", stream)?;
+    check_group_name("group id", group)?;
     Ok(GroupName { stream, group })
 }
 
@@ -113,6 +131,23 @@ pub(super) fn check_name(what: &str, name: &str) -> Result<(), StreamError> {
     }
     if name.len() > MAX_NAME_BYTES {
         return Err(StreamError::Invalid(format!("{what} is longer than {MAX_NAME_BYTES} bytes")));
+    }
+    Ok(())
+}
+
+/// Stream names and group ids are non-empty, at most [`MAX_GROUP_NAME_BYTES`], and hold no
+/// control characters.
+fn check_group_name(what: &str, name: &str) -> Result<(), StreamError> {
+    if name.is_empty() {
+        return Err(StreamError::Invalid(format!("{what} is empty")));
+    }
+    if name.len() > MAX_GROUP_NAME_BYTES {
+        return Err(StreamError::Invalid(format!(
+            "{what} is longer than {MAX_GROUP_NAME_BYTES} bytes"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(StreamError::Invalid(format!("{what} holds a control character")));
     }
     Ok(())
 }

@@ -8,8 +8,9 @@ use futures_util::FutureExt;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::streams::MAX_NAME_BYTES;
-use crate::streams::group::ClientReceivers;
+use crate::streams::client::ClientReceivers;
+use crate::streams::locked::{IDLE_GROUP_TTL, SWEEP_INTERVAL};
+use crate::streams::{MAX_GROUP_NAME_BYTES, MAX_NAME_BYTES};
 
 type Recorded = Arc<Mutex<Vec<StreamEvent>>>;
 
@@ -178,18 +179,86 @@ async fn list_returns_the_items_in_item_id_order() {
 }
 
 #[tokio::test]
-async fn empty_or_overlong_names_are_invalid() {
+async fn empty_overlong_or_control_names_are_invalid() {
     let (streams, _) = hub();
     let long = "x".repeat(MAX_NAME_BYTES + 1);
     let ok = "x".repeat(MAX_NAME_BYTES);
+    let long_group = "x".repeat(MAX_GROUP_NAME_BYTES + 1);
+    let group = "x".repeat(MAX_GROUP_NAME_BYTES);
     assert!(streams.send("", "g", None, "t", json!(1), CAUSE).await.is_err());
     assert!(streams.send("s", "", None, "t", json!(1), CAUSE).await.is_err());
     assert!(streams.send("s", "g", Some(&long), "t", json!(1), CAUSE).await.is_err());
-    assert!(streams.set(&long, "g", "x", json!(1), CAUSE).await.is_err());
-    assert!(streams.get("s", &long, "x").await.is_err());
+    assert!(streams.set(&long_group, "g", "x", json!(1), CAUSE).await.is_err());
+    assert!(streams.get("s", &long_group, "x").await.is_err());
+    assert!(streams.send("s\u{0}", "g", None, "t", json!(1), CAUSE).await.is_err());
+    assert!(streams.list("s", "a\tb").await.is_err());
     assert!(streams.delete("s", "g", "", CAUSE).await.is_err());
     assert!(streams.list("", "g").await.is_err());
-    assert!(streams.set(&ok, &ok, &ok, json!(1), CAUSE).await.is_ok());
+    assert!(streams.set(&group, &group, &ok, json!(1), CAUSE).await.is_ok());
+    assert!(streams.set("caf\u{e9}", "\u{1f600} ..", "x", json!(1), CAUSE).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_group_nobody_needs_goes_when_its_last_member_leaves() {
+    let (streams, _) = hub();
+    let (client, _rx) = streams.connect();
+    let target = |group: &str| Subscription {
+        stream_name: "s".into(),
+        group_id: group.into(),
+        id: None,
+        since: None,
+        epoch: None,
+    };
+    for group in ["empty", "items", "frames"] {
+        assert!(streams.join(&client, group, &target(group)).await.unwrap());
+    }
+    streams.set("s", "items", "x", json!(1), CAUSE).await.unwrap();
+    streams.send("s", "frames", None, "t", json!(1), CAUSE).await.unwrap();
+    assert_eq!(streams.group_count(), 3);
+    for group in ["empty", "items", "frames"] {
+        streams.leave(client.id, group, "s", group);
+    }
+    let hub = streams.lock();
+    assert_eq!(hub.group_count(), 2, "only the group with nothing went");
+    assert!(!hub.streams["s"].contains_key("empty"));
+}
+
+#[tokio::test]
+async fn joins_create_groups_within_the_sockets_cap_and_the_hosts() {
+    let config = StreamsConfig { max_groups_per_socket: 3, max_groups: 5, ..Default::default() };
+    let (streams, _) = hub_with_config(config);
+    let target = |group: &str| Subscription {
+        stream_name: "s".into(),
+        group_id: group.into(),
+        id: None,
+        since: None,
+        epoch: None,
+    };
+    let (a, _a_rx) = streams.connect();
+    let (b, _b_rx) = streams.connect();
+    for group in ["a0", "a1", "a2"] {
+        assert!(streams.join(&a, group, &target(group)).await.unwrap());
+    }
+    let error = streams.join(&a, "a3", &target("a3")).await.unwrap_err();
+    assert!(matches!(&error, StreamError::Limit(m) if m.contains("max_groups_per_socket")));
+    // Joining a group that exists creates nothing, so it is not capped.
+    streams.send("s", "sent", None, "t", json!(1), CAUSE).await.unwrap();
+    assert!(streams.join(&a, "sent", &target("sent")).await.unwrap());
+    assert!(streams.join(&b, "b0", &target("b0")).await.unwrap());
+    let error = streams.join(&b, "b1", &target("b1")).await.unwrap_err();
+    assert!(matches!(&error, StreamError::Limit(m) if m.contains("max_groups")), "{error}");
+    // A plugin's write is never refused.
+    streams.send("s", "more", None, "t", json!(1), CAUSE).await.unwrap();
+    assert_eq!(streams.group_count(), 6);
+    // Leaving drops the groups with nothing in them, which frees both caps.
+    streams.leave(a.id, "a0", "s", "a0");
+    streams.leave(a.id, "a1", "s", "a1");
+    assert_eq!(streams.group_count(), 4);
+    assert!(streams.join(&a, "a4", &target("a4")).await.unwrap());
+    assert!(streams.join(&b, "b1", &target("b1")).await.is_err(), "the host is full again");
+    streams.leave(b.id, "b0", "s", "b0");
+    streams.disconnect(b.id);
+    assert_eq!(streams.group_count(), 4);
 }
 
 #[tokio::test]

@@ -64,8 +64,11 @@ async fn a_socket_whose_token_expires_is_closed_and_a_refresh_keeps_it_open() {
 #[tokio::test]
 async fn the_join_authoriser_sees_the_sockets_identity() {
     let streams = hub(StreamsConfig::default());
-    let access =
-        Access { authorize: Some(own_group_only()), verify: Some(fake_verify()), identity: None };
+    let access = Access {
+        authorize: Some(own_group_only()),
+        verify: Some(fake_verify()),
+        ..Access::default()
+    };
     let mut client = TestClient::connect_with_access(&streams, None, 64, access);
     client.join("a", "own-ada", json!({}));
     assert_eq!(client.next_frame().await["error"]["code"], "forbidden", "no identity yet");

@@ -2,8 +2,8 @@
 //! WebSocket, the way axum's `testing-websockets` example does it (no network), and over a real
 //! WebSocket on an in-memory pipe. This file is their harness; the tests are by topic:
 //! `protocol.rs` (frames, joins, leaves, replay), `limits.rs` (slow, oversized and binary
-//! clients, closes), `access.rs` (a socket's caller: token expiry and refresh, authorised
-//! joins).
+//! clients, closes), `caps.rs` (what one client can make the host hold), `access.rs` (a
+//! socket's caller: token expiry and refresh, authorised joins).
 
 use std::fmt;
 use std::pin::Pin;
@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::*;
 use crate::cause::Cause;
-use crate::streams::hub::IDLE_GROUP_TTL;
+use crate::streams::locked::IDLE_GROUP_TTL;
 use crate::streams::*;
 
 /// How long a test waits for something the host should do promptly.
@@ -37,6 +37,8 @@ impl fmt::Display for HungUp {
         f.write_str("test side hung up")
     }
 }
+
+impl SocketError for HungUp {}
 
 /// The host's end of a fake WebSocket: client messages come in through an unbounded channel,
 /// host messages go out through a bounded one (a client that never reads fills it).
@@ -204,5 +206,6 @@ fn assert_event(frame: &Value, seq: u64, data: Value) {
 }
 
 mod access;
+mod caps;
 mod limits;
 mod protocol;
