@@ -73,3 +73,12 @@ fn database(server: &str, name: &str) -> String {
     .expect("creating the test database");
     format!("{base}/{name}")
 }
+
+/// How many events the outbox of the shared store at `url` holds.
+pub async fn shared_outbox_len(url: &str) -> u64 {
+    let (client, connection) =
+        tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("a connection");
+    tokio::spawn(connection);
+    let row = client.query_one("SELECT count(*) FROM eddy_outbox", &[]).await.expect("a count");
+    row.get::<_, i64>(0) as u64
+}
