@@ -81,8 +81,12 @@ fn report(name: &str, concurrency: usize, mut runs: Vec<Run>) {
 
 fn open_state(dir: &std::path::Path) -> anyhow::Result<State> {
     let engine: Box<dyn Engine> = Box::new(RedbEngine::open(&dir.join("state.redb"))?);
-    let (state, _) =
-        State::open(engine, Arc::new(|_| {}), Arc::new(|_: &str, _: &str| Vec::new()))?;
+    let (state, _) = State::open(
+        engine,
+        Arc::new(|_| {}),
+        Arc::new(|_: &str, _: &str| Vec::new()),
+        Default::default(),
+    )?;
     Ok(state)
 }
 

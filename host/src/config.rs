@@ -18,13 +18,14 @@ use crate::auth::ProviderConfig;
 use crate::edge::cors::validate_origin;
 use crate::edge::{AdminAccess, AllowedOrigins, CorsPolicy};
 use crate::serve::ServeOptions;
+use crate::state::QuotaLimits;
 use crate::toml_file::{FileError, TomlFile};
 use identity::{RawAdmin, RawProvider, admin_access, auth_provider};
 
 mod identity;
 
 mod limits;
-use limits::{RawDelivery, RawLimits, RawStreams};
+use limits::{RawDelivery, RawLimits, RawQuota, RawStreams};
 
 /// The name of the file the host looks for in its working directory.
 pub const FILE_NAME: &str = "eddy.toml";
@@ -42,6 +43,8 @@ pub struct Config {
     pub cors: Option<CorsPolicy>,
     /// The identity providers, in name order.
     pub auth: Option<Vec<ProviderConfig>>,
+    /// Bytes the embedded store may hold.
+    pub quota: Option<QuotaLimits>,
     limits: RawLimits,
     delivery: RawDelivery,
     streams: RawStreams,
@@ -58,6 +61,7 @@ struct RawConfig {
     admin: Option<RawAdmin>,
     cors: Option<RawCors>,
     auth: Option<RawAuth>,
+    quota: Option<RawQuota>,
     #[serde(default)]
     limits: RawLimits,
     #[serde(default)]
@@ -138,6 +142,7 @@ impl Config {
             None => None,
         };
         limits::check(&file, &raw.limits, &raw.delivery, &raw.streams)?;
+        let quota = raw.quota.map(|quota| limits::quota(&file, quota)).transpose()?;
         Ok(Config {
             listen,
             plugins: raw.plugins.map(|p| dir.join(p)),
@@ -147,6 +152,7 @@ impl Config {
             admin,
             cors,
             auth,
+            quota,
             limits: raw.limits,
             delivery: raw.delivery,
             streams: raw.streams,
@@ -178,6 +184,9 @@ impl Config {
         }
         if let Some(auth) = &self.auth {
             options.auth = auth.clone();
+        }
+        if let Some(quota) = &self.quota {
+            options.quota = quota.clone();
         }
         limits::apply(&self.limits, &self.delivery, &self.streams, options);
     }

@@ -100,6 +100,7 @@ impl From<StateError> for Error {
             StateError::Invalid(message) => Error::bad_request(message),
             StateError::Forbidden(message) => Error::new(ErrorCode::Forbidden, message),
             StateError::Conflict(message) => Error::new(ErrorCode::Conflict, message),
+            StateError::Quota(message) => Error::new(ErrorCode::Forbidden, message),
             StateError::Storage(_) => {
                 tracing::error!(error = %e, "state storage failed");
                 Error::internal("state storage failed")

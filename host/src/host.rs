@@ -15,7 +15,7 @@ use crate::plugins::reload::Loader;
 use crate::runtime::{InstanceLimits, Runtime};
 use crate::state::engine::Engine;
 use crate::state::postgres::Postgres;
-use crate::state::{Recovered, State};
+use crate::state::{QuotaLimits, Recovered, State};
 use crate::streams::{Streams, StreamsConfig};
 use crate::triggers::{Delivery, DeliveryPolicy, Dispatcher, Queues, Triggers};
 
@@ -39,6 +39,8 @@ pub struct HostConfig {
     pub limits: InstanceLimits,
     /// In development mode, the engines that serve JavaScript and Python plugins from source.
     pub engines: Option<Arc<dyn DevEngines>>,
+    /// How many bytes the embedded store may hold (`[quota]`).
+    pub quota: QuotaLimits,
 }
 
 impl HostConfig {
@@ -52,6 +54,7 @@ impl HostConfig {
             delivery: DeliveryPolicy::default(),
             limits: InstanceLimits::default(),
             engines: None,
+            quota: QuotaLimits::default(),
         }
     }
 }
@@ -107,7 +110,8 @@ impl Host {
         };
         let (state, recovered, postgres) = match storage {
             Storage::Embedded(engine) => {
-                let (state, recovered) = State::open(engine, on_event, bound_to)?;
+                let quota = config.quota.clone();
+                let (state, recovered) = State::open(engine, on_event, bound_to, quota)?;
                 (state, recovered, None)
             }
             Storage::Postgres { url, host } => {

@@ -14,6 +14,7 @@ use crate::edge::{self, AdminAccess, CorsPolicy, EdgeSettings, HttpLimits};
 use crate::host::{Host, HostConfig, Storage};
 use crate::plugins::watch::{self, Mode};
 use crate::runtime::InstanceLimits;
+use crate::state::QuotaLimits;
 use crate::state::engine::MemoryEngine;
 use crate::state::redb::RedbEngine;
 use crate::streams::StreamsConfig;
@@ -37,6 +38,8 @@ pub struct ServeOptions {
     pub state: Option<String>,
     /// How failed trigger deliveries are retried before they are parked.
     pub delivery: DeliveryPolicy,
+    /// How many bytes the embedded store may hold.
+    pub quota: QuotaLimits,
     /// Limits of the HTTP edge.
     pub http: HttpLimits,
     /// Which browser origins may call the routes and open sockets.
@@ -64,6 +67,7 @@ impl ServeOptions {
             state: None,
             streams: StreamsConfig::default(),
             delivery: Default::default(),
+            quota: Default::default(),
             http: Default::default(),
             cors: Default::default(),
             admin: Default::default(),
@@ -96,6 +100,7 @@ impl Server {
         config.cache_dir =
             Some(options.cache.clone().unwrap_or_else(|| options.data.join("cache")));
         config.delivery = options.delivery.clone();
+        config.quota = options.quota.clone();
         config.limits = options.instances.clone();
         config.streams = options.streams.clone();
         if options.watch == Mode::Sources

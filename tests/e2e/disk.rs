@@ -1,7 +1,8 @@
 //! A full disk (`docs/state.md`): the embedded store refuses writes with 503 and `Retry-After`
 //! while reads go on, health says so, the host idles without spinning or flooding its log, and
 //! once space is freed writes work again without a restart and nothing acknowledged is lost.
-//! The data directory is a small tmpfs the test mounts (it needs root; skipped elsewhere).
+//! The data directory is a small tmpfs the test mounts (it needs root; skipped elsewhere). And
+//! the quota that refuses writes before the disk is full.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -144,4 +145,48 @@ async fn a_full_disk_refuses_writes_until_space_is_freed_then_they_work_again_wi
         assert!(listed.iter().any(|t| t["id"] == id.as_str()), "acknowledged todo {id} lost");
     }
     metrics_reach_the_truth(&http, &host, &listed, "after the disk was freed: ").await;
+}
+
+#[tokio::test]
+async fn a_scope_past_its_quota_refuses_growth_with_a_clear_error_and_a_delete_makes_room() {
+    if on_shared_store() {
+        println!("skipped: the quota is the embedded store's; PostgreSQL has its own limits");
+        return;
+    }
+    let quota = eddy::state::QuotaLimits {
+        max_bytes: None,
+        scopes: [("todos".to_string(), 4096)].into_iter().collect(),
+    };
+    let host = crate::harness::TestHost::start_configured(
+        crate::harness::rust_plugins(),
+        tempfile::tempdir().expect("a data dir"),
+        |options| options.quota = quota,
+    );
+    let title = "q".repeat(200);
+    let mut created = Vec::new();
+    let refusal = loop {
+        assert!(created.len() < 100, "4 KiB held 100 todos of 200 bytes");
+        let (status, body) = host.post("/todos", json!({ "title": title })).await;
+        if status != 200 {
+            break (status, body);
+        }
+        created.push(body["id"].as_str().expect("an id").to_string());
+    };
+    assert_eq!(refusal.0, 403, "{}", refusal.1);
+    assert_eq!(refusal.1["error"]["code"], "forbidden", "{}", refusal.1);
+    let message = refusal.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("scope todos is full") && message.contains("4096"), "{message}");
+    assert!(created.len() > 5, "only {} todos fitted", created.len());
+    let (_, listed) = host.get("/todos").await;
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(created.len()),
+        "the refused create left nothing"
+    );
+
+    // A delete is never refused, and makes room.
+    let (status, _) = host.post("/todos/delete", json!({ "id": created[0] })).await;
+    assert_eq!(status, 200);
+    let (status, body) = host.post("/todos", json!({ "title": title })).await;
+    assert_eq!(status, 200, "{body}");
 }

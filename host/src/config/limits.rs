@@ -1,6 +1,7 @@
 //! The limits `eddy.toml` sets: `[limits]` (the HTTP edge and function calls), `[delivery]`
 //! (trigger retries) and `[streams]` (replay windows and the caps on what stream clients may
-//! make the host hold) — each checked against its range, then written into the host's options.
+//! make the host hold) and `[quota]` (bytes the embedded store may hold) — each checked against
+//! its range, then written into the host's options.
 
 use std::time::Duration;
 
@@ -8,7 +9,31 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::serve::ServeOptions;
+use crate::state::QuotaLimits;
 use crate::toml_file::{FileError, TomlFile};
+
+/// `[quota]`: bytes the embedded store may hold, in all and per scope (`[quota.scopes]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawQuota {
+    max_bytes: Option<Spanned<u64>>,
+    #[serde(default)]
+    scopes: std::collections::BTreeMap<String, Spanned<u64>>,
+}
+
+/// The quota `raw` sets; every limit at least 1 byte.
+pub(super) fn quota(file: &TomlFile<'_>, raw: RawQuota) -> Result<QuotaLimits, FileError> {
+    let positive = |n: &Spanned<u64>, what: &str| match *n.get_ref() {
+        0 => Err(file.error(Some(n.span()), format!("{what} must be at least 1 byte"))),
+        n => Ok(n),
+    };
+    let max_bytes = raw.max_bytes.as_ref().map(|n| positive(n, "max_bytes")).transpose()?;
+    let mut scopes = std::collections::HashMap::new();
+    for (scope, n) in &raw.scopes {
+        scopes.insert(scope.clone(), positive(n, &format!("the quota of scope {scope}"))?);
+    }
+    Ok(QuotaLimits { max_bytes, scopes })
+}
 
 /// `[limits]`: each one overrides the host's default.
 #[derive(Debug, Clone, Default, Deserialize)]

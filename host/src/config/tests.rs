@@ -30,6 +30,12 @@ max_attempts = 3
 retry_backoff_ms = 50
 plugin_wait_ms = 5000
 
+[quota]
+max_bytes = 1073741824
+
+[quota.scopes]
+todos = 1048576
+
 [streams]
 replay_window = 100
 replay_max_age_secs = 60
@@ -78,6 +84,8 @@ fn every_setting_of_a_full_file_reaches_the_serve_options() {
     assert_eq!(options.delivery.max_attempts, 3);
     assert_eq!(options.delivery.first_backoff, Duration::from_millis(50));
     assert_eq!(options.delivery.plugin_wait, Duration::from_secs(5));
+    assert_eq!(options.quota.max_bytes, Some(1 << 30));
+    assert_eq!(options.quota.scopes.get("todos"), Some(&(1 << 20)));
     assert_eq!(options.state.as_deref(), Some("postgres://eddy@db.internal:5432/eddy"));
     assert_eq!(options.streams.replay_window, 100);
     assert_eq!(options.streams.replay_max_age, Duration::from_secs(60));

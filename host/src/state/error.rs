@@ -15,6 +15,9 @@ pub enum StateError {
     /// The storage failed.
     #[error("storage failed: {0}")]
     Storage(String),
+    /// The write would take the store past its byte quota (`[quota]`): refused, nothing changed.
+    #[error("{0}")]
+    Quota(String),
     /// The storage failed because the disk is full.
     #[error("storage full: {0}")]
     Full(String),

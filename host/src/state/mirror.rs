@@ -19,6 +19,13 @@ impl Mirror {
         self.scopes.get(scope).and_then(|keys| keys.get(key))
     }
 
+    /// Every `(scope, key, value)`.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str, &Value)> {
+        self.scopes.iter().flat_map(|(scope, keys)| {
+            keys.iter().map(move |(key, value)| (scope.as_str(), key.as_str(), value))
+        })
+    }
+
     /// Writes (`Some`) or deletes (`None`) one key.
     pub fn put(&mut self, scope: &str, key: &str, value: Option<Value>) {
         match value {

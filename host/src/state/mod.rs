@@ -4,7 +4,8 @@
 //! database; writes are checked (`checks.rs`), then applied in order by one writer thread per
 //! host (`writer.rs`) that commits them in groups through a [`store`]: `mirrored.rs` (the
 //! embedded store: the mirror over a storage [`engine`], `redb` on disk or memory for tests;
-//! after a failed commit it refuses writes and reopens the engine with backoff, `outage.rs`)
+//! after a failed commit it refuses writes and reopens the engine with backoff, `outage.rs`;
+//! the writer keeps it within its byte limits, `quota.rs`)
 //! or [`postgres`] (the shared store, which any number of hosts use at once), together with the
 //! change events they fire (the outbox the trigger dispatcher drains) and, for trigger
 //! handlers, the mark that their event was delivered ([`Txn`]). The update [`ops`] are pure
@@ -26,6 +27,7 @@ pub mod ops;
 mod outage;
 mod path;
 pub mod postgres;
+mod quota;
 mod reader;
 pub mod redb;
 mod service;
@@ -39,6 +41,7 @@ pub use error::StateError;
 pub use expect::Expect;
 pub use ops::{OpError, UpdateOutcome};
 pub use outage::OutageReport;
+pub use quota::QuotaLimits;
 pub use service::{Recovered, State};
 pub use txn::Txn;
 pub use writer::{BoundTo, Completion, OnEvent};

@@ -24,6 +24,7 @@ use super::expect::Expect;
 use super::mirrored::Mirrored;
 use super::ops::UpdateOutcome;
 use super::postgres::{self, Postgres};
+use super::quota::{Quota, QuotaLimits};
 use super::reader::Reader;
 use super::store::Store;
 use super::txn::Txn;
@@ -50,14 +51,16 @@ pub struct Recovered {
 impl State {
     /// Opens the embedded store over `engine`: loads what it holds into memory and starts the
     /// writer thread. Committed change events go to `on_event` (only for keys
-    /// `bound_to` names a function for).
+    /// `bound_to` names a function for). Writes that would take it past `quota` are refused.
     pub fn open(
         engine: Box<dyn Engine>,
         on_event: OnEvent,
         bound_to: BoundTo,
+        quota: QuotaLimits,
     ) -> Result<(State, Recovered), StateError> {
         let (store, shared) = Mirrored::open(engine)?;
-        State::start(Box::new(store), Reader::Mirror(shared), on_event, bound_to)
+        let quota = Quota::new(quota, shared.read().entries());
+        State::start(Box::new(store), Reader::Mirror(shared), on_event, (bound_to, quota))
     }
 
     /// Opens the shared store in the PostgreSQL database at `url` (creating or migrating its
@@ -68,8 +71,9 @@ impl State {
         bound_to: BoundTo,
     ) -> Result<(State, Postgres), StateError> {
         let (store, reads, shared) = postgres::open(url).await?;
-        let (state, _) =
-            State::start(Box::new(store), Reader::Postgres(reads), on_event, bound_to)?;
+        // The database's own limits bound it: no quota here.
+        let writer = (bound_to, Quota::default());
+        let (state, _) = State::start(Box::new(store), Reader::Postgres(reads), on_event, writer)?;
         Ok((state, shared))
     }
 
@@ -78,7 +82,7 @@ impl State {
         mut store: Box<dyn Store>,
         reader: Reader,
         on_event: OnEvent,
-        bound_to: BoundTo,
+        (bound_to, quota): (BoundTo, Quota),
     ) -> Result<(State, Recovered), StateError> {
         let name = store.name();
         let mut recovered = Recovered::default();
@@ -88,7 +92,7 @@ impl State {
             }
             recovered.events.push(event);
         }
-        let writer = Writer::new(store, on_event, bound_to);
+        let writer = Writer::new(store, on_event, bound_to, quota);
         let (requests, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("eddy-state-writer".into())

@@ -22,6 +22,7 @@ use super::engine::{Batch, DeadLetter, OutboxEvent};
 use super::error::StateError;
 use super::expect::Expect;
 use super::ops::{self, OpError};
+use super::quota::{Delta, Quota};
 use super::store::Store;
 use crate::cause::Cause;
 
@@ -118,6 +119,7 @@ pub struct Writer {
     store: Box<dyn Store>,
     on_event: OnEvent,
     bound_to: BoundTo,
+    quota: Quota,
     /// When the oldest lazy round not yet synced was committed.
     unsynced_since: Option<Instant>,
 }
@@ -130,6 +132,8 @@ struct Round {
     batch: Batch,
     /// Values written in this round, which later requests of the round must see.
     staged: HashMap<(String, String), Option<Value>>,
+    /// Bytes the round's writes add to (or free in) each scope, for the quota.
+    sizes: Vec<Delta>,
     /// Deliveries this round completes, so a repeat within it is caught too.
     completed: HashSet<(u64, String)>,
     /// Dead letters this round parks or replays.
@@ -141,8 +145,13 @@ struct Round {
 }
 
 impl Writer {
-    pub fn new(store: Box<dyn Store>, on_event: OnEvent, bound_to: BoundTo) -> Writer {
-        Writer { store, on_event, bound_to, unsynced_since: None }
+    pub fn new(
+        store: Box<dyn Store>,
+        on_event: OnEvent,
+        bound_to: BoundTo,
+        quota: Quota,
+    ) -> Writer {
+        Writer { store, on_event, bound_to, quota, unsynced_since: None }
     }
 
     /// Serves requests until asked to close or every sender is gone.
@@ -369,6 +378,7 @@ impl Writer {
         let several = writes.len() > 1;
         let mut local: HashMap<(String, String), Option<Value>> = HashMap::new();
         let mut applied = Vec::with_capacity(writes.len());
+        let mut sizes = Vec::new();
         {
             for TxWrite { scope, key, write, expect } in writes {
                 let slot = (scope, key);
@@ -391,12 +401,15 @@ impl Writer {
                     }
                     Write::Delete => (None, Vec::new()),
                 };
+                sizes.extend(self.quota.delta(&slot.0, &slot.1, old.as_ref(), new.as_ref()));
                 if several {
                     local.insert(slot.clone(), new.clone());
                 }
                 applied.push((slot, WriteResult { old, new, errors }));
             }
         }
+        self.quota.check(&round.sizes, &sizes)?;
+        round.sizes.append(&mut sizes);
         let mut answers = Vec::with_capacity(if results { applied.len() } else { 0 });
         for ((scope, key), WriteResult { old, new, errors }) in applied {
             let kind = ChangeKind::between(old.as_ref(), new.as_ref()).filter(|_| old != new);
@@ -446,6 +459,7 @@ impl Writer {
             Err(_) => {}
         }
         if result.is_ok() {
+            self.quota.add(std::mem::take(&mut round.sizes));
             for event in round.batch.events.drain(..).chain(self.store.take_lost()) {
                 (self.on_event)(event);
             }

@@ -108,7 +108,9 @@ impl From<StateError> for StreamError {
             StateError::Storage(message)
             | StateError::Full(message)
             | StateError::Unavailable(message) => StreamError::Storage(message),
-            StateError::Forbidden(message) => StreamError::Forbidden(message),
+            StateError::Forbidden(message) | StateError::Quota(message) => {
+                StreamError::Forbidden(message)
+            }
             // Stream items have no conditional writes; a conflict is the caller's to resolve.
             StateError::Conflict(message) => StreamError::Invalid(message),
         }

@@ -29,6 +29,7 @@ impl Fixture {
             Box::new(MemoryEngine),
             Arc::new(|_| {}),
             Arc::new(|_: &str, _: &str| Vec::new()),
+            Default::default(),
         )
         .expect("state");
         let broadcasts = Arc::new(Mutex::new(Vec::new()));

@@ -57,7 +57,8 @@ fn open(engine: Box<dyn Engine>) -> (State, Recovered, Events) {
                 if scope == QUIET { vec![] } else { vec!["watcher::on-change".to_string()] }
             },
         );
-    let (state, recovered) = State::open(engine, on_event, bound_to).expect("open");
+    let (state, recovered) =
+        State::open(engine, on_event, bound_to, Default::default()).expect("open");
     (state, recovered, events)
 }
 
