@@ -73,7 +73,7 @@ impl Quota {
     /// Refuses `writes` (one request's) if, after the round's earlier `staged` changes, they
     /// would take the total or a scope past its limit.
     pub(super) fn check(&self, staged: &[Delta], writes: &[Delta]) -> Result<(), StateError> {
-        if writes.iter().map(|(_, d)| d).sum::<i64>() <= 0 && writes.iter().all(|(_, d)| *d <= 0) {
+        if writes.iter().all(|(_, d)| *d <= 0) {
             return Ok(());
         }
         let after = |filter: &dyn Fn(&str) -> bool, now: u64| {

@@ -31,10 +31,7 @@ impl Absences {
     }
 
     fn found(&self, id: &str) {
-        let mut missing = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if !missing.is_empty() {
-            missing.remove(id);
-        }
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
     }
 
     /// The function `id` as `registry` binds it to changes of `scope`/`key` now, waiting for it

@@ -25,6 +25,17 @@ fn hub() -> (Streams, Recorded) {
     hub_with_config(StreamsConfig::default())
 }
 
+/// A subscription to `group` of stream `s`, from its start.
+fn in_group(group: &str) -> Subscription {
+    Subscription {
+        stream_name: "s".into(),
+        group_id: group.into(),
+        id: None,
+        since: None,
+        epoch: None,
+    }
+}
+
 async fn subscribe(
     streams: &Streams,
     group: &str,
@@ -33,11 +44,10 @@ async fn subscribe(
 ) -> ClientReceivers {
     let (client, receivers) = streams.connect();
     let target = Subscription {
-        stream_name: "s".into(),
-        group_id: group.into(),
         id: id.map(str::to_owned),
         since,
         epoch: Some(streams.epoch().to_owned()),
+        ..in_group(group)
     };
     assert!(streams.join(&client, "sub", &target).await.unwrap());
     receivers
@@ -202,15 +212,8 @@ async fn empty_overlong_or_control_names_are_invalid() {
 async fn a_group_nobody_needs_goes_when_its_last_member_leaves() {
     let (streams, _) = hub();
     let (client, _rx) = streams.connect();
-    let target = |group: &str| Subscription {
-        stream_name: "s".into(),
-        group_id: group.into(),
-        id: None,
-        since: None,
-        epoch: None,
-    };
     for group in ["empty", "items", "frames"] {
-        assert!(streams.join(&client, group, &target(group)).await.unwrap());
+        assert!(streams.join(&client, group, &in_group(group)).await.unwrap());
     }
     streams.set("s", "items", "x", json!(1), CAUSE).await.unwrap();
     streams.send("s", "frames", None, "t", json!(1), CAUSE).await.unwrap();
@@ -227,25 +230,18 @@ async fn a_group_nobody_needs_goes_when_its_last_member_leaves() {
 async fn joins_create_groups_within_the_sockets_cap_and_the_hosts() {
     let config = StreamsConfig { max_groups_per_socket: 3, max_groups: 5, ..Default::default() };
     let (streams, _) = hub_with_config(config);
-    let target = |group: &str| Subscription {
-        stream_name: "s".into(),
-        group_id: group.into(),
-        id: None,
-        since: None,
-        epoch: None,
-    };
     let (a, _a_rx) = streams.connect();
     let (b, _b_rx) = streams.connect();
     for group in ["a0", "a1", "a2"] {
-        assert!(streams.join(&a, group, &target(group)).await.unwrap());
+        assert!(streams.join(&a, group, &in_group(group)).await.unwrap());
     }
-    let error = streams.join(&a, "a3", &target("a3")).await.unwrap_err();
+    let error = streams.join(&a, "a3", &in_group("a3")).await.unwrap_err();
     assert!(matches!(&error, StreamError::Limit(m) if m.contains("max_groups_per_socket")));
     // Joining a group that exists creates nothing, so it is not capped.
     streams.send("s", "sent", None, "t", json!(1), CAUSE).await.unwrap();
-    assert!(streams.join(&a, "sent", &target("sent")).await.unwrap());
-    assert!(streams.join(&b, "b0", &target("b0")).await.unwrap());
-    let error = streams.join(&b, "b1", &target("b1")).await.unwrap_err();
+    assert!(streams.join(&a, "sent", &in_group("sent")).await.unwrap());
+    assert!(streams.join(&b, "b0", &in_group("b0")).await.unwrap());
+    let error = streams.join(&b, "b1", &in_group("b1")).await.unwrap_err();
     assert!(matches!(&error, StreamError::Limit(m) if m.contains("max_groups")), "{error}");
     // A plugin's write is never refused.
     streams.send("s", "more", None, "t", json!(1), CAUSE).await.unwrap();
@@ -254,8 +250,8 @@ async fn joins_create_groups_within_the_sockets_cap_and_the_hosts() {
     streams.leave(a.id, "a0", "s", "a0");
     streams.leave(a.id, "a1", "s", "a1");
     assert_eq!(streams.group_count(), 4);
-    assert!(streams.join(&a, "a4", &target("a4")).await.unwrap());
-    assert!(streams.join(&b, "b1", &target("b1")).await.is_err(), "the host is full again");
+    assert!(streams.join(&a, "a4", &in_group("a4")).await.unwrap());
+    assert!(streams.join(&b, "b1", &in_group("b1")).await.is_err(), "the host is full again");
     streams.leave(b.id, "b0", "s", "b0");
     streams.disconnect(b.id);
     assert_eq!(streams.group_count(), 4);
