@@ -3,7 +3,9 @@
 //! alone and beside each example plugin whose trigger fires on every create, then with all of
 //! them. Per configuration: req/s, and the host's CPU per create until every trigger handler
 //! of every create is done (the host is let go idle after the run); the difference to todos
-//! alone is what the example's trigger costs per state event.
+//! alone is what the example's trigger costs per state event. The floor under that: the same
+//! with a trigger on `todos` that does nothing (the `hello` function of each language, bound to
+//! state changes instead of a route), which costs only the delivery and the call.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,16 +43,30 @@ pub async fn run(plugins: &Path) -> anyhow::Result<()> {
             Err(why) => println!("({name} left out: {why})"),
         }
     }
+    let mut idle_triggers: Vec<(&str, PathBuf)> = vec![("hello", plugins.to_path_buf())];
+    for name in ["hello-js", "hello-py"] {
+        match build_guest(&crate::repo().join("bench").join(name))? {
+            Ok(built) => idle_triggers.push((name, built)),
+            Err(why) => println!("({name} left out: {why})"),
+        }
+    }
     let with = |names: &[&str]| -> anyhow::Result<PathBuf> {
         let folder = dir.path().join(names.join("+"));
         fixtures::copy_plugin(plugins, "todos", &folder, "todos", fixtures::same)?;
         for name in names {
+            if let Some((_, from)) = idle_triggers.iter().find(|(n, _)| n == name) {
+                fixtures::copy_plugin(from, name, &folder, name, bound_to_todos)?;
+                continue;
+            }
             let (_, from) = sources.iter().find(|(n, _)| n == name).expect("a built example");
             fixtures::copy_plugin(from, name, &folder, name, fixtures::same)?;
         }
         Ok(folder)
     };
     let mut configurations: Vec<(String, Vec<&str>)> = vec![("todos alone".into(), vec![])];
+    for (name, _) in &idle_triggers {
+        configurations.push((format!("todos + a trigger doing nothing ({name})"), vec![name]));
+    }
     let triggered: Vec<&str> =
         sources.iter().map(|(n, _)| *n).filter(|n| *n != "todo-summary").collect();
     for name in &triggered {
@@ -97,6 +113,21 @@ pub async fn run(plugins: &Path) -> anyhow::Result<()> {
         println!("| {label} | {rate:.0}{share} | {cpu:.0} | {over} |");
     }
     Ok(())
+}
+
+/// The manifest of a `hello` plugin with its function bound to every change of `todos`
+/// instead of its route, reading that scope: a trigger that does nothing.
+fn bound_to_todos(manifest: &str) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for line in manifest.lines() {
+        if line.starts_with("triggers = ") {
+            lines.push(r#"triggers = [{ type = "state", scope = "todos" }]"#.into());
+        } else {
+            lines.push(line.into());
+        }
+    }
+    // A state trigger reads the values of its scope.
+    lines.join("\n") + "\n\n[capabilities]\nstate_read = [\"todos\"]\n"
 }
 
 /// `POST /todos` titled with three words of [`WORDS`], drawn by a fixed pseudo-random sequence.

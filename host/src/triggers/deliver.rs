@@ -84,10 +84,9 @@ pub(super) async fn deliver(
                 return;
             }
             let wit_event = wit::Event::State(state_event(&event.change));
-            let json = event.change.to_json();
             let remaining = Mutex::new(owed.len());
             join_all(owed.iter().map(|id| {
-                let target = Target::State { event: &event, json: &json, remaining: &remaining };
+                let target = Target::State { event: &event, remaining: &remaining };
                 deliver_to(d, Callee::Owed(id), &wit_event, cause, target, stopped)
             }))
             .await;
@@ -137,8 +136,6 @@ enum Target<'a> {
     /// An outbox event: its completion is recorded, in the order handlers finish.
     State {
         event: &'a OutboxEvent,
-        /// The event as the condition function sees it.
-        json: &'a Value,
         /// Handlers of the event still running; the one that brings it to zero retires it.
         remaining: &'a Mutex<usize>,
     },
@@ -231,8 +228,8 @@ async fn attempt(
     let txn = Arc::new(tokio::sync::Mutex::new(Transaction::new(d.state.begin(cause))));
     if let Some((function, condition)) = call {
         let holds = match (condition, target) {
-            (Some(condition), Target::State { json, .. }) => {
-                condition_holds(d, condition, json, cause).await
+            (Some(condition), Target::State { event, .. }) => {
+                condition_holds(d, condition, event.change.to_json(), cause).await
             }
             _ => true,
         };
@@ -305,8 +302,8 @@ async fn give_up(d: &Dispatcher, id: &str, target: &Target<'_>, error: String, a
 
 /// Asks the trigger's condition function, in the event's cascade; anything but `true` (an
 /// error included) skips the handler.
-async fn condition_holds(d: &Dispatcher, condition: &str, event: &Value, cause: Cause) -> bool {
-    match d.calls.invoke(condition, event.clone(), &Invocation::caused_by(cause)).await {
+async fn condition_holds(d: &Dispatcher, condition: &str, event: Value, cause: Cause) -> bool {
+    match d.calls.invoke(condition, event, &Invocation::caused_by(cause)).await {
         Ok(Value::Bool(true)) => true,
         Ok(_) => false,
         Err(e) => {
