@@ -12,7 +12,7 @@ use crate::harness::{DEADLINE, TestHost};
 
 /// Sends `request` on a fresh connection and reads until the host closes it: the status code
 /// and the body (the requests ask for `Connection: close`, or are ones the host ends).
-async fn exchange(host: &TestHost, request: &[u8]) -> (u16, Vec<u8>) {
+pub async fn exchange(host: &TestHost, request: &[u8]) -> (u16, Vec<u8>) {
     let mut stream = TcpStream::connect(host.addr).await.expect("a connection");
     stream.write_all(request).await.expect("the request to be sent");
     let mut received = Vec::new();
@@ -33,7 +33,7 @@ async fn exchange(host: &TestHost, request: &[u8]) -> (u16, Vec<u8>) {
     (status, body)
 }
 
-fn envelope_code(body: &[u8]) -> String {
+pub fn envelope_code(body: &[u8]) -> String {
     let body: Value = serde_json::from_slice(body)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)));
     body["error"]["code"].as_str().unwrap_or_default().to_owned()

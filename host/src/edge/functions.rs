@@ -1,5 +1,5 @@
 //! HTTP functions: a request routed through the current snapshot to the function bound to its
-//! method and path, turned into the typed `http-request` event, called, and its output (plain
+//! method and path (or, where none is, to a plugin's static file: `assets.rs`), turned into the typed `http-request` event, called, and its output (plain
 //! JSON or a full response) turned into the response, with the CORS headers its origin gets. A
 //! browser's preflight of a bound route is answered here without calling anything. What a
 //! function may rely on: `docs/http.md`.
@@ -8,6 +8,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap};
 use hyper::{Request, Response};
 
+use super::assets;
 use super::body::read_body;
 use super::cors::AllowedOrigins;
 use super::event::http_event;
@@ -70,7 +71,14 @@ async fn call_route(
     let snapshot = host.registry().snapshot();
     let method = request.method().as_str().to_string();
     let path = request.uri().path().to_string();
-    let (target, route, path_params) = match snapshot.routes.find(&method, &path) {
+    let matched = snapshot.routes.find(&method, &path);
+    if !matches!(matched, RouteMatch::Found { .. })
+        && let Some(file) =
+            assets::serve(&snapshot, request.method(), request.uri(), request.headers())
+    {
+        return Ok(file);
+    }
+    let (target, route, path_params) = match matched {
         RouteMatch::Found { target, route, params } => (target.clone(), route.to_string(), params),
         RouteMatch::MethodNotAllowed { allow } => {
             let allow = allow.join(", ");

@@ -2,12 +2,13 @@
 //! each under the edge's limits ([`HttpLimits`], `limits.rs`); `dispatch.rs` sends each request
 //! where it goes: a WebSocket upgrade (`websocket.rs`, handing the socket to the streams hub), the host's
 //! own endpoints (`admin.rs`, operators only), or a plugin function (`functions.rs`, through the
-//! routing table; `event.rs` maps a request to its event). `identity.rs` checks the token a caller presents, `cors.rs` is the policy
+//! routing table, or a plugin's static file, `assets.rs`; `event.rs` maps a request to its event). `identity.rs` checks the token a caller presents, `cors.rs` is the policy
 //! for browsers on other origins, `settings.rs` gathers what the edge enforces. `body.rs` reads request bodies, `response.rs` makes responses and the
 //! one error envelope. What clients can rely on: `docs/http.md` and `docs/streams.md`.
 
 mod accept;
 pub mod admin;
+mod assets;
 pub mod body;
 pub mod cors;
 mod dispatch;

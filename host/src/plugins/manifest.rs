@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::assets::StaticMount;
 use crate::toml_file::{FileError, TomlFile};
 
 /// Prefix of every URL path the host reserves for itself (`/_eddy/plugins`, ...).
@@ -36,6 +37,8 @@ pub struct Manifest {
     pub stream_authorizers: BTreeMap<String, String>,
     /// How the host runs the plugin's instances.
     pub instances: Instances,
+    /// `[static]`: the folder of static files the host serves for the plugin, if any.
+    pub statics: Option<StaticMount>,
 }
 
 /// `[instances]`: how the host runs a plugin's instances.
@@ -184,6 +187,16 @@ struct RawManifest {
     streams: BTreeMap<Spanned<String>, RawStream>,
     #[serde(default)]
     instances: Instances,
+    #[serde(rename = "static")]
+    statics: Option<Spanned<RawStatic>>,
+}
+
+/// `[static]`: a folder of the plugin served as files under a URL path.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStatic {
+    dir: String,
+    path: String,
 }
 
 #[derive(Deserialize)]
@@ -305,6 +318,18 @@ impl Manifest {
             stream_authorizers.insert(stream.into_inner(), settings.join.into_inner());
         }
 
+        let statics = match raw.statics {
+            Some(raw) => {
+                let span = raw.span();
+                let RawStatic { dir: folder, path } = raw.into_inner();
+                validate_route_path(&path)
+                    .and_then(|()| StaticMount::new(dir, &folder, &path))
+                    .map(Some)
+                    .map_err(|m| error(Some(span), format!("[static]: {m}")))?
+            }
+            None => None,
+        };
+
         Ok(Manifest {
             name: raw.name.into_inner(),
             component: dir.join(raw.component.into_inner()),
@@ -314,6 +339,7 @@ impl Manifest {
             capabilities: raw.capabilities,
             stream_authorizers,
             instances: raw.instances,
+            statics,
         })
     }
 }

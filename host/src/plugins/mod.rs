@@ -5,6 +5,7 @@
 //! bindings — that every request and delivery reads. The [`watch`]er reloads a folder when its
 //! files change, and in development mode rebuilds its sources first.
 
+pub mod assets;
 pub mod engines;
 pub mod folders;
 pub mod manifest;

@@ -10,8 +10,9 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 
+use super::assets::{Asset, Assets};
 use super::manifest::{Manifest, RouteAuth, StateTrigger, StreamTrigger, Trigger};
-use super::routes::{RouteClash, Routes};
+use super::routes::{RouteClash, RouteMatch, Routes};
 use crate::runtime::LoadedComponent;
 
 /// A plugin that passed every check and can serve.
@@ -21,6 +22,8 @@ pub struct Plugin {
     pub dir: PathBuf,
     pub manifest: Manifest,
     pub component: LoadedComponent,
+    /// Its static files (`[static]`), served under their URL paths.
+    pub assets: Arc<Assets>,
     pub loaded_at: SystemTime,
     /// How long compiling (or loading from the cache) and linking took.
     pub compile_time: Duration,
@@ -74,6 +77,8 @@ pub struct Snapshot {
     pub plugins: BTreeMap<String, Arc<Plugin>>,
     functions: HashMap<String, FunctionRef>,
     pub routes: Routes<Route>,
+    /// Every static file by the URL path it answers (`assets.rs`), and its plugin's name.
+    pub assets: HashMap<String, (Arc<Asset>, Arc<str>)>,
     state_bindings: Vec<(StateTrigger, FunctionRef)>,
     stream_bindings: Vec<(StreamTrigger, FunctionRef)>,
     /// Stream name → the function that authorises joins to it (and the plugin declaring it).
@@ -87,6 +92,9 @@ pub enum Conflict {
     Route(#[from] RouteClash),
     #[error("stream {stream} already has a join authoriser, declared by {other}")]
     StreamAuthorizer { stream: String, other: String },
+    /// A static file answers a path that another plugin's file or a `GET` route answers too.
+    #[error("static file {path} of {owner} clashes with {other}")]
+    Static { path: String, owner: String, other: String },
 }
 
 impl Snapshot {
@@ -134,7 +142,30 @@ impl Snapshot {
             snapshot.plugins.insert(plugin.name.to_string(), plugin);
         }
         snapshot.routes = Routes::build(http)?;
+        snapshot.index_assets()?;
         Ok(snapshot)
+    }
+
+    /// Indexes every plugin's static files by URL path: each path answers one file or one
+    /// `GET` route, never both, and never two files.
+    fn index_assets(&mut self) -> Result<(), Conflict> {
+        for plugin in self.plugins.values() {
+            for (url, asset) in &plugin.assets.by_url {
+                let clash = |other: String| Conflict::Static {
+                    path: url.clone(),
+                    owner: plugin.name.to_string(),
+                    other,
+                };
+                if let Some((_, other)) = self.assets.get(url) {
+                    return Err(clash(format!("a static file of {other}")));
+                }
+                if let RouteMatch::Found { target, route, .. } = self.routes.find("GET", url) {
+                    return Err(clash(format!("route GET {route} of {}", target.function.id)));
+                }
+                self.assets.insert(url.clone(), (asset.clone(), plugin.name.clone()));
+            }
+        }
+        Ok(())
     }
 
     /// Whether a loaded plugin declares `stream`: grants itself it (`[capabilities] streams`,

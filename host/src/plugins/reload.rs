@@ -12,6 +12,7 @@ use std::time::{Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 
+use super::assets::Assets;
 use super::engines::{DevEngines, FromSource};
 use super::folders::plugin_dirs;
 use super::manifest::Manifest;
@@ -25,6 +26,8 @@ pub struct Source {
     /// The component, with what identifies it (and the plugin's sources when the component is
     /// their development engine).
     pub component: Loadable,
+    /// Its static files (`[static]`), if it has any.
+    pub assets: Arc<Assets>,
 }
 
 /// What one reload did.
@@ -66,12 +69,16 @@ pub fn read_source(
             if e.line == 0 { e.message } else { format!("line {}: {}", e.line, e.message) };
         Rejection::new(&manifest_path, reason)
     })?;
+    let assets = match &manifest.statics {
+        Some(mount) => Assets::read(mount).map_err(|m| Rejection::new(&mount.dir, m))?,
+        None => Assets::default(),
+    };
     let component = match from_source {
         Some(Ok(engine)) => served_from_source(engine)?,
         Some(Err(e)) => return Err(Rejection::new(dir, format!("{e:#}"))),
         None => read_component(&manifest.component)?,
     };
-    Ok(Source { dir: dir.to_path_buf(), manifest, component })
+    Ok(Source { dir: dir.to_path_buf(), manifest, component, assets: Arc::new(assets) })
 }
 
 /// The component a plugin's manifest names, as built.
@@ -141,7 +148,7 @@ impl Loader {
 
     /// Compiles and checks a plugin's source.
     pub async fn compile(&self, source: Source) -> Result<Plugin, Rejection> {
-        let Source { dir, manifest, component } = source;
+        let Source { dir, manifest, component, assets } = source;
         let max_memory = self.runtime.limits().max_memory_bytes;
         if let Some(mib) = manifest.limits.memory_mib
             && mib.saturating_mul(1 << 20) > max_memory as u64
@@ -182,6 +189,7 @@ impl Loader {
             dir,
             manifest,
             component,
+            assets,
             loaded_at: SystemTime::now(),
             compile_time: started.elapsed(),
             swap_time: OnceLock::new(),
@@ -242,7 +250,9 @@ impl Loader {
         };
         let serving = registry.snapshot().plugins.values().find(|p| p.dir == dir).cloned();
         if serving.is_some_and(|p| {
-            p.component.sha256 == source.component.sha256 && p.manifest == source.manifest
+            p.component.sha256 == source.component.sha256
+                && p.manifest == source.manifest
+                && p.assets.digest == source.assets.digest
         }) {
             // e.g. a bad version was replaced by the one still serving.
             registry.clear_rejection(dir);

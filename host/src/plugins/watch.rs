@@ -1,5 +1,5 @@
-//! Watches the plugins directory and reloads a plugin folder when its manifest or component
-//! changes, appears or disappears (see [`super::reload`]). In development mode it also watches
+//! Watches the plugins directory and reloads a plugin folder when its manifest, component or
+//! static files (`[static]`) change, appear or disappear (see [`super::reload`]). In development mode it also watches
 //! plugin sources (`src/`, `Cargo.toml`, `*.js`, `*.py`): a plugin served from source
 //! (`engines.rs`) is reloaded at once, any other is rebuilt with its toolchain and the build's
 //! new component is then picked up like any other. Changes are settled first: a folder is
@@ -18,6 +18,7 @@ use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinHandle;
 
 use super::folders::{is_source_file, may_hold_plugin};
+use super::manifest::Manifest;
 use super::reload::Loader;
 
 /// Quiet time after a folder's last change before it is handled: tools write in bursts.
@@ -68,20 +69,45 @@ pub fn start(loader: Loader, mode: Mode, rebuild: Rebuild) -> anyhow::Result<Wat
     watcher
         .watch(&root, RecursiveMode::NonRecursive)
         .with_context(|| format!("watching {}", root.display()))?;
+    let mut statics = Statics::new();
     for dir in std::fs::read_dir(&root)?.filter_map(|e| e.ok().map(|e| e.path())) {
-        watch_folder(&mut watcher, &root, &dir, mode);
+        watch_folder(&mut watcher, &root, &dir, mode, &mut statics);
     }
-    let task = tokio::spawn(run(loader, rebuild, root, mode, watcher, rx));
+    let task = tokio::spawn(run(loader, rebuild, (root, mode), (watcher, statics), rx));
     Ok(Watch { task })
 }
 
-/// Watches one plugin folder (and its sources in development mode).
-fn watch_folder(watcher: &mut RecommendedWatcher, root: &Path, dir: &Path, mode: Mode) {
+/// Plugin folder → the folder of its static files, as its manifest said when last read.
+type Statics = HashMap<PathBuf, PathBuf>;
+
+/// Watches one plugin folder (and its sources in development mode), and the folder of static
+/// files its manifest names, whole.
+fn watch_folder(
+    watcher: &mut RecommendedWatcher,
+    root: &Path,
+    dir: &Path,
+    mode: Mode,
+    statics: &mut Statics,
+) {
     if !dir.is_dir() || folder_of(root, dir).is_none() {
         return;
     }
     if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
         tracing::warn!(dir = %dir.display(), error = %e, "cannot watch plugin folder");
+    }
+    // A manifest that does not parse is the loader's to report.
+    match Manifest::load(&dir.join("plugin.toml")).ok().and_then(|m| m.statics) {
+        Some(mount) => {
+            if mount.dir.is_dir()
+                && let Err(e) = watcher.watch(&mount.dir, RecursiveMode::Recursive)
+            {
+                tracing::warn!(dir = %mount.dir.display(), error = %e, "cannot watch static files");
+            }
+            statics.insert(dir.to_path_buf(), mount.dir);
+        }
+        None => {
+            statics.remove(dir);
+        }
     }
     let src = dir.join("src");
     if mode == Mode::Sources && src.is_dir() {
@@ -92,9 +118,8 @@ fn watch_folder(watcher: &mut RecommendedWatcher, root: &Path, dir: &Path, mode:
 async fn run(
     loader: Loader,
     rebuild: Rebuild,
-    root: PathBuf,
-    mode: Mode,
-    mut watcher: RecommendedWatcher,
+    (root, mode): (PathBuf, Mode),
+    (mut watcher, mut statics): (RecommendedWatcher, Statics),
     mut events: mpsc::UnboundedReceiver<notify::Result<notify::Event>>,
 ) {
     let mut pending: HashMap<PathBuf, (Instant, Change)> = HashMap::new();
@@ -115,9 +140,16 @@ async fn run(
                     continue;
                 }
                 for path in &event.paths {
-                    let Some((folder, change)) = classify(&root, path, mode) else { continue };
-                    if path == &folder && matches!(event.kind, EventKind::Create(_) | EventKind::Modify(_)) {
-                        watch_folder(&mut watcher, &root, &folder, mode);
+                    let Some((folder, change)) = classify(&root, path, mode, &statics) else {
+                        continue;
+                    };
+                    // The folder came, its manifest changed (its static folder may have moved),
+                    // or its static folder (or one above it) came: watch what it now holds.
+                    let rewatch = path == &folder
+                        || path.ends_with("plugin.toml")
+                        || statics.get(&folder).is_some_and(|dir| dir.starts_with(path));
+                    if rewatch && !matches!(event.kind, EventKind::Remove(_)) {
+                        watch_folder(&mut watcher, &root, &folder, mode, &mut statics);
                     }
                     let entry = pending.entry(folder).or_insert((Instant::now(), change));
                     entry.0 = Instant::now() + SETTLE;
@@ -172,8 +204,14 @@ fn is_write(kind: &EventKind) -> bool {
 
 /// The plugin folder a path belongs to and what its change asks for; none for paths that
 /// don't matter (build output, temporary files, docs).
-fn classify(root: &Path, path: &Path, mode: Mode) -> Option<(PathBuf, Change)> {
+fn classify(root: &Path, path: &Path, mode: Mode, statics: &Statics) -> Option<(PathBuf, Change)> {
     let folder = folder_of(root, path)?;
+    if let Some(dir) = statics.get(&folder)
+        && path != folder
+        && (path.starts_with(dir) || dir.starts_with(path))
+    {
+        return Some((folder, Change::Artifact));
+    }
     let rest: Vec<_> = path.strip_prefix(&folder).ok()?.components().collect();
     let artifact = Some((folder.clone(), Change::Artifact));
     let source = (mode == Mode::Sources).then_some((folder.clone(), Change::Source));
@@ -232,12 +270,20 @@ mod tests {
     use super::*;
 
     fn classify_in_dev(path: &str) -> Option<(PathBuf, Change)> {
-        classify(Path::new("/p"), Path::new(path), Mode::Sources)
+        let statics = Statics::from([("/p/todos".into(), "/p/todos/public".into())]);
+        classify(Path::new("/p"), Path::new(path), Mode::Sources, &statics)
     }
 
     #[test]
     fn manifests_components_and_folders_ask_for_a_reload() {
-        for path in ["/p/todos/plugin.toml", "/p/todos/todos.wasm", "/p/todos"] {
+        for path in [
+            "/p/todos/plugin.toml",
+            "/p/todos/todos.wasm",
+            "/p/todos",
+            "/p/todos/public",
+            "/p/todos/public/app.js",
+            "/p/todos/public/css/a.css",
+        ] {
             assert_eq!(
                 classify_in_dev(path),
                 Some((PathBuf::from("/p/todos"), Change::Artifact)),
@@ -255,7 +301,7 @@ mod tests {
                 "{path}"
             );
             assert_eq!(
-                classify(Path::new("/p"), Path::new(path), Mode::Components),
+                classify(Path::new("/p"), Path::new(path), Mode::Components, &Statics::new()),
                 None,
                 "{path}"
             );
@@ -269,6 +315,8 @@ mod tests {
             "/p/.git/index",
             "/p/todos/todos.wasm.partial",
             "/p/todos/README.md",
+            "/p/todos/publicity.txt",
+            "/p/todo-search/public/app.js",
             "/p/todos/target/x",
             "/elsewhere/todos/plugin.toml",
             "/p",

@@ -306,6 +306,7 @@ fn manifest() -> impl Strategy<Value = (Manifest, u32)> {
                     capabilities,
                     stream_authorizers: streams,
                     instances: Default::default(),
+                    statics: None,
                 };
                 (manifest, style)
             },
@@ -464,6 +465,7 @@ fn the_renderer_writes_what_the_golden_tests_expect() {
         capabilities: Capabilities::default(),
         stream_authorizers: BTreeMap::new(),
         instances: Default::default(),
+        statics: None,
     };
     for style in [0, u32::MAX] {
         let text = render(&manifest, style);

@@ -222,3 +222,22 @@ fn a_route_may_require_a_signed_in_caller_and_only_that() {
     let e = error_of(&text.replace("\"required\"", "\"always\""));
     assert!(e.contains("unknown variant `always`"), "{e}");
 }
+
+#[test]
+fn static_files_are_a_folder_of_the_plugin_mounted_at_a_path() {
+    let m =
+        parse("name = \"a\"\ncomponent = \"a.wasm\"\n[static]\ndir = \"public\"\npath = \"/\"\n")
+            .unwrap();
+    let mount = m.statics.expect("a mount");
+    assert_eq!((mount.dir, mount.path), (PathBuf::from("/p/todos/public"), "/".to_string()));
+    for (table, wanted) in [
+        ("dir = \"..\"\npath = \"/\"", "inside the plugin"),
+        ("dir = \"public\"\npath = \"/_eddy/x\"", "reserves"),
+        ("dir = \"public\"\npath = \"/:page\"", "literal segments"),
+        ("dir = \"public\"", "path"),
+        ("dir = \"public\"\npath = \"/\"\nindex = \"x\"", "index"),
+    ] {
+        let e = error_of(&format!("name = \"a\"\ncomponent = \"a.wasm\"\n[static]\n{table}\n"));
+        assert!(e.starts_with("/p/todos/plugin.toml:") && e.contains(wanted), "{table}: {e}");
+    }
+}
