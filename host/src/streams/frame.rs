@@ -86,6 +86,17 @@ pub(crate) fn error_frame(code: &str, message: &str) -> Utf8Bytes {
     to_text(&ErrorFrame { kind: "error", error: ErrorBody { code, message } })
 }
 
+/// Serializes `{"type":"pong","data":D}`, the answer to a `ping` carrying `data`.
+pub(crate) fn pong_frame(data: &Value) -> Utf8Bytes {
+    #[derive(Serialize)]
+    struct Pong<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        data: &'a Value,
+    }
+    to_text(&Pong { kind: "pong", data })
+}
+
 fn to_text(frame: &impl Serialize) -> Utf8Bytes {
     // Serializing these structs cannot fail: every map key is a string and `Value` always
     // serializes. Fall back to an empty object rather than panic on a host path.
@@ -101,6 +112,9 @@ pub(crate) enum ClientMessage {
     Leave { subscription_id: String },
     /// Authenticate the socket with a token, or refresh its token before it expires.
     Auth { token: String },
+    /// A heartbeat: answered with a `pong` frame carrying the same `data`, queued behind the
+    /// frames before it, so a client that gets it knows the whole path works.
+    Ping { data: Value },
 }
 
 /// The `data` of a `join` message.
@@ -179,9 +193,10 @@ pub(crate) fn parse_client_message(text: &str) -> Result<ClientMessage, String> 
         "auth" => serde_json::from_value::<Auth>(envelope.data)
             .map(|auth| ClientMessage::Auth { token: auth.token })
             .map_err(|_| "bad auth: expected {\"token\": TOKEN}".to_string()),
-        other => {
-            Err(format!("unknown message type {other:?}; expected \"join\", \"leave\" or \"auth\""))
-        }
+        "ping" => Ok(ClientMessage::Ping { data: envelope.data }),
+        other => Err(format!(
+            "unknown message type {other:?}; expected \"join\", \"leave\", \"auth\" or \"ping\""
+        )),
     }
 }
 
@@ -295,6 +310,17 @@ mod tests {
             };
             assert_eq!(join.since, None, "since = {since}");
         }
+    }
+
+    #[test]
+    fn a_ping_is_answered_with_its_data() {
+        let ping = parse_client_message(r#"{"type":"ping","data":{"n":7}}"#).unwrap();
+        assert_eq!(ping, ClientMessage::Ping { data: json!({"n": 7}) });
+        let ClientMessage::Ping { data } = ping else { unreachable!() };
+        let pong: Value = serde_json::from_str(pong_frame(&data).as_str()).unwrap();
+        assert_eq!(pong, json!({"type": "pong", "data": {"n": 7}}));
+        let bare = parse_client_message(r#"{"type":"ping"}"#).unwrap();
+        assert_eq!(bare, ClientMessage::Ping { data: Value::Null });
     }
 
     #[test]

@@ -18,7 +18,7 @@ use tracing::Instrument;
 
 use super::client::{Client, ClientReceivers, CloseReason};
 use super::close::{SocketError, close_frame};
-use super::frame::{ClientMessage, Subscription, error_frame, parse_client_message};
+use super::frame::{ClientMessage, Subscription, error_frame, parse_client_message, pong_frame};
 use super::hub::Streams;
 use super::types::{StreamError, check_name};
 use crate::auth::Identity;
@@ -211,6 +211,10 @@ impl Session {
             }
             Ok(ClientMessage::Leave { subscription_id }) => self.leave(&subscription_id),
             Ok(ClientMessage::Auth { token }) => self.authenticate(token).await,
+            Ok(ClientMessage::Ping { data }) => {
+                // A client too slow to take it is being closed already.
+                self.client.deliver(pong_frame(&data));
+            }
             Err(message) => self.reply_error(&message),
         }
     }
