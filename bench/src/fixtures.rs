@@ -70,8 +70,8 @@ fn guest_builds() -> PathBuf {
 /// `plugins/todo-search`) with the release `eddy build`, the toolchains of the repository's
 /// `plugins/` (componentize-js in `plugins/node_modules`, componentize-py in `plugins/.venv`:
 /// `.ci/run` installs both) and the WIT in `wit/`. The build happens on a copy of the folder's
-/// files, in `target/eddy-bench/plugins/<name>-<hash of the sources and the WIT>/`, and is kept:
-/// a build takes 10 s or more, so only a changed source builds again.
+/// files, in `target/eddy-bench/plugins/<name>-<hash of the sources, the WIT and the SDK>/`, and
+/// is kept: a build takes 10 s or more, so only a changed source builds again.
 ///
 /// Returns the plugins directory holding the built `<name>/`, or why it could not be built
 /// (a missing binary or toolchain) for the scenario to print. A build that fails is an error.
@@ -91,6 +91,12 @@ pub fn build_guest(source: &Path) -> anyhow::Result<Result<PathBuf, String>> {
         hash.update(std::fs::read(file)?);
     }
     hash.update(std::fs::read(crate::repo().join("wit/eddy.wit"))?);
+    // The SDK the build gives a JavaScript or Python plugin (`eddy`) is part of its component.
+    hash.update(eddy::tools::sdk::JS);
+    for (path, text) in eddy::tools::sdk::PYTHON {
+        hash.update(path);
+        hash.update(text);
+    }
     let hash = format!("{:x}", hash.finalize());
     let built = guest_builds().join(format!("{name}-{}", &hash[..16]));
     if is_built(&built, &name) {

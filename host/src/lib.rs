@@ -27,7 +27,8 @@
 //! - [`state`] — scoped JSON storage, update ops, conditional writes, transactions, the outbox,
 //!   dead letters.
 //! - [`streams`] — stream groups, items, frames and the WebSocket protocol.
-//! - [`tools`] — `eddy build`, `eddy new`, `eddy dlq` and their HTTP client.
+//! - [`tools`] — `eddy build`, `eddy new`, `eddy dlq` and their HTTP client; the JavaScript and
+//!   Python SDKs they embed.
 //! - [`error`] — the one error type a caller sees, and its HTTP statuses.
 //! - [`cause`] — why a write happened: its depth in a trigger cascade.
 //! - [`clock`] — wall-clock milliseconds, as users see them.

@@ -10,12 +10,10 @@ saw it inside its transaction may miss a change committed beside it, the committ
 not. `GET /todo-digest` returns every summary, oldest day first.
 """
 
-import json
 from datetime import datetime, timezone
+from typing import Any, List, Optional
 
-from componentize_py_types import Err
-from wit_world import exports
-from wit_world.imports import log, state, streams, types
+from eddy import HttpRequest, StateChange, http, log, on_state, op, plugin, state, streams
 
 SCOPE = "todo-digest"
 STREAM = "todo-digest"
@@ -23,7 +21,7 @@ GROUP = "daily"
 COUNTS = ("created", "completed", "reopened", "deleted")
 
 
-def counted(old, new):
+def counted(old: Optional[dict[str, Any]], new: Optional[dict[str, Any]]) -> List[str]:
     """The counts one change of a todo adds to: `old` and `new` are the todo before and after
     (None when it did not exist on that side)."""
     if old is None and new is not None:
@@ -39,7 +37,7 @@ def counted(old, new):
     return []
 
 
-def day_of(old, new):
+def day_of(old: Optional[dict[str, Any]], new: Optional[dict[str, Any]]) -> str:
     """The UTC day of a change: the todo's own time of it (`updated_at`, else `created_at`)
     when it has one, so a late or retried delivery counts on the right day; the clock for a
     deletion, which carries no time."""
@@ -50,56 +48,37 @@ def day_of(old, new):
     return datetime.now(timezone.utc).strftime("%Y-%m-%d")
 
 
-def record(change: types.StateEvent):
-    old = json.loads(change.old_value) if change.old_value is not None else None
-    new = json.loads(change.new_value) if change.new_value is not None else None
-    names = counted(old, new)
+def record(change: StateChange) -> None:
+    names = counted(change.old_value, change.new_value)
     if not names:
         return None
-    day = day_of(old, new)
-    ops = [{"type": "set", "path": "day", "value": day}]
-    ops += [{"type": "increment", "path": name, "by": 1} for name in names]
+    day = day_of(change.old_value, change.new_value)
+    ops = [op.set("day", day)]
+    ops += [op.increment(name) for name in names]
     # Zeros for the other counts, so every summary has the same fields.
-    ops += [{"type": "increment", "path": name, "by": 0} for name in COUNTS if name not in names]
-    state.update(SCOPE, day, json.dumps(ops))
-    log.log(log.Level.DEBUG, "digest counted", json.dumps({"day": day, "counted": names}))
+    ops += [op.increment(name, 0) for name in COUNTS if name not in names]
+    state.update(SCOPE, day, ops)
+    log.debug("digest counted", {"day": day, "counted": names})
     return None
 
 
-def publish(change: types.StateEvent):
+def publish(change: StateChange) -> None:
     """Pushes a day's summary, as committed, to the live clients of `todo-digest/daily`."""
     if change.new_value is not None:
-        streams.send(STREAM, GROUP, change.key, "digest_updated", change.new_value)
+        streams.send(STREAM, GROUP, "digest_updated", change.new_value, id=change.key)
     return None
 
 
-def summaries(_request: types.HttpRequest):
-    return [json.loads(value) for value in state.list(SCOPE, None, None, None)]
+def summaries(_request: HttpRequest) -> List[Any]:
+    return state.list(SCOPE)
 
 
+# The functions the host may call, each for its kind of event.
 FUNCTIONS = {
-    "record": (types.Event_State, record),
-    "publish": (types.Event_State, publish),
-    "summaries": (types.Event_Http, summaries),
+    "record": on_state(record),
+    "publish": on_state(publish),
+    "summaries": http(summaries),
 }
 
-
-def failure(code, message):
-    """The error a function returns: `raise failure(...)` ends the call with it."""
-    return Err(types.Error(code, message))
-
-
-class Handler(exports.Handler):
-    """What the host calls: `eddy:plugin/handler`."""
-
-    def functions(self):
-        return list(FUNCTIONS)
-
-    def handle(self, function, event):
-        if function not in FUNCTIONS:
-            raise failure(types.ErrorCode.NOT_FOUND, f"todo-digest has no function {function}")
-        kind, run = FUNCTIONS[function]
-        if not isinstance(event, kind):
-            raise failure(types.ErrorCode.BAD_REQUEST, f"{function} cannot take this event")
-        # An import's error (an `Err` carrying the host's error record) passes through as is.
-        return types.Output_Json(json.dumps(run(event.value), separators=(",", ":")))
+# What the host calls: `eddy:plugin/handler`.
+Handler = plugin(FUNCTIONS)

@@ -7,8 +7,7 @@
 // different keys. A search lists each word's keys by prefix (`milk/`): words hold no `/`, so
 // the prefix of one word never matches another.
 
-import * as state from 'eddy:plugin/state@0.1.0';
-import { log } from 'eddy:plugin/log@0.1.0';
+import { fail, http, log, onState, plugin, queryParam, state } from 'eddy';
 
 const TODOS = 'todos';
 const INDEX = 'todo-search-index';
@@ -41,17 +40,20 @@ export function words(text) {
   return wanted;
 }
 
-/** `GET /todo-search?q=WORDS`: the todos whose titles hold every word of `q`, oldest first. */
+/**
+ * `GET /todo-search?q=WORDS`: the todos whose titles hold every word of `q`, oldest first.
+ * @param {import('eddy').HttpRequest} request
+ */
 function search(request) {
   const q = queryParam(request, 'q') ?? '';
   const wanted = words(q);
   if (wanted.length === 0) {
-    throw { code: 'bad-request', message: 'q is required: GET /todo-search?q=WORD' };
+    fail('bad-request', 'q is required: GET /todo-search?q=WORD');
   }
   let ids = null;
   for (let i = 0; i < wanted.length; i++) {
     // In key order, so in id order: ids are ULIDs, which sort in creation order.
-    const holding = state.list(INDEX, `${wanted[i]}/`, undefined, undefined).map(parse);
+    const holding = state.list(INDEX, { prefix: `${wanted[i]}/` });
     if (ids === null) {
       ids = holding;
     } else {
@@ -62,76 +64,40 @@ function search(request) {
   // A todo deleted since it was indexed (its trigger not yet run) is skipped.
   const todos = [];
   for (let i = 0; i < ids.length; i++) {
-    const todo = parse(state.get(TODOS, ids[i]));
-    if (todo !== undefined) {
+    const todo = state.get(TODOS, ids[i]);
+    if (todo !== undefined && todo !== null) {
       todos.push(todo);
     }
   }
   return { query: q, words: wanted, todos };
 }
 
-/** The value of the first query parameter `name`, or undefined. */
-function queryParam(request, name) {
-  const params = request.queryParams;
-  for (let i = 0; i < params.length; i++) {
-    if (params[i][0] === name) {
-      return params[i][1];
-    }
-  }
-  return undefined;
-}
-
-/** State trigger on `todos`: moves the todo's id from the words it lost to the words it gained. */
+/**
+ * State trigger on `todos`: moves the todo's id from the words it lost to the words it gained.
+ * @param {import('eddy').StateChange} change
+ */
 function index(change) {
-  const before = new Set(words(parse(change.oldValue)?.title));
-  const after = new Set(words(parse(change.newValue)?.title));
+  const before = new Set(words(change.oldValue?.title));
+  const after = new Set(words(change.newValue?.title));
   const id = change.key;
   for (const word of before) {
     if (!after.has(word)) state.delete(INDEX, `${word}/${id}`);
   }
   for (const word of after) {
-    if (!before.has(word)) state.set(INDEX, `${word}/${id}`, JSON.stringify(id));
+    if (!before.has(word)) state.set(INDEX, `${word}/${id}`, id);
   }
-  log('debug', 'indexed todo', JSON.stringify({ id, words: [...after] }));
+  log.debug('indexed todo', { id, words: [...after] });
   return null;
 }
 
-function parse(json) {
-  return json === undefined || json === null ? undefined : JSON.parse(json) ?? undefined;
-}
-
+/** The functions the host may call, each for its kind of event. */
 const FUNCTIONS = {
-  search: (event) => search(expect(event, 'http')),
-  index: (event) => index(expect(event, 'state')),
+  search: http(search),
+  index: onState(index),
 };
-
-function expect(event, tag) {
-  if (event.tag !== tag) {
-    throw { code: 'bad-request', message: `this function takes ${tag} events, not ${event.tag}` };
-  }
-  return event.val;
-}
 
 /**
- * What the host calls: `eddy:plugin/handler`. (`eddy.d.ts` declares the host's interfaces for
- * editors, from the WIT; `jsconfig.json` has them check this file.)
- * @type {typeof import('eddy:plugin/handler@0.1.0')}
+ * What the host calls: `eddy:plugin/handler`. (`eddy.d.ts` declares the SDK and the host's
+ * interfaces for editors; `jsconfig.json` has them check this file.)
  */
-export const handler = {
-  functions() {
-    return Object.keys(FUNCTIONS);
-  },
-
-  handle(name, event) {
-    const run = FUNCTIONS[name];
-    if (run === undefined) {
-      throw { code: 'not-found', message: `todo-search has no function ${name}` };
-    }
-    try {
-      return { tag: 'json', val: JSON.stringify(run(event) ?? null) };
-    } catch (e) {
-      // An import's error arrives as a ComponentError carrying the host's error record.
-      throw e?.payload ?? (e?.code ? e : { code: 'internal', message: String(e?.message ?? e) });
-    }
-  },
-};
+export const handler = plugin(FUNCTIONS);

@@ -4,7 +4,8 @@
 //! version serving: in place, by rename, several files at once, and during another plugin's
 //! build. The first test to run builds each engine (tens of seconds, once per toolchain and
 //! run: the engines are kept in the run's shared cache); after that an edit serves within a
-//! second or two.
+//! second or two. The engines have the SDK (`eddy`) built in: a plugin served from source uses
+//! it as a built one does (`sdk.rs`).
 
 use std::path::Path;
 
@@ -15,6 +16,7 @@ use serde_json::json;
 use crate::harness::{SLOW_DEADLINE, TestHost, eventually, eventually_within};
 use crate::languages::{require_toolchain, share_toolchains};
 use crate::reload::{built_hello, write_hello_source};
+use crate::sdk::{add_probe, check_probe};
 
 /// A development-mode host on an empty plugins folder (so it starts at once, before any engine
 /// is built), with the toolchains of the repository's `plugins/`.
@@ -29,8 +31,20 @@ fn dev_host() -> (tempfile::TempDir, TestHost) {
 /// Makes the plugin `name` in `lang` as `eddy new` does, outside the host's view, then moves it
 /// in and waits until it answers (the first time, its language's engine is built).
 async fn add_new_plugin(host: &TestHost, dir: &Path, name: &str, lang: Lang) -> std::path::PathBuf {
+    add_new_plugin_with(host, dir, name, lang, |_| {}).await
+}
+
+/// [`add_new_plugin`], with the plugin changed by `prepare` before it is moved in.
+async fn add_new_plugin_with(
+    host: &TestHost,
+    dir: &Path,
+    name: &str,
+    lang: Lang,
+    prepare: impl FnOnce(&Path),
+) -> std::path::PathBuf {
     let outside = tempfile::tempdir().expect("a temp dir");
     scaffold::run(outside.path(), name, lang).expect("eddy new");
+    prepare(&outside.path().join(name));
     let folder = dir.join(name);
     std::fs::rename(outside.path().join(name), &folder).expect("move the plugin in");
     require_toolchain(&folder);
@@ -219,12 +233,21 @@ async fn a_python_plugin_imports_the_standard_library_as_a_built_one_would() {
     let app = folder.join("app.py");
     edit(
         &app,
-        "import json\n",
-        "import json\nimport hashlib, statistics, base64, textwrap\n",
+        "from typing import Any\n",
+        "from typing import Any\nimport hashlib, statistics, base64, textwrap\n",
         save_in_place,
     );
     let digest = "hashlib.sha256(b'eddy').hexdigest()[:8]";
     let rest = "str(statistics.mean([1, 2, 3])) + base64.b64encode(b'hi').decode()";
     edit(&app, "f\"Hello from {NAME}\"", &format!("{digest} + {rest}"), save_in_place);
     greets(&host, "stdlib-py", "10344fbb2aGk=").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_served_from_source_use_the_sdk_built_into_the_engines() {
+    let (dir, host) = dev_host();
+    for (name, lang) in [("sdk-js", Lang::JavaScript), ("sdk-py", Lang::Python)] {
+        add_new_plugin_with(&host, dir.path(), name, lang, |folder| add_probe(folder, lang)).await;
+        check_probe(&host, name).await;
+    }
 }

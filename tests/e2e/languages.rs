@@ -254,7 +254,7 @@ async fn python_todo_digest_counts_each_days_changes_pushes_them_and_follows_reb
 
     // Development mode: an edit of app.py serves at once, on the Python engine.
     let edit = "\n# Edited by a test.\n_unedited = FUNCTIONS[\"summaries\"]\n\
-                FUNCTIONS[\"summaries\"] = (_unedited[0], lambda request: {\"edited\": True, \"days\": _unedited[1](request)})\n";
+                FUNCTIONS[\"summaries\"] = lambda event: {\"edited\": True, \"days\": _unedited(event)}\n";
     let file = dir.path().join("todo-digest/app.py");
     edit_and_wait(&host, &file, edit, "/todo-digest", |body| body["edited"] == true).await;
     assert_eq!(totals(&host.get("/todo-digest").await.1["days"]), expected, "the counts stay");

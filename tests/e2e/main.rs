@@ -26,6 +26,7 @@ mod plugins;
 mod protocol;
 mod reload;
 mod scaffold;
+mod sdk;
 mod static_files;
 mod stream_caps;
 mod streams;

@@ -1,6 +1,7 @@
 //! `eddy new`: a plugin made in each language builds with `eddy build`'s code and serves as it
 //! is, answering `GET /NAME`, counting its calls in state and greeting a signed-in caller by the
-//! subject of their token (so JavaScript and Python functions see the caller's identity too).
+//! subject of their token (so JavaScript and Python functions see the caller's identity too);
+//! the JavaScript and Python ones also use every helper of their SDK (`sdk.rs`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use serde_json::json;
 use crate::harness::{TestHost, plugins_dir};
 use crate::idp::{Key, Provider, claims};
 use crate::languages::{add_plugin, own_cache, require_toolchain, share_toolchains};
+use crate::sdk::{add_probe, check_probe, type_errors};
 
 /// Points the Rust plugin at `dir` to the target directory and lock file of the repository's
 /// plugins, only so the dependencies this run already compiled are reused; the files `eddy
@@ -36,6 +38,9 @@ async fn a_new_plugin_in_each_language_builds_serves_counts_and_greets_its_calle
     for (name, lang) in plugins {
         let folder = eddy::tools::scaffold::create(dir.path(), name, lang).expect("the scaffold");
         assert!(folder.join("plugin.toml").is_file() && folder.join("README.md").is_file());
+        if lang != Lang::Rust {
+            add_probe(&folder, lang);
+        }
     }
     share_toolchains(dir.path());
     for name in ["hello-js", "hello-python"] {
@@ -77,6 +82,10 @@ async fn a_new_plugin_in_each_language_builds_serves_counts_and_greets_its_calle
         assert_eq!((&body["calls"], &body["caller"]), (&json!(2), &json!("ada")), "{body}");
         assert_eq!(body["message"], format!("Hello ada, from {name}"), "{body}");
     }
+    // The SDK, built into each component by `eddy build`.
+    for name in ["hello-js", "hello-python"] {
+        check_probe(&host, name).await;
+    }
 }
 
 #[test]
@@ -89,38 +98,25 @@ fn a_plugin_that_exists_is_not_overwritten() {
     assert!(!dir.path().join("twice/package.json").exists());
 }
 
-/// Runs TypeScript's checker on the JavaScript plugin at `dir` as an editor would (its
-/// `jsconfig.json`); returns what it said, or none when the plugin checks clean.
-fn type_errors(dir: &Path) -> Option<String> {
-    let tsc = plugins_dir().join("node_modules/.bin/tsc");
-    assert!(tsc.is_file(), "TypeScript is not installed: `npm install --prefix plugins`");
-    let output = std::process::Command::new(tsc)
-        .current_dir(dir)
-        .args(["-p", "jsconfig.json"])
-        .output()
-        .expect("running tsc");
-    let said = String::from_utf8_lossy(&output.stdout).into_owned();
-    (!output.status.success()).then_some(said)
-}
-
 #[test]
 fn a_new_javascript_plugin_type_checks_against_the_host_interfaces_and_a_wrong_call_does_not() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let folder =
         eddy::tools::scaffold::create(dir.path(), "typed", Lang::JavaScript).expect("the scaffold");
     assert_eq!(type_errors(&folder), None, "the plugin as made checks clean");
+    add_probe(&folder, Lang::JavaScript);
+    assert_eq!(type_errors(&folder), None, "so does every helper of the SDK, in src/probe.js");
     assert_eq!(type_errors(&plugins_dir().join("todo-search")), None, "so does the example");
 
-    // JSON text used as if it were the parsed value: the declarations say it is a string.
+    // One op where the SDK takes a list of them.
     let index = folder.join("index.js");
     let source = std::fs::read_to_string(&index).expect("the source");
-    let wrong =
-        source.replace("JSON.parse(counted.newValue ?? '{}').count", "counted.newValue.count");
-    assert_ne!(wrong, source, "the template parses the new value");
+    let wrong = source.replace("[op.increment('count')]", "op.increment('count')");
+    assert_ne!(wrong, source, "the template counts with an op");
     std::fs::write(&index, wrong).expect("the edit");
     let said = type_errors(&folder).expect("a type error");
     assert!(
-        said.contains("index.js") && said.contains("'count' does not exist on type 'string'"),
+        said.contains("index.js") && said.contains("not assignable to parameter of type 'Op[]'"),
         "{said}"
     );
 }

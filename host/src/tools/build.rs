@@ -5,7 +5,9 @@
 //! folder with no sources but a component is prebuilt and left alone.
 //!
 //! JavaScript and Python are built against the WIT world this host was compiled with (embedded
-//! below), so every language builds against the one contract in `wit/`. Their toolchains are
+//! below), so every language builds against the one contract in `wit/`, each with its SDK
+//! (`eddy`, `sdk.rs`): a JavaScript plugin from a staged copy of its modules with the SDK
+//! beside them, a Python one with the SDK's folder on its module path. Their toolchains are
 //! found locally, never installed globally: componentize-js in `node_modules/.bin` of the plugin
 //! or of the plugins directory (`npm install` there), componentize-py in a `.venv` of either,
 //! the active virtualenv, or `PATH`.
@@ -24,8 +26,9 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
+use super::sdk;
+use super::workspace::{Workspace, content_dir};
 use crate::plugins::folders::plugin_dirs;
 use crate::plugins::manifest::Manifest;
 
@@ -259,9 +262,17 @@ fn build_js(dir: &Path, component: &Path) -> anyhow::Result<()> {
     let keep = js_wasi_kept(&package)?;
     let disabled = JS_WASI_FEATURES.iter().filter(|f| !keep.contains(f));
     let wit = wit_dir()?;
+    // Built from a copy of its modules with the SDK beside them, so `'eddy'` resolves.
+    static UNIQUE: AtomicU64 = AtomicU64::new(0);
+    let n = UNIQUE.fetch_add(1, Ordering::Relaxed);
+    let work = Workspace::new(
+        std::env::temp_dir().join(format!("eddy-build-js-{}-{n}", std::process::id())),
+    )?;
+    sdk::stage_js(dir, work.path())?;
     let mut command = Command::new(tool);
-    command.current_dir(dir).arg(entry).arg("--wit").arg(&wit).args(["--world-name", WORLD]);
-    command.arg("--disable").args(disabled).arg("--out").arg(partial(component));
+    command.current_dir(work.path()).arg(entry).arg("--wit").arg(&wit);
+    command.args(["--world-name", WORLD]).arg("--disable").args(disabled);
+    command.arg("--out").arg(partial(component));
     finish(command, "componentize-js", component)
 }
 
@@ -277,8 +288,8 @@ pub(super) fn js_wasi_kept(package: &Value) -> anyhow::Result<Vec<&str>> {
     Ok(names)
 }
 
-/// `componentize-py -d WIT -w plugin componentize -p . app -o PARTIAL`: the entry module is
-/// `app.py`, and the plugin's folder is the module path.
+/// `componentize-py -d WIT -w plugin componentize -p . -p SDK app -o PARTIAL`: the entry
+/// module is `app.py`; the module path is the plugin's folder, then the SDK's (`eddy`).
 fn build_python(dir: &Path, component: &Path) -> anyhow::Result<()> {
     let tool = componentize_py(dir)?;
     if !dir.join("app.py").is_file() {
@@ -287,7 +298,9 @@ fn build_python(dir: &Path, component: &Path) -> anyhow::Result<()> {
     let wit = wit_dir()?;
     let mut command = Command::new(tool);
     command.current_dir(dir).arg("-d").arg(&wit).args(["-w", WORLD]);
-    command.args(["componentize", "-p", ".", "app", "-o"]).arg(partial(component));
+    let sdk = content_dir("eddy-sdk-py", sdk::PYTHON)?;
+    command.args(["componentize", "-p", ".", "-p"]).arg(sdk);
+    command.args(["app", "-o"]).arg(partial(component));
     finish(command, "componentize-py", component)
 }
 
@@ -377,22 +390,9 @@ fn find_on_path(name: impl AsRef<OsStr>) -> Option<PathBuf> {
     std::env::split_paths(&path).map(|dir| dir.join(name.as_ref())).find(|p| p.is_file())
 }
 
-/// A directory holding [`WIT`], for the componentize tools: one per WIT content under the
-/// system's temporary directory, written once (to a unique name, then renamed).
+/// A directory holding [`WIT`], for the componentize tools.
 pub(super) fn wit_dir() -> anyhow::Result<PathBuf> {
-    static UNIQUE: AtomicU64 = AtomicU64::new(0);
-    let hash = format!("{:x}", Sha256::digest(WIT.as_bytes()));
-    let dir = std::env::temp_dir().join(format!("eddy-wit-{}", &hash[..16]));
-    let file = dir.join("eddy.wit");
-    if std::fs::read_to_string(&file).is_ok_and(|text| text == WIT) {
-        return Ok(dir);
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let n = UNIQUE.fetch_add(1, Ordering::Relaxed);
-    let temporary = dir.join(format!("eddy.wit.{}.{n}", std::process::id()));
-    std::fs::write(&temporary, WIT).with_context(|| format!("writing {}", temporary.display()))?;
-    std::fs::rename(&temporary, &file).with_context(|| format!("writing {}", file.display()))?;
-    Ok(dir)
+    content_dir("eddy-wit", &[("eddy.wit", WIT)])
 }
 
 #[cfg(test)]

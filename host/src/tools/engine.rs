@@ -19,6 +19,8 @@ use super::build::{
     JS_WASI_FEATURES, Language, WIT, componentize_js, componentize_py, detect, finish,
     js_wasi_kept, partial, wit_dir,
 };
+use super::sdk;
+use super::workspace::Workspace;
 use crate::plugins::engines::{DevEngines, FromSource};
 use crate::runtime::Sources;
 
@@ -110,13 +112,15 @@ impl Engines {
             let version =
                 std::fs::read(modules.join("@bytecodealliance/componentize-js/package.json"))
                     .unwrap_or_default();
-            Ok(key("js", [JS_LOADER.as_bytes(), &read_acorn()?, &version, features.as_bytes()]))
+            let files = js_engine_files(read_acorn()?);
+            let parts = files.iter().flat_map(|(path, text)| [path.as_bytes(), text]);
+            Ok(key("js", parts.chain([&version[..], features.as_bytes()])))
         })?;
         let engine = self.engine(key, |out| {
-            let acorn = read_acorn()?;
-            let work = Workspace::new(out)?;
-            std::fs::write(work.path().join("loader.js"), JS_LOADER)?;
-            std::fs::write(work.path().join("acorn.mjs"), &acorn)?;
+            let work = Workspace::new(out.with_extension(format!("build-{}", std::process::id())))?;
+            for (path, text) in js_engine_files(read_acorn()?) {
+                std::fs::write(work.path().join(path), text)?;
+            }
             let disabled = JS_WASI_FEATURES.iter().filter(|f| !keep.contains(f));
             let mut command = Command::new(&tool);
             command.current_dir(work.path()).arg("loader.js").arg("--wit").arg(wit_dir()?);
@@ -136,11 +140,17 @@ impl Engines {
                 .output()
                 .map(|o| o.stdout)
                 .context("running componentize-py --version")?;
-            Ok(key("py", [PY_LOADER.as_bytes(), &version]))
+            let files = py_engine_files();
+            let parts = files.iter().flat_map(|(path, text)| [path.as_bytes(), text.as_bytes()]);
+            Ok(key("py", parts.chain([&version[..]])))
         })?;
         let engine = self.engine(key, |out| {
-            let work = Workspace::new(out)?;
-            std::fs::write(work.path().join(format!("{PY_MODULE}.py")), PY_LOADER)?;
+            let work = Workspace::new(out.with_extension(format!("build-{}", std::process::id())))?;
+            for (path, text) in py_engine_files() {
+                let file = work.path().join(path);
+                std::fs::create_dir_all(file.parent().unwrap_or(work.path()))?;
+                std::fs::write(file, text)?;
+            }
             let mut command = Command::new(&tool);
             command.current_dir(work.path()).arg("-d").arg(wit_dir()?).args(["-w", WORLD]);
             command.args(["componentize", "-p", ".", PY_MODULE, "-o"]).arg(partial(out));
@@ -149,6 +159,23 @@ impl Engines {
         let sources = read_sources(dir, "app.py", &["py"])?;
         Ok(FromSource { engine: engine.path, engine_sha256: engine.sha256, sources })
     }
+}
+
+/// The files the JavaScript engine is built from (path, contents): the loader, the parser it
+/// reads modules with, and the SDK it serves as `eddy`. Its key hashes them all.
+fn js_engine_files(acorn: Vec<u8>) -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("loader.js", JS_LOADER.as_bytes().to_vec()),
+        ("acorn.mjs", acorn),
+        (sdk::JS_FILE, sdk::JS.as_bytes().to_vec()),
+    ]
+}
+
+/// The files the Python engine is built from: the loader module and the SDK package, which
+/// the loader imports at build time. Its key hashes them all.
+fn py_engine_files() -> Vec<(String, &'static str)> {
+    let loader = (format!("{PY_MODULE}.py"), PY_LOADER);
+    std::iter::once(loader).chain(sdk::PYTHON.iter().map(|(p, t)| (p.to_string(), *t))).collect()
 }
 
 impl DevEngines for Engines {
@@ -168,28 +195,6 @@ impl DevEngines for Engines {
             Language::JavaScript => self.javascript(dir),
             _ => self.python(dir),
         })
-    }
-}
-
-/// The folder an engine is built in, beside its file, removed when the build ends.
-struct Workspace(PathBuf);
-
-impl Workspace {
-    fn new(engine: &Path) -> anyhow::Result<Workspace> {
-        let dir = engine.with_extension(format!("build-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(Workspace(dir))
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Workspace {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -265,4 +270,21 @@ fn read_sources(dir: &Path, entry: &str, extensions: &[&str]) -> anyhow::Result<
         bail!("the entry module {entry} is missing");
     }
     Ok(Sources { entry: entry.to_string(), files })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_engines_are_built_from_the_sdk_so_a_new_sdk_builds_new_engines() {
+        let js = js_engine_files(Vec::new());
+        assert!(js.iter().any(|(path, text)| *path == sdk::JS_FILE && text == sdk::JS.as_bytes()));
+        let py = py_engine_files();
+        for file in sdk::PYTHON {
+            assert!(py.iter().any(|(path, text)| (path.as_str(), *text) == *file), "{}", file.0);
+        }
+        assert!(PY_LOADER.contains("\nimport eddy"), "the loader imports the SDK at build time");
+        assert!(JS_LOADER.contains("import * as sdk from './eddy.js';"), "and serves it as eddy");
+    }
 }

@@ -8,8 +8,9 @@
 //! wherever it lives, and depends on the Eddy SDK (`eddy-sdk`, the repository's `guest-sdk/`)
 //! by path. [`find_sdk`] says which path: the `guest-sdk/` of an Eddy checkout the new folder is
 //! inside (as a relative path, so the checkout can move), else the checkout this `eddy` binary
-//! was built from (as an absolute path). JavaScript and Python plugins need no SDK: their
-//! bindings come from the WIT world at build time (see [`super::build`]).
+//! was built from (as an absolute path). JavaScript and Python plugins import their SDK as
+//! `eddy`, which `eddy build` and `eddy dev` supply from the binary (see [`super::sdk`]): the
+//! folder holds no copy.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -236,47 +237,29 @@ const JS_CONFIG: &str = r#"{
 "#;
 
 const JS_SOURCE: &str = r#"// @NAME@: an Eddy plugin. `GET /@NAME@` says hello and counts its calls in the state scope
-// `@NAME@`. The host calls `handler.handle(function, event)`; imports come from the WIT world
-// (`eddy:plugin/state@0.1.0`, `streams`, `invoke`, `log`).
+// `@NAME@`. The SDK `eddy` gives the host's interfaces on JavaScript values (`state`,
+// `streams`, `invoke`, `log`, `op`, `fail`); `plugin` builds the `handler` the host calls.
 
-import * as state from 'eddy:plugin/state@0.1.0';
+import { http, op, plugin, state } from 'eddy';
 
 const NAME = '@NAME@';
 
 /**
  * `GET /@NAME@`: counts the call with an increment op and answers with the count, greeting the
  * caller by name when a token says who it is (`request.identity`, undefined without one).
+ * @param {import('eddy').HttpRequest} request
  */
 function hello(request) {
-  const ops = [{ type: 'increment', path: 'count', by: 1 }];
-  const counted = state.update(NAME, 'calls', JSON.stringify(ops));
-  const calls = JSON.parse(counted.newValue ?? '{}').count;
+  const counted = state.update(NAME, 'calls', [op.increment('count')]);
+  const calls = counted.newValue.count;
   const caller = request.identity?.subject ?? null;
   const message = caller === null ? `Hello from ${NAME}` : `Hello ${caller}, from ${NAME}`;
   return { plugin: NAME, message, caller, calls };
 }
 
-const FUNCTIONS = { hello };
-
-/** @type {typeof import('eddy:plugin/handler@0.1.0')} */
-export const handler = {
-  functions() {
-    return Object.keys(FUNCTIONS);
-  },
-
-  handle(name, event) {
-    const run = FUNCTIONS[name];
-    if (run === undefined) {
-      throw { code: 'not-found', message: `${NAME} has no function ${name}` };
-    }
-    try {
-      return { tag: 'json', val: JSON.stringify(run(event.val) ?? null) };
-    } catch (e) {
-      // Thrown `{code, message}` records and the host's errors (e.payload) reach the caller.
-      throw e?.payload ?? (e?.code ? e : { code: 'internal', message: String(e?.message ?? e) });
-    }
-  },
-};
+export const handler = plugin({
+  hello: http(hello),
+});
 "#;
 
 const JS_README: &str = r#"# @NAME@
@@ -288,48 +271,38 @@ the calls in the state scope `@NAME@`. With a token from one of the host's ident
 
 - `index.js` (package.json `main`): the functions; `plugin.toml`: their triggers and what the
   plugin may touch.
+- `import { ... } from 'eddy'` is the Eddy SDK: `state`, `streams`, `invoke`, `log`, update ops
+  (`op.increment`, ...), `fail(code, message)` for an error the caller sees, and `plugin({...})`,
+  which builds the `handler` export (Eddy's docs/plugins.md lists it all). `eddy build` and
+  `eddy dev` supply it; do not name a file of your own `eddy.js`.
 - Build: `eddy build <plugins dir>`, with componentize-js from `node_modules` here or in the
   plugins directory (`npm install --save-dev @bytecodealliance/componentize-js@0.23.0`).
-- `eddy.d.ts`: the host's interfaces as TypeScript declarations (generated from its WIT;
-  `eddy build` keeps it current); with `jsconfig.json` an editor checks `index.js` against them.
+- `eddy.d.ts`: the SDK and the host's interfaces as TypeScript declarations (`eddy build`
+  keeps it current); with `jsconfig.json` an editor checks `index.js` against them.
 "#;
 
 const PYTHON_SOURCE: &str = r#""""@NAME@: an Eddy plugin. `GET /@NAME@` says hello and counts its calls in the state scope
-`@NAME@`. The host calls `Handler.handle(function, event)`; imports come from the WIT world
-(`wit_world.imports`: state, streams, invoke, log)."""
+`@NAME@`. The SDK `eddy` gives the host's interfaces on Python values (`state`, `streams`,
+`invoke`, `log`, `op`, `fail`); `plugin` builds the `Handler` class the host calls."""
 
-import json
+from typing import Any
 
-from componentize_py_types import Err
-from wit_world import exports
-from wit_world.imports import state, types
+from eddy import HttpRequest, http, op, plugin, state
 
 NAME = "@NAME@"
 
 
-def hello(request):
+def hello(request: HttpRequest) -> dict[str, Any]:
     """`GET /@NAME@`: counts the call with an increment op and answers with the count, greeting
     the caller by name when a token says who it is (`request.identity`, None without one)."""
-    ops = [{"type": "increment", "path": "count", "by": 1}]
-    counted = state.update(NAME, "calls", json.dumps(ops))
-    calls = json.loads(counted.new_value)["count"]
+    counted = state.update(NAME, "calls", [op.increment("count")])
+    calls = counted.new_value["count"]
     caller = request.identity.subject if request.identity is not None else None
     message = f"Hello {caller}, from {NAME}" if caller else f"Hello from {NAME}"
     return {"plugin": NAME, "message": message, "caller": caller, "calls": calls}
 
 
-FUNCTIONS = {"hello": hello}
-
-
-class Handler(exports.Handler):
-    def functions(self):
-        return list(FUNCTIONS)
-
-    def handle(self, function, event):
-        run = FUNCTIONS.get(function)
-        if run is None:
-            raise Err(types.Error(types.ErrorCode.NOT_FOUND, f"{NAME} has no function {function}"))
-        return types.Output_Json(json.dumps(run(event.value)))
+Handler = plugin({"hello": http(hello)})
 "#;
 
 const PYTHON_README: &str = r#"# @NAME@
@@ -339,8 +312,13 @@ An Eddy plugin in Python, made by `eddy new`. `GET /@NAME@` answers
 the calls in the state scope `@NAME@`. With a token from one of the host's identity providers
 (`Authorization: Bearer ...`), `caller` is the token's subject and the message greets them.
 
-- `app.py`: the functions (class `Handler`); `plugin.toml`: their triggers and what the plugin
-  may touch. Modules beside app.py can be imported.
+- `app.py`: the functions (`Handler = plugin({...})`); `plugin.toml`: their triggers and what
+  the plugin may touch. Modules beside app.py can be imported.
+- `from eddy import ...` is the Eddy SDK: `state`, `streams`, `invoke`, `log`, update ops
+  (`op.increment`, ...), `fail(code, message)` for an error the caller sees, and `plugin({...})`,
+  which builds the `Handler` class the host calls (Eddy's docs/plugins.md lists it all). It is
+  typed: mypy and editors find it in `guest-sdk/python` of the Eddy checkout. `eddy build` and
+  `eddy dev` supply it.
 - Build: `eddy build <plugins dir>`, with componentize-py from a `.venv` here or in the plugins
   directory, or on PATH (`pip install componentize-py==0.25.1`).
 "#;

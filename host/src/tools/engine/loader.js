@@ -8,7 +8,8 @@
 // constant bound to the imported module's export, hoisted to the top; each export becomes a
 // getter on the module's namespace, so exports stay live. What differs from a built component:
 // a plugin's modules may not import each other in a cycle (an error names the cycle), and only
-// the host's interfaces and the plugin's own files can be imported.
+// the SDK (`eddy`, built into the engine), the host's interfaces and the plugin's own files can
+// be imported.
 
 import * as state from 'eddy:plugin/state@0.1.0';
 import * as streams from 'eddy:plugin/streams@0.1.0';
@@ -16,13 +17,15 @@ import * as invoke from 'eddy:plugin/invoke@0.1.0';
 import * as log from 'eddy:plugin/log@0.1.0';
 import { sources } from 'eddy:plugin/dev@0.1.0';
 import { Parser } from './acorn.mjs';
+import * as sdk from './eddy.js';
 
-/** What a plugin may import besides its own files: the host's interfaces. */
+/** What a plugin may import besides its own files: the host's interfaces and the SDK. */
 const HOST = {
   'eddy:plugin/state@0.1.0': state,
   'eddy:plugin/streams@0.1.0': streams,
   'eddy:plugin/invoke@0.1.0': invoke,
   'eddy:plugin/log@0.1.0': log,
+  eddy: sdk,
 };
 
 /** A plugin that did not load: its message names the file and line. */
@@ -85,7 +88,7 @@ function load() {
         return HOST[spec];
       }
       if (!spec.startsWith('./') && !spec.startsWith('../')) {
-        throw new LoadError(`${path}: cannot import ${JSON.stringify(spec)}: a plugin imports the host's interfaces (eddy:plugin/...) and its own files (./...)`);
+        throw new LoadError(`${path}: cannot import ${JSON.stringify(spec)}: a plugin imports the SDK ('eddy'), the host's interfaces (eddy:plugin/...) and its own files (./...)`);
       }
       return evaluate(resolve(path, spec), inner);
     };

@@ -5,7 +5,7 @@ world; every Python plugin served from source runs on it. When an instance start
 host for the plugin's files (`dev.sources`), imports the entry module (`app.py`) from them,
 and hands every call to the entry module's `Handler`, as the component `eddy build` makes
 would. The plugin's own modules are imported from its files; everything else (the standard
-library, `wit_world`, `componentize_py_types`) from the engine.
+library, the SDK `eddy`, `wit_world`, `componentize_py_types`) from the engine.
 """
 
 import importlib.abc
@@ -38,6 +38,10 @@ for _name in STANDARD_LIBRARY:
         pass
 from wit_world import exports
 from wit_world.imports import dev, invoke, log, state, streams, types  # noqa: F401
+
+# The SDK (guest-sdk/python), built into the engine: a plugin's `from eddy import ...` finds it
+# already imported.
+import eddy  # noqa: E402,F401
 
 
 class _PluginFiles(importlib.abc.MetaPathFinder, importlib.abc.Loader):
