@@ -253,8 +253,13 @@ async fn a_restart_loads_compiled_components_from_the_cache() {
 }
 
 /// A standalone Rust plugin `hello` answering `GET /hello` with `{"version": VERSION}`, built
-/// into the repository's plugin target directory so its dependencies are already compiled.
+/// into the repository's plugin target directory so its dependencies are already compiled. Its
+/// crate has a name of its own (`hello-N`): tests running at once share that directory, and
+/// with one crate name one test's build could overwrite the artifact another is copying.
 fn write_hello(dir: &Path, version: &str) {
+    static CRATES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = CRATES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let package = format!("hello-{n}");
     let sdk = plugins_dir().join("../guest-sdk").canonicalize().expect("the SDK");
     // Where the repository's plugins were built (so the SDK's dependencies are compiled already).
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -266,10 +271,10 @@ fn write_hello(dir: &Path, version: &str) {
         ("plugin.toml", "name = \"hello\"\ncomponent = \"hello.wasm\"\n[functions.hello]\ntriggers = [{ type = \"http\", method = \"GET\", path = \"/hello\" }]\n".to_string()),
         (".cargo/config.toml", format!("[build]\ntarget-dir = {:?}\n", target.display().to_string())),
         ("Cargo.toml", format!(
-            "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2024\"\n[lib]\ncrate-type = [\"cdylib\"]\n\
+            "[package]\nname = {package:?}\nversion = \"0.1.0\"\nedition = \"2024\"\n[lib]\ncrate-type = [\"cdylib\"]\n\
              [dependencies]\neddy-sdk = {{ path = {:?} }}\nserde_json = \"1\"\n\
              [profile.release]\nopt-level = \"s\"\nlto = true\n[workspace]\n",
-            sdk.display().to_string()
+            sdk.display().to_string(),
         )),
     ];
     for (name, text) in files {
