@@ -166,11 +166,28 @@ export class EddyClient {
     socket.onopen = () => generation === this.#generation && this.#opened();
     socket.onmessage = (event) => generation === this.#generation && this.#receive(event.data);
     socket.onclose = (event) => generation === this.#generation && this.#closed(event.code, event.reason);
-    // A close always follows an error, and says more.
-    socket.onerror = () => {};
+    // Once open, a close always follows an error, and says more. Before it, some runtimes (Node's
+    // WebSocket) report a refused connection with an error alone.
+    socket.onerror = () => {
+      if (generation === this.#generation && this.#state.status === "connecting") {
+        this.#retryLater({ kind: "connect", message: "could not connect" });
+      }
+    };
+    // A connect that neither opens nor fails (a dead network, a stuck server) is given up in time.
+    this.#deadline = this.#settings.timers.setTimeout(() => {
+      if (generation !== this.#generation) return;
+      this.#retryLater({ kind: "connect", message: `not connected within ${this.#settings.connectTimeout / 1000} s` });
+      try {
+        socket.close(4000, "connect timeout");
+      } catch {
+        // Already closing.
+      }
+    }, this.#settings.connectTimeout);
   }
 
   #opened(): void {
+    this.#settings.timers.clearTimeout(this.#deadline);
+    this.#deadline = undefined;
     this.#setState({ ...this.#state, status: "open" });
     for (const subscription of this.#subscriptions.values()) this.#join(subscription);
     // Proves the path at once (its pong resets the backoff) and starts the heartbeat.

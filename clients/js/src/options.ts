@@ -48,6 +48,8 @@ export interface ClientOptions {
   /** How long a ping may go without any frame arriving before the socket counts as dead and is
    *  replaced, in ms (4,000). A dead socket is found within interval + timeout. */
   heartbeatTimeout?: number;
+  /** How long a connect may take before it is given up and retried, in ms (10,000). */
+  connectTimeout?: number;
   /** The first reconnect's delay cap, in ms (500); it doubles per failed attempt... */
   backoffBase?: number;
   /** ...up to this, in ms (30,000). Each delay is drawn between half the cap and the cap. */
@@ -67,6 +69,7 @@ export interface Settings {
   token: TokenProvider | undefined;
   heartbeatInterval: number;
   heartbeatTimeout: number;
+  connectTimeout: number;
   backoffBase: number;
   backoffMax: number;
   WebSocket: WebSocketConstructor;
@@ -86,6 +89,7 @@ export function settings(options: ClientOptions): Settings {
     token: options.token,
     heartbeatInterval: options.heartbeatInterval ?? 5_000,
     heartbeatTimeout: options.heartbeatTimeout ?? 4_000,
+    connectTimeout: options.connectTimeout ?? 10_000,
     backoffBase: options.backoffBase ?? 500,
     backoffMax: options.backoffMax ?? 30_000,
     WebSocket: options.WebSocket ?? (global.WebSocket as WebSocketConstructor),

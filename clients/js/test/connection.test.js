@@ -42,6 +42,38 @@ test("a silent socket is found dead within interval + timeout and replaced", () 
   assert.equal(sockets.length, 2);
 });
 
+test("a connect refused with an error alone, or one that hangs, is retried", () => {
+  const { client, clock, sockets, last, states } = setup({ connectTimeout: 10_000 });
+  client.subscribe("todos", "a", {});
+  last().refused();
+  assert.equal(client.state.status, "reconnecting");
+  assert.equal(states.at(-1).problem.message, "could not connect");
+  // A close after the error (as browsers send) changes nothing more.
+  last().hostCloses(1006);
+  assert.equal(client.state.attempt, 1);
+  clock.advance(clock.nextDelay());
+  assert.equal(sockets.length, 2);
+  // The second connect neither opens nor fails.
+  clock.advance(9_999);
+  assert.equal(client.state.status, "connecting");
+  clock.advance(1);
+  assert.equal(client.state.status, "reconnecting");
+  assert.match(states.at(-1).problem.message, /not connected within 10 s/);
+  assert.equal(sockets[1].closed.code, 4000);
+  clock.advance(clock.nextDelay());
+  last().open();
+  last().pongAll();
+  assert.equal(client.state.status, "open");
+  // The connect deadline is gone once open: only the heartbeat watches the socket now.
+  for (let second = 0; second < 12; second++) {
+    clock.advance(1_000);
+    last().pongAll();
+  }
+  assert.equal(client.state.status, "open");
+  assert.equal(sockets.length, 3);
+  client.close();
+});
+
 test("any frame counts as a sign of life while a pong waits behind a long queue", () => {
   const { client, clock, last } = setup({ heartbeatInterval: 5_000, heartbeatTimeout: 3_000 });
   client.subscribe("todos", "a", {});
@@ -87,8 +119,12 @@ test("coming back online retries at once instead of waiting out the backoff", ()
   online.fire();
   assert.equal(sockets.length, 2);
   assert.equal(client.state.status, "connecting");
+  last().open();
   // The abandoned backoff timer does not open a third socket.
-  clock.advance(60_000);
+  for (let second = 0; second < 61; second++) {
+    last().pongAll();
+    clock.advance(1_000);
+  }
   assert.equal(sockets.length, 2);
 });
 

@@ -82,6 +82,10 @@ export function setup(options = {}) {
     receive(frame) {
       this.onmessage?.({ data: typeof frame === "string" ? frame : JSON.stringify(frame) });
     }
+    /** A connect refused as Node's WebSocket reports it: an error, and no close. */
+    refused() {
+      this.onerror?.({});
+    }
     hostCloses(code, reason = "") {
       this.closed = { code, reason };
       this.onclose?.({ code, reason });
