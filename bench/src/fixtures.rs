@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-/// Copies the plugin folder `plugins/name` (its `plugin.toml` and `.wasm` files) to
+/// Copies the plugin folder `plugins/name` (its `plugin.toml`, `.wasm` files and static files) to
 /// `to/as_name`, passing the manifest through `edit`. Returns the new folder.
 pub fn copy_plugin(
     plugins: &Path,
@@ -35,7 +35,24 @@ pub fn copy_plugin(
             std::fs::copy(&path, dest.join(path.file_name().context("a file name")?))?;
         }
     }
+    copy_tree(&from.join("public"), &dest.join("public"))?;
     Ok(dest)
+}
+
+/// Copies the folder `from` (if there is one: a plugin's static files) and all it holds to `to`.
+fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let Ok(entries) = std::fs::read_dir(from) else { return Ok(()) };
+    std::fs::create_dir_all(to)?;
+    for entry in entries {
+        let path = entry?.path();
+        let dest = to.join(path.file_name().context("a file name")?);
+        if path.is_dir() {
+            copy_tree(&path, &dest)?;
+        } else {
+            std::fs::copy(&path, &dest)?;
+        }
+    }
+    Ok(())
 }
 
 /// The plugin unchanged.

@@ -20,11 +20,8 @@ const RESTARTS: usize = 11;
 
 pub async fn run(plugins: &Path) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let todos = dir.path().join("todos");
-    std::fs::create_dir_all(&todos)?;
-    for file in ["plugin.toml", "todos.wasm"] {
-        std::fs::copy(plugins.join("todos").join(file), todos.join(file))?;
-    }
+    let todos =
+        crate::fixtures::copy_plugin(plugins, "todos", dir.path(), "todos", crate::fixtures::same)?;
     let original = std::fs::read(todos.join("todos.wasm"))?;
 
     reloads(dir.path(), &original).await?;

@@ -137,11 +137,13 @@ async fn reads() -> anyhow::Result<()> {
 
 async fn over_http(plugins: &std::path::Path) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let todos = dir.path().join("plugins/todos");
-    std::fs::create_dir_all(&todos)?;
-    for file in ["plugin.toml", "todos.wasm"] {
-        std::fs::copy(plugins.join("todos").join(file), todos.join(file))?;
-    }
+    crate::fixtures::copy_plugin(
+        plugins,
+        "todos",
+        &dir.path().join("plugins"),
+        "todos",
+        crate::fixtures::same,
+    )?;
     let options = eddy::ServeOptions::new(dir.path().join("plugins"), dir.path().join("data"));
     let server = eddy::Server::start(options).await?;
     let addr = server.local_addr()?;

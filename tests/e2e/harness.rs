@@ -240,8 +240,8 @@ impl TestHost {
     }
 }
 
-/// Copies a built plugin (manifest and component, no sources) into `to`: an example from
-/// `plugins/NAME`, or a fixture from `tests/fixtures/plugins/NAME`.
+/// Copies a built plugin (manifest, component and static files, no sources) into `to`: an
+/// example from `plugins/NAME`, or a fixture from `tests/fixtures/plugins/NAME`.
 pub fn copy_plugin(name: &str, to: &Path) {
     let fixture = fixtures_dir().join(name);
     let from = if fixture.is_dir() { fixture } else { plugins_dir().join(name) };
@@ -249,6 +249,23 @@ pub fn copy_plugin(name: &str, to: &Path) {
     for file in ["plugin.toml".to_string(), format!("{name}.wasm")] {
         std::fs::copy(from.join(&file), to.join(&file))
             .unwrap_or_else(|e| panic!("copying {name}/{file}: {e}"));
+    }
+    copy_tree(&from.join("public"), &to.join("public"));
+}
+
+/// Copies the folder `from` (if there is one) and everything in it to `to`.
+pub fn copy_tree(from: &Path, to: &Path) {
+    let Ok(entries) = std::fs::read_dir(from) else { return };
+    std::fs::create_dir_all(to).expect("a folder");
+    for entry in entries {
+        let path = entry.expect("an entry").path();
+        let dest = to.join(path.file_name().expect("a name"));
+        if path.is_dir() {
+            copy_tree(&path, &dest);
+        } else {
+            std::fs::copy(&path, &dest)
+                .unwrap_or_else(|e| panic!("copying {}: {e}", path.display()));
+        }
     }
 }
 

@@ -22,6 +22,7 @@ mod identity;
 mod isolation;
 mod languages;
 mod operator;
+mod page;
 mod plugins;
 mod protocol;
 mod reload;

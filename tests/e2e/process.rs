@@ -66,8 +66,9 @@ pub struct HostProcess {
 }
 
 impl HostProcess {
-    /// Starts `eddy serve --plugins PLUGINS --data DATA --listen 127.0.0.1:0 EXTRA_ARGS...` and
-    /// waits for its `eddy listening on http://ADDR` line.
+    /// Starts `eddy serve --plugins PLUGINS --data DATA --listen 127.0.0.1:0 EXTRA_ARGS...` (the
+    /// address is left to EXTRA_ARGS when they name one) and waits for its `eddy listening on
+    /// http://ADDR` line.
     pub fn start(plugins: &Path, data: &Path, extra_args: &[&str]) -> HostProcess {
         HostProcess::start_with_env(plugins, data, extra_args, &[])
     }
@@ -90,7 +91,11 @@ impl HostProcess {
             .arg(plugins)
             .arg("--data")
             .arg(data)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(if extra_args.contains(&"--listen") {
+                &[][..]
+            } else {
+                &["--listen", "127.0.0.1:0"]
+            })
             .args(extra_args)
             .env("EDDY_LOG", std::env::var("EDDY_LOG").unwrap_or_else(|_| "info".into()))
             .env("NO_COLOR", "1")

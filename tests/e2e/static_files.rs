@@ -11,14 +11,14 @@ use reqwest::header;
 use crate::harness::{TestHost, copy_plugin, eventually};
 use crate::protocol::{envelope_code, exchange};
 
-const STATIC: &str = "\n[static]\ndir = \"public\"\npath = \"/\"\n";
-
-/// The todos plugin in `dir/todos`, serving `files` (path, content) from its `public` folder.
+/// The todos plugin in `dir/todos` (its manifest serves `public` at `/`), serving `files`
+/// (path, content) from its `public` folder instead of its page.
 fn todos_with_files(dir: &Path, files: &[(&str, &str)]) {
     let plugin = dir.join("todos");
     copy_plugin("todos", &plugin);
     let manifest = std::fs::read_to_string(plugin.join("plugin.toml")).expect("the manifest");
-    std::fs::write(plugin.join("plugin.toml"), format!("{manifest}{STATIC}")).expect("a write");
+    assert!(manifest.contains("[static]\ndir = \"public\"\npath = \"/\""), "{manifest}");
+    std::fs::remove_dir_all(plugin.join("public")).expect("the page removed");
     std::fs::write(plugin.join("secret.txt"), "not served").expect("a write");
     for (path, content) in files {
         let path = plugin.join("public").join(path);
