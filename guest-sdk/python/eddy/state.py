@@ -35,10 +35,12 @@ class UpdateResult:
 
 
 def _parse(text: Optional[str]) -> Any:
+    """A value the host sent as JSON text; None for none (`streams` uses it too)."""
     return None if text is None else json.loads(text)
 
 
 def _dump(value: Any) -> str:
+    """A value as the compact JSON text the host takes (`streams` and `invoke` use it too)."""
     return json.dumps(value, separators=(",", ":"))
 
 

@@ -11,11 +11,7 @@ from wit_world.imports import streams as host
 
 from .errors import from_host
 from .op import Op
-from .state import Change, UpdateResult, change, updated
-
-
-def _dump(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+from .state import Change, UpdateResult, _dump, _parse, change, updated
 
 
 def send(stream: str, group: str, event_type: str, data: Any, id: Optional[str] = None) -> None:
@@ -30,8 +26,7 @@ def send(stream: str, group: str, event_type: str, data: Any, id: Optional[str] 
 def get(stream: str, group: str, item: str) -> Any:
     """The item, or None."""
     try:
-        text = host.get(stream, group, item)
-        return None if text is None else json.loads(text)
+        return _parse(host.get(stream, group, item))
     except Err as e:
         raise from_host(e)
 
@@ -55,8 +50,7 @@ def update(stream: str, group: str, item: str, ops: Sequence[Op]) -> UpdateResul
 def delete(stream: str, group: str, item: str) -> Any:
     """Removes an item, broadcasting `delete` when it existed; returns its old value."""
     try:
-        text = host.delete(stream, group, item)
-        return None if text is None else json.loads(text)
+        return _parse(host.delete(stream, group, item))
     except Err as e:
         raise from_host(e)
 
